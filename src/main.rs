@@ -1,0 +1,3 @@
+//! The `atlas-snapshot-exporter` binary.
+
+fn main() {}

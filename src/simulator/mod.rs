@@ -1,0 +1,1 @@
+//! The Atlas simulator (being written).

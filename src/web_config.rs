@@ -1,0 +1,1 @@
+//! The exporter-toolkit web config (being written).
