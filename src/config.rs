@@ -18,7 +18,7 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
 /// A validated config file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// How to reach and authenticate to Atlas.
     pub atlas: AtlasConfig,
@@ -29,7 +29,7 @@ pub struct Config {
 }
 
 /// The `atlas` section.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AtlasConfig {
     /// Scheme, host and optional port (and path prefix) of the API server, without a trailing slash.
     pub base_url: reqwest::Url,
@@ -151,5 +151,15 @@ impl Config {
                 })
             })
             .collect()
+    }
+}
+
+impl AtlasConfig {
+    /// Defaults plus credentials from the environment only (placeholder).
+    pub fn from_env(_env: &dyn Fn(&str) -> Option<String>) -> Result<AtlasConfig, ConfigError> {
+        Err(ConfigError {
+            file: "environment".into(),
+            problems: vec![],
+        })
     }
 }

@@ -6,13 +6,33 @@
 //! - [`config`]: the YAML config file, validated with every problem reported at once.
 //! - [`target`]: what is polled: a project id, a cluster name and a backup API kind.
 //! - [`atlas`]: the Atlas Administration API client: one method per endpoint, typed responses,
-//!   digest authentication, paging, typed errors. It knows nothing of metrics.
+//!   digest or OAuth2 authentication, paging, typed errors. It knows nothing of metrics.
+//! - [`snapshot`]: snapshots from any endpoint in one shape, ordered by time.
+//! - [`summary`]: what one listing says: counts, newest, latest completed, restore window.
+//! - [`poller`]: the poll loop; publishes an immutable [`state::ExporterState`] per cycle.
+//! - [`metrics`]: the Prometheus collector, built from the published state at scrape time.
+//! - [`server`] and [`landing`]: the HTTP endpoints; [`web_config`]: their TLS and basic auth.
+//! - [`reload`]: config reloads on SIGHUP and `POST /-/reload`.
 //! - [`simulator`]: a faithful Atlas stand-in on a real socket, for the demo, tests and benchmarks.
+//! - [`cli`]: the commands; `main.rs` only calls [`cli::main`].
 
 #![forbid(unsafe_code)]
 
+pub mod atlas;
+pub mod build_info;
+pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod landing;
+pub mod logging;
+pub mod metrics;
+pub mod poller;
+pub mod reload;
 pub mod secret;
+pub mod server;
 pub mod simulator;
+pub mod snapshot;
+pub mod state;
+pub mod summary;
 pub mod target;
 pub mod web_config;

@@ -1,0 +1,316 @@
+//! Errors from the Atlas client: what went wrong, as a value with a kind.
+//!
+//! Every failure maps to exactly one [`Reason`], the bounded `reason` label on
+//! `atlas_snapshot_target_errors_total`, and carries what Atlas said (`errorCode`, `detail`) for
+//! the log line. No variant holds a credential: URLs never carry user-info (the config rejects
+//! it) and request headers are never copied into an error.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why a poll failed: the bounded label value used on error counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// 401: bad credentials, or a key not in the project's organization.
+    Unauthorized,
+    /// 403: e.g. the exporter's IP is not on the API access list.
+    Forbidden,
+    /// 404: the project or cluster does not exist.
+    NotFound,
+    /// 429: Atlas' rate limiter said no.
+    RateLimited,
+    /// 5xx.
+    ServerError,
+    /// No answer within the configured timeout.
+    Timeout,
+    /// Connection refused, reset, DNS, TLS.
+    Network,
+    /// A 2xx body we could not read as the documented JSON.
+    Decode,
+    /// Anything else: 400, 406, 410, redirects, oversize bodies.
+    Other,
+}
+
+impl Reason {
+    /// Every reason, in label order.
+    pub const ALL: [Reason; 9] = [
+        Reason::Unauthorized,
+        Reason::Forbidden,
+        Reason::NotFound,
+        Reason::RateLimited,
+        Reason::ServerError,
+        Reason::Timeout,
+        Reason::Network,
+        Reason::Decode,
+        Reason::Other,
+    ];
+
+    /// Position in [`Reason::ALL`], for per-reason arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Unauthorized => "unauthorized",
+            Reason::Forbidden => "forbidden",
+            Reason::NotFound => "not_found",
+            Reason::RateLimited => "rate_limited",
+            Reason::ServerError => "server_error",
+            Reason::Timeout => "timeout",
+            Reason::Network => "network",
+            Reason::Decode => "decode",
+            Reason::Other => "other",
+        }
+    }
+
+    /// The reason an HTTP error status maps to.
+    pub fn from_status(status: u16) -> Reason {
+        match status {
+            401 => Reason::Unauthorized,
+            403 => Reason::Forbidden,
+            404 => Reason::NotFound,
+            429 => Reason::RateLimited,
+            500..=599 => Reason::ServerError,
+            _ => Reason::Other,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Atlas' error body (`ApiError` in the OpenAPI spec). Every field is optional here: a proxy or
+/// load balancer in front of Atlas may answer with something else entirely.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiErrorBody {
+    /// The HTTP status, repeated.
+    #[serde(default)]
+    pub error: Option<i64>,
+    /// The application error code, e.g. `CLUSTER_NOT_FOUND`.
+    #[serde(default)]
+    pub error_code: Option<String>,
+    /// A human sentence.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// The reason phrase.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Parameters of the message. The spec says objects; real responses carry strings and numbers.
+    #[serde(default)]
+    pub parameters: Vec<serde_json::Value>,
+}
+
+/// Longest `detail` kept from an error body, so one odd response cannot flood the logs.
+const MAX_DETAIL_CHARS: usize = 512;
+
+impl ApiErrorBody {
+    /// Parses an error body, returning `None` when it is not Atlas' JSON shape.
+    pub fn parse(bytes: &[u8]) -> Option<Box<ApiErrorBody>> {
+        let mut body: ApiErrorBody = serde_json::from_slice(bytes).ok()?;
+        if body.error_code.is_none() && body.detail.is_none() {
+            return None;
+        }
+        if let Some(detail) = body.detail.as_mut() {
+            truncate_chars(detail, MAX_DETAIL_CHARS);
+        }
+        Some(Box::new(body))
+    }
+}
+
+fn truncate_chars(s: &mut String, max: usize) {
+    if let Some((idx, _)) = s.char_indices().nth(max) {
+        s.truncate(idx);
+        s.push('…');
+    }
+}
+
+/// A failed request to Atlas.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AtlasError {
+    /// Atlas (or something in front of it) answered with a non-success status.
+    #[error("{}", describe_status(*status, body.as_deref()))]
+    Status {
+        /// The HTTP status code.
+        status: u16,
+        /// The parsed error body, when it was Atlas' JSON.
+        body: Option<Box<ApiErrorBody>>,
+        /// `Retry-After` on a 429 or 503.
+        retry_after: Option<Duration>,
+    },
+    /// No complete answer within the timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The request never got a response: connection, DNS, TLS.
+    #[error("network error: {0}")]
+    Network(String),
+    /// A success response whose body is not what the endpoint documents.
+    #[error("cannot decode the response: {0}")]
+    Decode(String),
+    /// The response body is larger than the configured cap.
+    #[error("response body larger than {limit} bytes")]
+    TooLarge {
+        /// The cap in bytes.
+        limit: usize,
+    },
+    /// The paging links point away from the API server or loop.
+    #[error("paging stopped: {0}")]
+    Paging(String),
+    /// Something inside the client, such as an unbuildable request.
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn describe_status(status: u16, body: Option<&ApiErrorBody>) -> String {
+    let mut s = format!("HTTP {status}");
+    if let Some(b) = body {
+        if let Some(code) = &b.error_code {
+            s.push(' ');
+            s.push_str(code);
+        }
+        if let Some(detail) = &b.detail {
+            s.push_str(": ");
+            s.push_str(detail);
+        }
+    }
+    s
+}
+
+impl AtlasError {
+    /// The bounded reason label for this error.
+    pub fn reason(&self) -> Reason {
+        match self {
+            AtlasError::Status { status, .. } => Reason::from_status(*status),
+            AtlasError::Timeout(_) => Reason::Timeout,
+            AtlasError::Network(_) => Reason::Network,
+            AtlasError::Decode(_) => Reason::Decode,
+            AtlasError::TooLarge { .. } | AtlasError::Paging(_) | AtlasError::Internal(_) => {
+                Reason::Other
+            }
+        }
+    }
+
+    /// The HTTP status, when a response came back.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            AtlasError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Atlas' `errorCode`, when the body had one.
+    pub fn error_code(&self) -> Option<&str> {
+        match self {
+            AtlasError::Status { body: Some(b), .. } => b.error_code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Atlas' `detail`, when the body had one.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            AtlasError::Status { body: Some(b), .. } => b.detail.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// True when the cluster or project is gone: the caller drops its snapshot series.
+    pub fn is_not_found(&self) -> bool {
+        self.reason() == Reason::NotFound
+    }
+
+    /// Builds the error for a reqwest failure, keeping only what is safe to log.
+    pub(crate) fn from_reqwest(err: &reqwest::Error, timeout: Duration) -> AtlasError {
+        if err.is_timeout() {
+            return AtlasError::Timeout(timeout);
+        }
+        if err.is_decode() {
+            return AtlasError::Decode(error_chain(err));
+        }
+        if err.is_builder() {
+            return AtlasError::Internal(error_chain(err));
+        }
+        AtlasError::Network(error_chain(err))
+    }
+}
+
+/// The error and its sources on one line, without the URL (it is logged separately).
+fn error_chain(err: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(e) = source {
+        parts.push(e.to_string());
+        source = e.source();
+    }
+    if parts.is_empty() {
+        err.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_their_documented_reasons() {
+        assert_eq!(Reason::from_status(401), Reason::Unauthorized);
+        assert_eq!(Reason::from_status(403), Reason::Forbidden);
+        assert_eq!(Reason::from_status(404), Reason::NotFound);
+        assert_eq!(Reason::from_status(429), Reason::RateLimited);
+        assert_eq!(Reason::from_status(503), Reason::ServerError);
+        assert_eq!(Reason::from_status(400), Reason::Other);
+        assert_eq!(Reason::from_status(410), Reason::Other);
+    }
+
+    #[test]
+    fn error_bodies_with_numeric_parameters_parse() {
+        let body = br#"{"detail":"Rate limit exceeded","error":429,"errorCode":"RATE_LIMITED_TOKEN_BUCKET","parameters":["api/atlas/v2/orgs",55,10,5,60],"reason":"Too Many Requests"}"#;
+        let parsed = ApiErrorBody::parse(body).unwrap();
+        assert_eq!(
+            parsed.error_code.as_deref(),
+            Some("RATE_LIMITED_TOKEN_BUCKET")
+        );
+        assert_eq!(parsed.parameters.len(), 5);
+        assert_eq!(parsed.parameters[1], serde_json::json!(55));
+    }
+
+    #[test]
+    fn a_non_atlas_error_body_is_not_mistaken_for_one() {
+        assert!(ApiErrorBody::parse(b"<html>bad gateway</html>").is_none());
+        assert!(ApiErrorBody::parse(b"{}").is_none());
+    }
+
+    #[test]
+    fn a_status_error_reads_like_atlas_said_it() {
+        let err = AtlasError::Status {
+            status: 404,
+            body: ApiErrorBody::parse(
+                br#"{"error":404,"errorCode":"CLUSTER_NOT_FOUND","detail":"No cluster named x exists in group y.","parameters":["x","y"]}"#,
+            ),
+            retry_after: None,
+        };
+        assert_eq!(
+            err.to_string(),
+            "HTTP 404 CLUSTER_NOT_FOUND: No cluster named x exists in group y."
+        );
+        assert_eq!(err.reason(), Reason::NotFound);
+        assert!(err.is_not_found());
+    }
+
+    #[test]
+    fn an_overlong_detail_is_truncated() {
+        let long = "x".repeat(2000);
+        let body = format!(r#"{{"errorCode":"E","detail":"{long}"}}"#);
+        let parsed = ApiErrorBody::parse(body.as_bytes()).unwrap();
+        assert_eq!(parsed.detail.unwrap().chars().count(), MAX_DETAIL_CHARS + 1);
+    }
+}

@@ -1,0 +1,293 @@
+//! The HTTP server: landing page, metrics, health, readiness and reload, on hyper 1.
+//!
+//! The caller binds the listener and supplies the shutdown signal (as in mini-redis), so tests
+//! bind `127.0.0.1:0` and stop the server themselves. On shutdown the listener closes at once,
+//! requests in flight finish, and connections still open after the grace period are dropped.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+
+use crate::clock::Clock;
+use crate::landing;
+use crate::metrics::Metrics;
+use crate::poller::SharedState;
+use crate::reload::Reloader;
+
+/// The exposition format's content type.
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Checks the credentials of a request (basic auth from the web config).
+pub trait Authenticator: Send + Sync {
+    /// True when the `Authorization` header carries valid credentials. May be slow (bcrypt):
+    /// it runs on the blocking pool.
+    fn verify(&self, authorization: Option<&HeaderValue>) -> bool;
+    /// The `WWW-Authenticate` value sent with a 401.
+    fn challenge(&self) -> &'static str;
+}
+
+impl Authenticator for crate::web_config::BasicAuth {
+    fn verify(&self, authorization: Option<&HeaderValue>) -> bool {
+        crate::web_config::BasicAuth::verify(self, authorization)
+    }
+
+    fn challenge(&self) -> &'static str {
+        crate::web_config::BasicAuth::challenge(self)
+    }
+}
+
+/// Accepts TLS on a raw connection (from the web config).
+pub type TlsAcceptor = tokio_rustls::TlsAcceptor;
+
+/// What the request handler needs.
+pub struct App {
+    /// The metric registry.
+    pub metrics: Metrics,
+    /// The published exporter state.
+    pub state: SharedState,
+    /// Where the metrics are served, e.g. `/metrics`.
+    pub telemetry_path: String,
+    /// Reloads the config file; `None` when there is none (demo mode).
+    pub reloader: Option<Arc<Reloader>>,
+    /// Basic auth, when the web config asks for it.
+    pub auth: Option<Arc<dyn Authenticator>>,
+    /// Extra headers for every response (web config `http_server_config.headers`).
+    pub headers: HeaderMap,
+    /// The clock for the landing page.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Server settings that are not part of request handling.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// TLS, when the web config asks for it.
+    pub tls: Option<TlsAcceptor>,
+    /// How long requests in flight may take to finish after shutdown starts.
+    pub grace: Duration,
+    /// How long a client may take to send its request headers.
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            tls: None,
+            grace: Duration::from_secs(4),
+            header_read_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests for
+/// at most `options.grace`.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                match accepted {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        let app = Arc::clone(&app);
+                        let watcher = graceful.watcher();
+                        let options = options.clone();
+                        tokio::spawn(async move {
+                            match options.tls.clone() {
+                                Some(tls) => match tls.accept(stream).await {
+                                    Ok(stream) => serve_connection(stream, peer, app, &options, watcher).await,
+                                    Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                                },
+                                None => serve_connection(stream, peer, app, &options, watcher).await,
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "cannot accept a connection");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(options.grace) => {
+            tracing::warn!("requests still running after the grace period; closing them");
+        }
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    app: Arc<App>,
+    options: &ServeOptions,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Infallible>(handle(&app, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Answers one request.
+pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let mut response = route(app, req).await;
+    for (name, value) in &app.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
+}
+
+async fn route(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if let Some(auth) = &app.auth {
+        let header = req.headers().get(header::AUTHORIZATION).cloned();
+        let auth = Arc::clone(auth);
+        let verified = tokio::task::spawn_blocking(move || auth.verify(header.as_ref()))
+            .await
+            .unwrap_or(false);
+        if !verified {
+            let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(auth_challenge(app)),
+            );
+            return r;
+        }
+    }
+
+    let path = req.uri().path();
+    let method = req.method().clone();
+    let head = method == Method::HEAD;
+    let read_only = method == Method::GET || head;
+
+    let response = if path == app.telemetry_path {
+        if !read_only {
+            return not_allowed("GET, HEAD");
+        }
+        match app.metrics.render() {
+            Ok(body) => with_type(StatusCode::OK, METRICS_CONTENT_TYPE, body),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode metrics");
+                text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n")
+            }
+        }
+    } else {
+        match path {
+            "/" => {
+                if !read_only {
+                    return not_allowed("GET, HEAD");
+                }
+                let state = app.state.load();
+                let page = landing::render(&state, &app.telemetry_path, app.clock.now());
+                with_type(StatusCode::OK, "text/html; charset=utf-8", page)
+            }
+            "/-/healthy" => {
+                if !read_only {
+                    return not_allowed("GET, HEAD");
+                }
+                text(StatusCode::OK, "Healthy\n")
+            }
+            "/-/ready" => {
+                if !read_only {
+                    return not_allowed("GET, HEAD");
+                }
+                if app.state.load().ready() {
+                    text(StatusCode::OK, "Ready\n")
+                } else {
+                    text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Not ready: the first poll cycle has not finished\n",
+                    )
+                }
+            }
+            "/-/reload" => {
+                if method != Method::POST && method != Method::PUT {
+                    return not_allowed("POST, PUT");
+                }
+                reload(app).await
+            }
+            _ => text(StatusCode::NOT_FOUND, "Not Found\n"),
+        }
+    };
+    if head {
+        let (parts, _) = response.into_parts();
+        return Response::from_parts(parts, Full::new(Bytes::new()));
+    }
+    response
+}
+
+fn auth_challenge(app: &App) -> &'static str {
+    app.auth.as_ref().map_or("Basic", |a| a.challenge())
+}
+
+async fn reload(app: &App) -> Response<Full<Bytes>> {
+    let Some(reloader) = app.reloader.clone() else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "nothing to reload: this exporter runs without a config file\n",
+        );
+    };
+    match tokio::task::spawn_blocking(move || reloader.reload()).await {
+        Ok(Ok(())) => text(StatusCode::OK, "config reloaded\n"),
+        Ok(Err(e)) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config:\n{e}\n"),
+        ),
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "reload failed\n"),
+    }
+}
+
+fn not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    with_type(status, "text/plain; charset=utf-8", body)
+}
+
+fn with_type(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}

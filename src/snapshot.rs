@@ -1,0 +1,323 @@
+//! Snapshots in one shape, whatever endpoint listed them.
+//!
+//! Each API names its times and statuses its own way; this module maps them onto five statuses
+//! and one ordering key, as the contract defines: tenant and flex snapshots order by scheduled,
+//! then start, then finish time; dedicated ones by `createdAt`; legacy ones by `created.date`
+//! (then its increment). The snapshot id breaks remaining ties, so the order never depends on
+//! the position in the listing.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::atlas::wire::{DedicatedSnapshot, LegacySnapshot, TenantSnapshot};
+use crate::atlas::{Listing, OneSnapshot};
+
+/// The five snapshot statuses the metrics report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    /// Scheduled, not started.
+    Pending,
+    /// Waiting for resources.
+    Queued,
+    /// Being taken.
+    Running,
+    /// Failed.
+    Failed,
+    /// Complete and restorable.
+    Completed,
+}
+
+impl Status {
+    /// The five, in label order.
+    pub const ALL: [Status; 5] = [
+        Status::Pending,
+        Status::Queued,
+        Status::Running,
+        Status::Failed,
+        Status::Completed,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "PENDING",
+            Status::Queued => "QUEUED",
+            Status::Running => "RUNNING",
+            Status::Failed => "FAILED",
+            Status::Completed => "COMPLETED",
+        }
+    }
+
+    /// Index into per-status arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// A tenant or flex status; `None` for a value this version does not know.
+    pub fn from_tenant(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// A dedicated Cloud Backup status (`queued`, `inProgress`, `completed`, `failed`).
+    pub fn from_dedicated(s: &str) -> Option<Status> {
+        match s {
+            "queued" => Some(Status::Queued),
+            "inProgress" => Some(Status::Running),
+            "completed" => Some(Status::Completed),
+            "failed" => Some(Status::Failed),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What orders snapshots from oldest to newest. Missing times sort before present ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct OrderKey {
+    /// Scheduled time (tenant, flex) or the only time (dedicated, legacy).
+    pub primary: Option<Timestamp>,
+    /// Start time (tenant, flex).
+    pub start: Option<Timestamp>,
+    /// Finish time (tenant, flex).
+    pub finish: Option<Timestamp>,
+    /// The BSON increment of a legacy `created` time.
+    pub increment: i64,
+}
+
+/// One snapshot, normalized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The snapshot id.
+    pub id: String,
+    /// One of the five statuses, or `None` for a value this version does not know.
+    pub status: Option<Status>,
+    /// The status as Atlas spelled it, for display.
+    pub status_text: String,
+    /// The ordering key.
+    pub order: OrderKey,
+    /// When it started, where the API says (dedicated and legacy: their one time).
+    pub started: Option<Timestamp>,
+    /// When it finished, where the API says (dedicated and legacy: their one time).
+    pub finished: Option<Timestamp>,
+    /// Finish minus start, for the APIs that give both.
+    pub duration: Option<Duration>,
+    /// Stored size (dedicated; legacy: the sum of its parts).
+    pub size_bytes: Option<u64>,
+}
+
+impl Snapshot {
+    /// Sort key: the order key, then the id.
+    pub fn sort_key(&self) -> (OrderKey, &str) {
+        (self.order, &self.id)
+    }
+
+    /// The best "when did this snapshot finish" the API offers: the finish time, else the start
+    /// time, else the scheduled time.
+    pub fn finished_or_best_effort(&self) -> Option<Timestamp> {
+        self.finished.or(self.started).or(self.order.primary)
+    }
+
+    fn from_tenant(s: &TenantSnapshot) -> Snapshot {
+        let status_text = s.status.clone().unwrap_or_default();
+        let duration = match (s.start_time, s.finish_time) {
+            (Some(start), Some(finish)) if finish >= start => {
+                Duration::try_from(finish.duration_since(start)).ok()
+            }
+            _ => None,
+        };
+        Snapshot {
+            id: s.id.clone(),
+            status: Status::from_tenant(&status_text),
+            status_text,
+            order: OrderKey {
+                primary: s.scheduled_time,
+                start: s.start_time,
+                finish: s.finish_time,
+                increment: 0,
+            },
+            started: s.start_time,
+            finished: s.finish_time,
+            duration,
+            size_bytes: None,
+        }
+    }
+
+    fn from_dedicated(s: &DedicatedSnapshot) -> Snapshot {
+        let status_text = s.status.clone().unwrap_or_default();
+        Snapshot {
+            id: s.id.clone(),
+            status: Status::from_dedicated(&status_text),
+            status_text,
+            order: OrderKey {
+                primary: s.created_at,
+                ..OrderKey::default()
+            },
+            started: s.created_at,
+            finished: s.created_at,
+            duration: None,
+            size_bytes: s.storage_size_bytes,
+        }
+    }
+
+    fn from_legacy(s: &LegacySnapshot) -> Snapshot {
+        let (status, status_text) = match s.complete {
+            Some(true) => (Some(Status::Completed), "complete"),
+            Some(false) => (Some(Status::Running), "incomplete"),
+            None => (None, ""),
+        };
+        let created = s.created.as_ref().map(|c| c.date);
+        let sizes: Vec<u64> = s
+            .parts
+            .iter()
+            .filter_map(|p| p.storage_size_bytes)
+            .collect();
+        Snapshot {
+            id: s.id.clone(),
+            status,
+            status_text: status_text.to_owned(),
+            order: OrderKey {
+                primary: created,
+                increment: s.created.as_ref().and_then(|c| c.increment).unwrap_or(0),
+                ..OrderKey::default()
+            },
+            started: created,
+            finished: created,
+            duration: None,
+            size_bytes: (!sizes.is_empty()).then(|| sizes.iter().sum()),
+        }
+    }
+}
+
+/// Every snapshot of a listing, normalized, oldest first. A snapshot listed twice (a listing
+/// that shifted between two pages) counts once.
+pub fn normalize(listing: &Listing) -> Vec<Snapshot> {
+    let mut out: Vec<Snapshot> = match listing {
+        Listing::Tenant(v) | Listing::Flex(v) => v.iter().map(Snapshot::from_tenant).collect(),
+        Listing::Dedicated(v) => v.iter().map(Snapshot::from_dedicated).collect(),
+        Listing::Legacy(v) => v.iter().map(Snapshot::from_legacy).collect(),
+    };
+    let mut seen = HashSet::with_capacity(out.len());
+    out.retain(|s| seen.insert(s.id.clone()));
+    out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    out
+}
+
+/// One snapshot from a get-one endpoint, normalized.
+pub fn normalize_one(one: &OneSnapshot) -> Snapshot {
+    match one {
+        OneSnapshot::Tenant(s) | OneSnapshot::Flex(s) => Snapshot::from_tenant(s),
+        OneSnapshot::Dedicated(s) => Snapshot::from_dedicated(s),
+        OneSnapshot::Legacy(s) => Snapshot::from_legacy(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::atlas::wire::Page;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn dedicated_statuses_map_to_the_five() {
+        assert_eq!(Status::from_dedicated("queued"), Some(Status::Queued));
+        assert_eq!(Status::from_dedicated("inProgress"), Some(Status::Running));
+        assert_eq!(Status::from_dedicated("completed"), Some(Status::Completed));
+        assert_eq!(Status::from_dedicated("failed"), Some(Status::Failed));
+        assert_eq!(Status::from_dedicated("COMPLETED"), None);
+    }
+
+    #[test]
+    fn listings_are_ordered_by_time_not_by_position() {
+        let page: Page<TenantSnapshot> = serde_json::from_str(
+            r#"{"results":[
+              {"id":"b","status":"COMPLETED","scheduledTime":"2026-11-20T02:00:00Z","startTime":"2026-11-20T02:00:05Z","finishTime":"2026-11-20T02:03:00Z"},
+              {"id":"c","status":"PENDING","scheduledTime":"2026-11-22T02:00:00Z"},
+              {"id":"a","status":"FAILED","scheduledTime":"2026-11-21T02:00:00Z","startTime":"2026-11-21T02:00:05Z"}
+            ]}"#,
+        )
+        .unwrap();
+        let ids: Vec<_> = normalize(&Listing::Flex(page.results))
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(ids, ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn same_scheduled_time_is_decided_by_start_then_finish() {
+        let page: Page<TenantSnapshot> = serde_json::from_str(
+            r#"{"results":[
+              {"id":"late","status":"COMPLETED","scheduledTime":"2026-11-20T02:00:00Z","startTime":"2026-11-20T02:10:00Z","finishTime":"2026-11-20T02:12:00Z"},
+              {"id":"early","status":"COMPLETED","scheduledTime":"2026-11-20T02:00:00Z","startTime":"2026-11-20T02:00:00Z","finishTime":"2026-11-20T02:30:00Z"}
+            ]}"#,
+        )
+        .unwrap();
+        let v = normalize(&Listing::Tenant(page.results));
+        assert_eq!(v[1].id, "late");
+        assert_eq!(v[0].duration, Some(Duration::from_secs(30 * 60)));
+    }
+
+    #[test]
+    fn a_snapshot_listed_twice_counts_once() {
+        let page: Page<TenantSnapshot> = serde_json::from_str(
+            r#"{"results":[{"id":"a","status":"FAILED"},{"id":"a","status":"FAILED"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(normalize(&Listing::Flex(page.results)).len(), 1);
+    }
+
+    #[test]
+    fn dedicated_snapshots_use_created_at_for_start_and_finish_and_have_no_duration() {
+        let page: Page<DedicatedSnapshot> = serde_json::from_str(include_str!(
+            "../tests/testdata/atlas/replicaset_snapshots_page.json"
+        ))
+        .unwrap();
+        let v = normalize(&Listing::Dedicated(page.results));
+        assert_eq!(v[0].status, Some(Status::Completed));
+        assert_eq!(v[0].finished, Some(ts("2026-11-21T06:01:12Z")));
+        assert_eq!(v[0].started, v[0].finished);
+        assert_eq!(v[0].duration, None);
+        assert_eq!(v[0].size_bytes, Some(1_234_567_890));
+        assert_eq!(v[1].status, Some(Status::Running));
+    }
+
+    #[test]
+    fn a_legacy_snapshot_size_is_the_sum_of_its_parts() {
+        let page: Page<LegacySnapshot> = serde_json::from_str(
+            r#"{"results":[{"id":"x","complete":true,"created":{"date":"2017-12-26T16:32:16Z","increment":1},
+              "parts":[{"storageSizeBytes":100},{"storageSizeBytes":23},{"typeName":"CONFIG_SERVER_REPLICA_SET"}]},
+              {"id":"y","complete":false,"created":{"date":"2017-12-26T16:32:16Z","increment":2}}]}"#,
+        )
+        .unwrap();
+        let v = normalize(&Listing::Legacy(page.results));
+        assert_eq!(v[0].id, "x");
+        assert_eq!(v[0].size_bytes, Some(123));
+        assert_eq!(v[0].status, Some(Status::Completed));
+        assert_eq!(
+            v[1].id, "y",
+            "a higher increment at the same second is newer"
+        );
+        assert_eq!(v[1].status, Some(Status::Running));
+        assert_eq!(v[1].size_bytes, None);
+    }
+
+    #[test]
+    fn an_unknown_status_is_kept_as_text() {
+        let page: Page<TenantSnapshot> =
+            serde_json::from_str(r#"{"results":[{"id":"a","status":"ARCHIVED"}]}"#).unwrap();
+        let v = normalize(&Listing::Flex(page.results));
+        assert_eq!(v[0].status, None);
+        assert_eq!(v[0].status_text, "ARCHIVED");
+    }
+}

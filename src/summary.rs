@@ -1,0 +1,258 @@
+//! What one listing says about a cluster's backups: the figures the metrics report.
+//!
+//! A [`ClusterSummary`] is computed once per successful poll and never changes; the metric
+//! collector reads it at scrape time. The [`FailureLedger`] is the one piece of state that spans
+//! polls: the distinct FAILED snapshot ids this process has seen.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::atlas::BackupApi;
+use crate::snapshot::{OrderKey, Snapshot, Status};
+
+/// The newest COMPLETED snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletedSnapshot {
+    /// Its id.
+    pub id: String,
+    /// When it finished (best effort: see [`Snapshot::finished_or_best_effort`]).
+    pub finished: Option<Timestamp>,
+    /// Finish minus start, where the API gives both.
+    pub duration: Option<Duration>,
+    /// Its stored size, where the API gives one.
+    pub size_bytes: Option<u64>,
+}
+
+/// The newest snapshot, whatever its status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatestSnapshot {
+    /// Its id.
+    pub id: String,
+    /// Its status; `None` for a value this version does not know.
+    pub status: Option<Status>,
+    /// Its status as Atlas spelled it.
+    pub status_text: String,
+}
+
+/// One cluster's backups, as of one listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSummary {
+    /// The API that listed them.
+    pub api: BackupApi,
+    /// Snapshots listed, by [`Status::index`].
+    pub by_status: [u64; 5],
+    /// Snapshots listed with a status this version does not know.
+    pub unknown_status: u64,
+    /// The newest snapshot; `None` when the listing is empty.
+    pub latest: Option<LatestSnapshot>,
+    /// The newest COMPLETED snapshot; `None` when there is none.
+    pub latest_completed: Option<CompletedSnapshot>,
+    /// When the oldest COMPLETED snapshot still listed finished: the restore window.
+    pub oldest_completed_finished: Option<Timestamp>,
+    /// FAILED snapshots in this listing, with their ordering key.
+    pub failed: Vec<(String, OrderKey)>,
+    /// The oldest ordering key in the listing, which bounds what can still reappear.
+    pub oldest_key: Option<OrderKey>,
+}
+
+impl ClusterSummary {
+    /// Summarizes snapshots sorted oldest first (as [`crate::snapshot::normalize`] returns them).
+    pub fn from_sorted(api: BackupApi, snapshots: &[Snapshot]) -> ClusterSummary {
+        let mut by_status = [0u64; 5];
+        let mut unknown_status = 0;
+        let mut failed = Vec::new();
+        for s in snapshots {
+            match s.status {
+                Some(st) => by_status[st.index()] += 1,
+                None => unknown_status += 1,
+            }
+            if s.status == Some(Status::Failed) {
+                failed.push((s.id.clone(), s.order));
+            }
+        }
+        let mut completed = snapshots
+            .iter()
+            .filter(|s| s.status == Some(Status::Completed));
+        let oldest_completed = completed.next();
+        let latest_completed = completed.next_back().or(oldest_completed);
+        ClusterSummary {
+            api,
+            by_status,
+            unknown_status,
+            latest: snapshots.last().map(|s| LatestSnapshot {
+                id: s.id.clone(),
+                status: s.status,
+                status_text: s.status_text.clone(),
+            }),
+            latest_completed: latest_completed.map(|s| CompletedSnapshot {
+                id: s.id.clone(),
+                finished: s.finished_or_best_effort(),
+                duration: s.duration,
+                size_bytes: s.size_bytes,
+            }),
+            oldest_completed_finished: oldest_completed.and_then(Snapshot::finished_or_best_effort),
+            failed,
+            oldest_key: snapshots.first().map(|s| s.order),
+        }
+    }
+
+    /// Snapshots listed with this status.
+    pub fn count(&self, status: Status) -> u64 {
+        self.by_status[status.index()]
+    }
+
+    /// Snapshots listed in all.
+    pub fn total(&self) -> u64 {
+        self.by_status.iter().sum::<u64>() + self.unknown_status
+    }
+}
+
+/// Distinct FAILED snapshot ids seen by this process for one cluster.
+///
+/// Ids that have left the listing and are older than everything still listed can never come
+/// back, so they are forgotten; the count keeps them. Memory stays bounded by the listing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FailureLedger {
+    seen: HashMap<String, OrderKey>,
+    total: u64,
+}
+
+impl FailureLedger {
+    /// Counts the FAILED ids of a listing not seen before; returns the new total.
+    pub fn record(&mut self, summary: &ClusterSummary) -> u64 {
+        for (id, key) in &summary.failed {
+            if !self.seen.contains_key(id) {
+                self.seen.insert(id.clone(), *key);
+                self.total += 1;
+            }
+        }
+        if let Some(oldest) = summary.oldest_key {
+            let listed: std::collections::HashSet<&str> =
+                summary.failed.iter().map(|(id, _)| id.as_str()).collect();
+            self.seen
+                .retain(|id, key| listed.contains(id.as_str()) || *key >= oldest);
+        }
+        self.total
+    }
+
+    /// Distinct FAILED ids counted so far.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::atlas::Listing;
+    use crate::atlas::wire::{Page, TenantSnapshot};
+    use crate::snapshot::normalize;
+
+    fn flex(json: &str) -> Vec<Snapshot> {
+        let page: Page<TenantSnapshot> = serde_json::from_str(json).unwrap();
+        normalize(&Listing::Flex(page.results))
+    }
+
+    fn snap(id: &str, status: &str, day: u32) -> String {
+        let times = if status == "PENDING" {
+            format!(r#""scheduledTime":"2026-11-{day:02}T02:00:00Z""#)
+        } else {
+            format!(
+                r#""scheduledTime":"2026-11-{day:02}T02:00:00Z","startTime":"2026-11-{day:02}T02:00:10Z","finishTime":"2026-11-{day:02}T02:05:10Z""#
+            )
+        };
+        format!(r#"{{"id":"{id}","status":"{status}",{times}}}"#)
+    }
+
+    fn listing(items: &[String]) -> Vec<Snapshot> {
+        flex(&format!(r#"{{"results":[{}]}}"#, items.join(",")))
+    }
+
+    #[test]
+    fn the_newest_completed_snapshot_is_found_wherever_it_is_listed() {
+        let s = listing(&[
+            snap("a", "COMPLETED", 10),
+            snap("c", "COMPLETED", 12),
+            snap("b", "FAILED", 11),
+            snap("d", "PENDING", 13),
+        ]);
+        let sum = ClusterSummary::from_sorted(BackupApi::Flex, &s);
+        let latest = sum.latest_completed.clone().unwrap();
+        assert_eq!(latest.id, "c");
+        assert_eq!(
+            latest.finished,
+            Some("2026-11-12T02:05:10Z".parse().unwrap())
+        );
+        assert_eq!(latest.duration, Some(Duration::from_secs(300)));
+        assert_eq!(
+            sum.oldest_completed_finished,
+            Some("2026-11-10T02:05:10Z".parse().unwrap())
+        );
+        assert_eq!(sum.latest.as_ref().unwrap().status, Some(Status::Pending));
+        assert_eq!(sum.count(Status::Completed), 2);
+        assert_eq!(sum.count(Status::Failed), 1);
+        assert_eq!(sum.count(Status::Running), 0);
+    }
+
+    #[test]
+    fn an_empty_listing_has_no_latest_and_no_completed() {
+        let sum = ClusterSummary::from_sorted(BackupApi::Flex, &[]);
+        assert_eq!(sum.latest, None);
+        assert_eq!(sum.latest_completed, None);
+        assert_eq!(sum.oldest_completed_finished, None);
+        assert_eq!(sum.total(), 0);
+    }
+
+    #[test]
+    fn a_single_completed_snapshot_is_both_newest_and_oldest() {
+        let sum =
+            ClusterSummary::from_sorted(BackupApi::Flex, &listing(&[snap("a", "COMPLETED", 10)]));
+        assert_eq!(
+            sum.latest_completed.unwrap().finished,
+            sum.oldest_completed_finished
+        );
+    }
+
+    #[test]
+    fn failures_count_distinct_ids_across_polls() {
+        let mut ledger = FailureLedger::default();
+        let first = ClusterSummary::from_sorted(
+            BackupApi::Flex,
+            &listing(&[snap("a", "FAILED", 10), snap("b", "COMPLETED", 11)]),
+        );
+        assert_eq!(ledger.record(&first), 1);
+        assert_eq!(
+            ledger.record(&first),
+            1,
+            "the same failure seen again counts once"
+        );
+        let second = ClusterSummary::from_sorted(
+            BackupApi::Flex,
+            &listing(&[
+                snap("a", "FAILED", 10),
+                snap("b", "COMPLETED", 11),
+                snap("c", "FAILED", 12),
+            ]),
+        );
+        assert_eq!(ledger.record(&second), 2);
+    }
+
+    #[test]
+    fn expired_failures_are_forgotten_but_stay_counted() {
+        let mut ledger = FailureLedger::default();
+        ledger.record(&ClusterSummary::from_sorted(
+            BackupApi::Flex,
+            &listing(&[snap("a", "FAILED", 10), snap("b", "COMPLETED", 11)]),
+        ));
+        // "a" expired out of the listing: everything listed is newer.
+        let later = ClusterSummary::from_sorted(
+            BackupApi::Flex,
+            &listing(&[snap("b", "COMPLETED", 11), snap("c", "FAILED", 12)]),
+        );
+        assert_eq!(ledger.record(&later), 2);
+        assert_eq!(ledger.seen.len(), 1);
+        assert!(ledger.seen.contains_key("c"));
+    }
+}
