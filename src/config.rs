@@ -31,7 +31,7 @@ pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// The largest `max_concurrency` accepted. Atlas rate-limits per project and per organization;
 /// more requests in flight than this only buys 429 answers.
 pub const MAX_CONCURRENCY_LIMIT: usize = 64;
-/// The longest cluster name accepted (the Atlas limit).
+/// The longest cluster name accepted.
 pub const MAX_CLUSTER_NAME_LEN: usize = 64;
 
 /// Environment variable for the API public key (the Atlas CLI's name).
@@ -192,7 +192,8 @@ impl Config {
         let config = match serde_yaml::from_str::<Node>(text) {
             Ok(root) => checker.config(&root),
             Err(err) => {
-                checker.problem("", yaml_error_message(&err, text));
+                let (path, message) = yaml_error(&err, text);
+                checker.problem(&path, message);
                 None
             }
         };
@@ -356,8 +357,9 @@ impl<'de> de::Visitor<'de> for NodeVisitor {
     }
 }
 
-/// A YAML parse error as one problem with its line and column, never quoting the text.
-fn yaml_error_message(err: &serde_yaml::Error, source: &str) -> String {
+/// A YAML parse error as one problem (path and message) with its line and column, never
+/// quoting the text.
+fn yaml_error(err: &serde_yaml::Error, source: &str) -> (String, String) {
     let text = err.to_string();
     let location = err.location();
     let at = location
@@ -369,17 +371,25 @@ fn yaml_error_message(err: &serde_yaml::Error, source: &str) -> String {
             .get(l.index()..)
             .is_some_and(|rest| rest.starts_with('\t'))
     });
-    if text.starts_with("deserializing from YAML containing more than one document") {
+    // A core tag such as `!!int` on a value that is not one. serde's message quotes the value,
+    // which may be a credential, so keep only the key path in front of it.
+    let mismatch = ["invalid value: ", "invalid type: "]
+        .iter()
+        .find_map(|marker| text.find(marker));
+    let message = if let Some(start) = mismatch {
+        let path = text[..start].trim_end_matches(": ").to_owned();
+        return (
+            path,
+            format!("invalid YAML: the value does not match its tag (like !!int){at}"),
+        );
+    } else if text.starts_with("deserializing from YAML containing more than one document") {
         "the file holds more than one YAML document (a second ---); expected one".to_owned()
-    } else if text.starts_with("invalid value:") || text.starts_with("invalid type:") {
-        // A core tag such as `!!int` on a value that is not one; serde's message quotes the
-        // value, which may be a credential.
-        format!("invalid YAML: a value does not match its tag (like !!int){at}")
     } else if tab {
         format!("invalid YAML: {text} (YAML does not allow tabs for indentation; use spaces)")
     } else {
         format!("invalid YAML: {text}")
-    }
+    };
+    (String::new(), message)
 }
 
 /// Where a credential came from, for messages that must say so without quoting it.
@@ -552,11 +562,8 @@ impl<'e> Checker<'e> {
         let name = match key {
             Node::String(name) => name.clone(),
             Node::Number(n) => n.to_string(),
-            Node::Bool | Node::Null => {
-                self.problem(
-                    parent,
-                    format!("a key is {}; expected a key name", key.kind_name()),
-                );
+            Node::Null => {
+                self.problem(parent, "a key is empty; expected a key name");
                 return None;
             }
             other => {
@@ -567,6 +574,9 @@ impl<'e> Checker<'e> {
         let path = child(parent, &name);
         let Some(&found) = known.iter().find(|k| **k == name) else {
             let message = match suggest(&name, known) {
+                None if name == "<<" => {
+                    "YAML merge keys (<<) are not supported; write the keys out".to_owned()
+                }
                 Some(close) => format!("unknown key {name:?}; did you mean {close:?}?"),
                 None => format!("unknown key {name:?}; expected one of {}", known.join(", ")),
             };
@@ -1278,7 +1288,7 @@ impl<'e> Checker<'e> {
             self.problem(
                 path,
                 format!(
-                    "the cluster name is {} characters long; Atlas allows at most {MAX_CLUSTER_NAME_LEN}",
+                    "the cluster name is {} characters long; the limit is {MAX_CLUSTER_NAME_LEN}",
                     name.len()
                 ),
             );
