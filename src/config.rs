@@ -28,8 +28,8 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// The shortest poll interval accepted.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// The largest `max_concurrency` accepted. Atlas rate-limits per project and per organization;
-/// more requests in flight than this only buys 429 answers.
+/// The largest `max_concurrency` accepted. Atlas rate-limits the snapshot endpoints per
+/// project; more requests in flight than this only buys 429 answers.
 pub const MAX_CONCURRENCY_LIMIT: usize = 64;
 /// The longest cluster name accepted.
 pub const MAX_CLUSTER_NAME_LEN: usize = 64;
