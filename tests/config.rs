@@ -1,0 +1,910 @@
+//! The config loader, from the outside: a table of bad files in `tests/testdata/config/`, each
+//! paired with the exact error text an operator sees, then good files with the values they give.
+
+// Tests may panic on purpose: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use atlas_snapshot_exporter::config::{
+    AtlasConfig, Config, ConfigError, Credentials, ENV_CLIENT_ID, ENV_CLIENT_SECRET,
+    ENV_PRIVATE_API_KEY, ENV_PUBLIC_API_KEY, Problem,
+};
+use atlas_snapshot_exporter::target::{ApiVersion, Kind};
+
+const TESTDATA: &str = "tests/testdata/config";
+
+/// An environment with nothing set.
+const NO_ENV: &[(&str, &str)] = &[];
+
+/// A complete API key pair in the environment, so that a case about another key shows only its
+/// own problem.
+const API_KEY_ENV: &[(&str, &str)] = &[
+    (ENV_PUBLIC_API_KEY, "envpublic"),
+    (ENV_PRIVATE_API_KEY, "envprivate"),
+];
+
+/// A complete service account in the environment.
+const SERVICE_ACCOUNT_ENV: &[(&str, &str)] = &[
+    (ENV_CLIENT_ID, "mdb_sa_id_env"),
+    (ENV_CLIENT_SECRET, "mdb_sa_sk_env"),
+];
+
+/// A lookup that sees only `vars`.
+fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name| {
+        vars.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned())
+    }
+}
+
+fn load(file: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::load_with_env(&Path::new(TESTDATA).join(file), &env(vars))
+}
+
+fn load_ok(file: &str, vars: &[(&str, &str)]) -> Config {
+    load(file, vars).unwrap_or_else(|err| panic!("{file} should load:\n{}", err.render()))
+}
+
+fn render_err<T: std::fmt::Debug>(result: Result<T, ConfigError>) -> String {
+    result.expect_err("the config should be rejected").render()
+}
+
+macro_rules! no_credentials {
+    () => {
+        "no credentials: set an API key pair (atlas.public_key with atlas.private_key or \
+         atlas.private_key_file, or the environment variables MONGODB_ATLAS_PUBLIC_API_KEY and \
+         MONGODB_ATLAS_PRIVATE_API_KEY) or a service account (atlas.client_id with \
+         atlas.client_secret or atlas.client_secret_file, or the environment variables \
+         MONGODB_ATLAS_CLIENT_ID and MONGODB_ATLAS_CLIENT_SECRET)"
+    };
+}
+
+/// One bad file: the environment it is loaded with and every line of the rendered error.
+struct Case {
+    file: &'static str,
+    env: &'static [(&'static str, &'static str)],
+    expected: &'static [&'static str],
+}
+
+const BAD_FILES: &[Case] = &[
+    Case {
+        file: "unknown_top_level_key.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/unknown_top_level_key.yaml: poll_intervall: unknown key \"poll_intervall\"; did you mean \"poll_interval\"?",
+        ],
+    },
+    Case {
+        file: "unknown_nested_keys.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/unknown_nested_keys.yaml: atlas.timout: unknown key \"timout\"; did you mean \"timeout\"?",
+            "tests/testdata/config/unknown_nested_keys.yaml: atlas.privateKey: unknown key \"privateKey\"; did you mean \"private_key\"?",
+            "tests/testdata/config/unknown_nested_keys.yaml: projects[0].cluster: unknown key \"cluster\"; did you mean \"clusters\"?",
+            "tests/testdata/config/unknown_nested_keys.yaml: projects[0].clusters[0].knd: unknown key \"knd\"; did you mean \"kind\"?",
+        ],
+    },
+    Case {
+        file: "unknown_key_without_suggestion.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/unknown_key_without_suggestion.yaml: scrape_timeout: unknown key \"scrape_timeout\"; expected one of atlas, poll_interval, projects",
+        ],
+    },
+    Case {
+        file: "duplicate_key.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/duplicate_key.yaml: poll_interval: duplicate key \"poll_interval\": it is already set earlier in this mapping",
+        ],
+    },
+    Case {
+        file: "bad_project_id.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/bad_project_id.yaml: projects[0].id: invalid project id \"5b69d0349b15c62cdfc38b7\": expected 24 hex digits (0-9, a-f), like 5b69d0349b15c62cdfc38b78",
+            "tests/testdata/config/bad_project_id.yaml: projects[1].id: invalid project id \"production\": expected 24 hex digits (0-9, a-f), like 5b69d0349b15c62cdfc38b78",
+        ],
+    },
+    Case {
+        file: "uppercase_project_id.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/uppercase_project_id.yaml: projects[0].id: invalid project id \"5B69D0349B15C62CDFC38B78\": expected 24 hex digits (0-9, a-f), like 5b69d0349b15c62cdfc38b78; write it in lowercase",
+        ],
+    },
+    Case {
+        file: "numeric_project_id.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/numeric_project_id.yaml: projects[0].id: expected a string of 24 hex digits, found a number; put the value in quotes",
+        ],
+    },
+    Case {
+        file: "bad_cluster_name.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/bad_cluster_name.yaml: projects[0].clusters[0].name: invalid cluster name \"my_cluster\": expected ASCII letters, digits and hyphens, starting with a letter or digit",
+            "tests/testdata/config/bad_cluster_name.yaml: projects[0].clusters[1].name: invalid cluster name \"-leading-hyphen\": expected ASCII letters, digits and hyphens, starting with a letter or digit",
+        ],
+    },
+    Case {
+        file: "cluster_name_too_long.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/cluster_name_too_long.yaml: projects[0].clusters[0].name: the cluster name is 66 characters long; the limit is 64",
+        ],
+    },
+    Case {
+        file: "cluster_as_string.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/cluster_as_string.yaml: projects[0].clusters[0]: expected a mapping with name and kind, found a string; write - name: Cluster0",
+        ],
+    },
+    Case {
+        file: "duplicate_cluster.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/duplicate_cluster.yaml: projects[0].clusters[2].name: duplicate cluster \"Cluster0\": already listed at projects[0].clusters[0]",
+        ],
+    },
+    Case {
+        file: "duplicate_project.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/duplicate_project.yaml: projects[2].id: duplicate project \"5b69d0349b15c62cdfc38b78\": already listed at projects[0]; merge the two clusters lists into one entry",
+        ],
+    },
+    Case {
+        file: "missing_project_keys.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/missing_project_keys.yaml: projects[0]: missing required key \"id\"",
+            "tests/testdata/config/missing_project_keys.yaml: projects[0]: missing required key \"clusters\"",
+            "tests/testdata/config/missing_project_keys.yaml: projects[1].clusters[0]: missing required key \"name\"",
+        ],
+    },
+    Case {
+        file: "missing_projects.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/missing_projects.yaml: missing required key \"projects\": list the projects and clusters to poll",
+        ],
+    },
+    Case {
+        file: "empty_projects.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/empty_projects.yaml: projects: must list at least one project",
+        ],
+    },
+    Case {
+        file: "empty_clusters.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/empty_clusters.yaml: projects[0].clusters: must list at least one cluster",
+            "tests/testdata/config/empty_clusters.yaml: projects[1].clusters: must list at least one cluster",
+        ],
+    },
+    Case {
+        file: "empty_project_name.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/empty_project_name.yaml: projects[0].name: is empty; leave the key out for no name",
+        ],
+    },
+    Case {
+        file: "missing_credentials.yaml",
+        env: NO_ENV,
+        expected: &[concat!(
+            "tests/testdata/config/missing_credentials.yaml: atlas: ",
+            no_credentials!()
+        )],
+    },
+    Case {
+        file: "half_api_key.yaml",
+        env: NO_ENV,
+        expected: &[
+            "tests/testdata/config/half_api_key.yaml: atlas: the API key pair is incomplete: the public key is set (from atlas.public_key) but the private key is missing; set atlas.private_key, atlas.private_key_file or the environment variable MONGODB_ATLAS_PRIVATE_API_KEY",
+        ],
+    },
+    Case {
+        file: "half_service_account.yaml",
+        env: NO_ENV,
+        expected: &[
+            "tests/testdata/config/half_service_account.yaml: atlas: the service account is incomplete: the client secret is set (from atlas.client_secret_file) but the client id is missing; set atlas.client_id or the environment variable MONGODB_ATLAS_CLIENT_ID",
+        ],
+    },
+    Case {
+        file: "both_auth_methods.yaml",
+        env: NO_ENV,
+        expected: &[
+            "tests/testdata/config/both_auth_methods.yaml: atlas: both an API key pair (from atlas.public_key and atlas.private_key) and a service account (from atlas.client_id and atlas.client_secret_file) are set; choose one and remove the other",
+        ],
+    },
+    Case {
+        // The service account in the file and an API key pair in the environment: still two.
+        file: "good_service_account.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/good_service_account.yaml: atlas: both an API key pair (from the environment variable MONGODB_ATLAS_PUBLIC_API_KEY and the environment variable MONGODB_ATLAS_PRIVATE_API_KEY) and a service account (from atlas.client_id and atlas.client_secret_file) are set; choose one and remove the other",
+        ],
+    },
+    Case {
+        file: "private_key_and_file.yaml",
+        env: NO_ENV,
+        expected: &[
+            "tests/testdata/config/private_key_and_file.yaml: atlas.private_key_file: cannot be set together with atlas.private_key; keep one",
+        ],
+    },
+    Case {
+        file: "unreadable_private_key_file.yaml",
+        env: NO_ENV,
+        expected: &[
+            "tests/testdata/config/unreadable_private_key_file.yaml: atlas.private_key_file: cannot read tests/testdata/config/no-such-private.key: No such file or directory (os error 2)",
+        ],
+    },
+    Case {
+        file: "empty_private_key_file.yaml",
+        env: NO_ENV,
+        expected: &[
+            "tests/testdata/config/empty_private_key_file.yaml: atlas.private_key_file: the file tests/testdata/config/empty.key is empty",
+        ],
+    },
+    Case {
+        file: "empty_credential.yaml",
+        env: NO_ENV,
+        expected: &[
+            "tests/testdata/config/empty_credential.yaml: atlas.public_key: is empty; leave the key out or give a value",
+        ],
+    },
+    Case {
+        file: "bad_duration.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/bad_duration.yaml: atlas.timeout: invalid duration \"thirty seconds\"; expected one like 500ms, 30s, 15m, 1h or 1h30m",
+            "tests/testdata/config/bad_duration.yaml: poll_interval: invalid duration \"15 mins and change\"; expected one like 500ms, 30s, 15m, 1h or 1h30m",
+        ],
+    },
+    Case {
+        file: "duration_unknown_unit.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/duration_unknown_unit.yaml: poll_interval: unknown unit \"mn\" in the duration \"15mn\"; use ms, s, m, h or d, like 500ms, 30s, 15m, 1h or 1h30m",
+        ],
+    },
+    Case {
+        file: "duration_without_unit.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/duration_without_unit.yaml: atlas.timeout: the duration 30 has no unit; add one, for example \"30s\"",
+            "tests/testdata/config/duration_without_unit.yaml: poll_interval: the duration \"900\" has no unit; add one, for example \"900s\"",
+        ],
+    },
+    Case {
+        file: "poll_interval_too_short.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/poll_interval_too_short.yaml: poll_interval: must be at least 1s, found 500ms",
+        ],
+    },
+    Case {
+        file: "timeout_zero.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/timeout_zero.yaml: atlas.timeout: must be greater than 0",
+        ],
+    },
+    Case {
+        file: "bad_kind.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/bad_kind.yaml: projects[0].clusters[0].kind: unknown kind \"serverless\": expected one of auto, flex, tenant, dedicated, legacy",
+            "tests/testdata/config/bad_kind.yaml: projects[0].clusters[1].kind: unknown kind \"Flex\": expected one of auto, flex, tenant, dedicated, legacy; did you mean \"flex\"?",
+        ],
+    },
+    Case {
+        file: "bad_api_version.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/bad_api_version.yaml: atlas.api_version: unknown API version \"v3\": expected \"v2\" or \"v1.0\"",
+        ],
+    },
+    Case {
+        file: "api_version_number.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/api_version_number.yaml: atlas.api_version: expected \"v2\" or \"v1.0\", found the number 1.0; did you mean \"v1.0\"?",
+        ],
+    },
+    Case {
+        file: "base_url_with_userinfo.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/base_url_with_userinfo.yaml: atlas.base_url: it must not carry a user name or password (set the credentials keys instead)",
+        ],
+    },
+    Case {
+        file: "base_url_with_query_and_fragment.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/base_url_with_query_and_fragment.yaml: atlas.base_url: it must not have a query (?...); it must not have a fragment (#...)",
+        ],
+    },
+    Case {
+        file: "base_url_bad_scheme.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/base_url_bad_scheme.yaml: atlas.base_url: its scheme must be http or https, not \"ftp\"",
+        ],
+    },
+    Case {
+        file: "base_url_relative.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/base_url_relative.yaml: atlas.base_url: not an absolute URL (relative URL without a base); expected one like https://cloud.mongodb.com",
+        ],
+    },
+    Case {
+        file: "max_concurrency_zero.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/max_concurrency_zero.yaml: atlas.max_concurrency: must be between 1 and 64, found 0",
+        ],
+    },
+    Case {
+        file: "max_concurrency_too_large.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/max_concurrency_too_large.yaml: atlas.max_concurrency: must be between 1 and 64, found 65",
+        ],
+    },
+    Case {
+        file: "wrong_types.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/wrong_types.yaml: atlas.base_url: expected a URL string, found a list",
+            "tests/testdata/config/wrong_types.yaml: atlas.timeout: expected a duration like 500ms, 30s, 15m, 1h or 1h30m, found a mapping",
+            "tests/testdata/config/wrong_types.yaml: atlas.max_concurrency: expected a whole number between 1 and 64, found a string; remove the quotes",
+            "tests/testdata/config/wrong_types.yaml: atlas.public_key: expected a string, found a number; put the value in quotes",
+            "tests/testdata/config/wrong_types.yaml: poll_interval: expected a duration like 500ms, 30s, 15m, 1h or 1h30m, found a boolean",
+            "tests/testdata/config/wrong_types.yaml: projects[0].name: expected a string, found a list",
+            "tests/testdata/config/wrong_types.yaml: projects[0].clusters: expected a list of clusters, found a mapping",
+            "tests/testdata/config/wrong_types.yaml: projects[1]: expected a mapping with id and clusters, found a string",
+        ],
+    },
+    Case {
+        file: "yaml_syntax_error.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/yaml_syntax_error.yaml: invalid YAML: did not find expected ',' or ']' at line 4 column 1, while parsing a flow sequence at line 3 column 15",
+        ],
+    },
+    Case {
+        file: "tab_indentation.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/tab_indentation.yaml: invalid YAML: found character that cannot start any token at line 2 column 1, while scanning for the next token (YAML does not allow tabs for indentation; use spaces)",
+        ],
+    },
+    Case {
+        file: "yaml_tag.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/yaml_tag.yaml: poll_interval: expected a duration like 500ms, 30s, 15m, 1h or 1h30m, found a tagged value (YAML tags like !foo are not supported)",
+        ],
+    },
+    Case {
+        file: "two_documents.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/two_documents.yaml: the file holds more than one YAML document (a second ---); expected one",
+        ],
+    },
+    Case {
+        file: "empty_file.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/empty_file.yaml: the file is empty; expected at least a projects list (see config.example.yaml)",
+        ],
+    },
+    Case {
+        file: "only_comments.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/only_comments.yaml: the file is empty; expected at least a projects list (see config.example.yaml)",
+        ],
+    },
+    Case {
+        file: "top_level_list.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/top_level_list.yaml: expected a mapping with the keys atlas, poll_interval and projects, found a list",
+        ],
+    },
+    Case {
+        file: "several_problems.yaml",
+        env: NO_ENV,
+        expected: &[
+            "tests/testdata/config/several_problems.yaml: atlas.base_url: it must not have a query (?...)",
+            "tests/testdata/config/several_problems.yaml: atlas.api_version: expected \"v2\" or \"v1.0\", found the number 2; did you mean \"v2\"?",
+            "tests/testdata/config/several_problems.yaml: atlas.timeout: the duration 30 has no unit; add one, for example \"30s\"",
+            "tests/testdata/config/several_problems.yaml: atlas.max_concurrency: must be between 1 and 64, found 100",
+            "tests/testdata/config/several_problems.yaml: atlas: the API key pair is incomplete: the public key is set (from atlas.public_key) but the private key is missing; set atlas.private_key, atlas.private_key_file or the environment variable MONGODB_ATLAS_PRIVATE_API_KEY",
+            "tests/testdata/config/several_problems.yaml: poll_intervall: unknown key \"poll_intervall\"; did you mean \"poll_interval\"?",
+            "tests/testdata/config/several_problems.yaml: projects[0].clusters[0].kind: unknown kind \"flexible\": expected one of auto, flex, tenant, dedicated, legacy",
+            "tests/testdata/config/several_problems.yaml: projects[0].clusters[1].name: duplicate cluster \"Cluster0\": already listed at projects[0].clusters[0]",
+            "tests/testdata/config/several_problems.yaml: projects[1].id: invalid project id \"not-an-id\": expected 24 hex digits (0-9, a-f), like 5b69d0349b15c62cdfc38b78",
+            "tests/testdata/config/several_problems.yaml: projects[1].clusters: must list at least one cluster",
+            "tests/testdata/config/several_problems.yaml: projects[2].id: duplicate project \"5b69d0349b15c62cdfc38b78\": already listed at projects[0]; merge the two clusters lists into one entry",
+            "tests/testdata/config/several_problems.yaml: projects[2].clusters[0].name: invalid cluster name \"M2_AWS\": expected ASCII letters, digits and hyphens, starting with a letter or digit",
+        ],
+    },
+];
+
+#[test]
+fn every_bad_file_is_rejected_with_exactly_the_expected_messages() {
+    let mut failures = Vec::new();
+    for case in BAD_FILES {
+        let expected = case.expected.join("\n");
+        match load(case.file, case.env) {
+            Ok(_) => failures.push(format!("{}: loaded, expected:\n{expected}", case.file)),
+            Err(err) if err.render() != expected => failures.push(format!(
+                "{}:\n  got:\n{}\n  expected:\n{expected}",
+                case.file,
+                err.render()
+            )),
+            Err(_) => {}
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_bad_file_in_testdata_has_a_case_in_the_table() {
+    let mut orphans = Vec::new();
+    for entry in std::fs::read_dir(TESTDATA).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let is_bad_config = name.ends_with(".yaml") && !name.starts_with("good_");
+        if is_bad_config && !BAD_FILES.iter().any(|case| case.file == name) {
+            orphans.push(name);
+        }
+    }
+    assert!(orphans.is_empty(), "no case for {orphans:?}");
+}
+
+#[test]
+fn several_problems_are_all_reported_in_document_order() {
+    let err = load("several_problems.yaml", NO_ENV).unwrap_err();
+    let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "atlas.base_url",
+            "atlas.api_version",
+            "atlas.timeout",
+            "atlas.max_concurrency",
+            "atlas",
+            "poll_intervall",
+            "projects[0].clusters[0].kind",
+            "projects[0].clusters[1].name",
+            "projects[1].id",
+            "projects[1].clusters",
+            "projects[2].id",
+            "projects[2].clusters[0].name",
+        ]
+    );
+}
+
+#[test]
+fn an_unreadable_config_file_is_one_problem_carrying_the_os_error() {
+    let err = load("does_not_exist.yaml", API_KEY_ENV).unwrap_err();
+    assert_eq!(
+        err.problems,
+        [Problem {
+            path: String::new(),
+            message: "cannot read the config file: No such file or directory (os error 2)"
+                .to_owned(),
+        }]
+    );
+    assert_eq!(
+        err.render(),
+        "tests/testdata/config/does_not_exist.yaml: cannot read the config file: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn the_error_displays_as_its_rendering() {
+    let err = load("empty_projects.yaml", API_KEY_ENV).unwrap_err();
+    assert_eq!(err.to_string(), err.render());
+}
+
+#[test]
+fn a_minimal_config_gets_every_default() {
+    let config = load_ok("good_minimal.yaml", API_KEY_ENV);
+    assert_eq!(config.atlas.base_url.as_str(), "https://cloud.mongodb.com/");
+    assert_eq!(config.atlas.api_version, ApiVersion::V2);
+    assert_eq!(config.atlas.timeout, Duration::from_secs(30));
+    assert_eq!(config.atlas.max_concurrency, 8);
+    assert_eq!(config.poll_interval, Duration::from_secs(15 * 60));
+    assert_eq!(config.projects.len(), 1);
+    let project = &config.projects[0];
+    assert_eq!(project.id, "5b69d0349b15c62cdfc38b78");
+    assert_eq!(project.name, None);
+    assert_eq!(project.clusters.len(), 1);
+    assert_eq!(project.clusters[0].name, "Cluster0");
+    assert_eq!(project.clusters[0].kind, Kind::Auto);
+}
+
+#[test]
+fn every_key_set_in_the_file_is_read() {
+    let config = load_ok("good_full.yaml", NO_ENV);
+    assert_eq!(
+        config.atlas.base_url.as_str(),
+        "http://127.0.0.1:8080/mms",
+        "a path prefix is kept without its trailing slash"
+    );
+    assert_eq!(config.atlas.api_version, ApiVersion::V1_0);
+    assert_eq!(config.atlas.timeout, Duration::from_secs(90));
+    assert_eq!(config.atlas.max_concurrency, 64);
+    assert_eq!(config.poll_interval, Duration::from_secs(1));
+    match &config.atlas.credentials {
+        Credentials::ApiKey {
+            public_key,
+            private_key,
+        } => {
+            assert_eq!(public_key, "abcdefgh");
+            assert_eq!(private_key.expose(), "not-a-real-key");
+        }
+        other => panic!("expected an API key pair, got {other:?}"),
+    }
+    let targets: Vec<(String, Option<String>, String, Kind)> = config
+        .targets()
+        .into_iter()
+        .map(|t| {
+            (
+                t.project_id.to_string(),
+                t.project_name.map(|n| n.to_string()),
+                t.cluster_name.to_string(),
+                t.kind,
+            )
+        })
+        .collect();
+    let production = |cluster: &str, kind| {
+        (
+            "5b69d0349b15c62cdfc38b78".to_owned(),
+            Some("production".to_owned()),
+            cluster.to_owned(),
+            kind,
+        )
+    };
+    assert_eq!(
+        targets,
+        [
+            production("Cluster0", Kind::Flex),
+            production("big-dedicated-1", Kind::Dedicated),
+            production("M2AWS", Kind::Tenant),
+            production("Old0", Kind::Legacy),
+            production("Whatever", Kind::Auto),
+            production("Empty", Kind::Auto),
+            (
+                "6c70e1450c26d73deed49c89".to_owned(),
+                None,
+                "Cluster0".to_owned(),
+                Kind::Auto
+            ),
+        ]
+    );
+}
+
+#[test]
+fn an_api_key_pair_can_come_from_the_environment_alone() {
+    let config = load_ok("good_minimal.yaml", API_KEY_ENV);
+    match config.atlas.credentials {
+        Credentials::ApiKey {
+            public_key,
+            private_key,
+        } => {
+            assert_eq!(public_key, "envpublic");
+            assert_eq!(private_key.expose(), "envprivate");
+        }
+        other => panic!("expected an API key pair, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_service_account_can_come_from_the_environment_alone() {
+    let config = load_ok("good_minimal.yaml", SERVICE_ACCOUNT_ENV);
+    match config.atlas.credentials {
+        Credentials::ServiceAccount {
+            client_id,
+            client_secret,
+        } => {
+            assert_eq!(client_id, "mdb_sa_id_env");
+            assert_eq!(client_secret.expose(), "mdb_sa_sk_env");
+        }
+        other => panic!("expected a service account, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_service_account_config_reads_its_secret_file_relative_to_the_config_file() {
+    let config = load_ok("good_service_account.yaml", NO_ENV);
+    match config.atlas.credentials {
+        Credentials::ServiceAccount {
+            client_id,
+            client_secret,
+        } => {
+            assert_eq!(client_id, "mdb_sa_id_1234567890abcdef12345678");
+            assert_eq!(client_secret.expose(), "mdb_sa_sk_testsecret");
+        }
+        other => panic!("expected a service account, got {other:?}"),
+    }
+}
+
+/// A file holding `content`, and config text whose `atlas` section names it under `key`.
+fn config_with_secret_file(
+    content: &str,
+    atlas: &str,
+    key: &str,
+) -> (tempfile::NamedTempFile, String) {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(content.as_bytes()).unwrap();
+    let path = file.path().display().to_string();
+    let text = format!(
+        "atlas:\n{atlas}  {key}: {path:?}\nprojects:\n  - id: 5b69d0349b15c62cdfc38b78\n    clusters:\n      - name: Cluster0\n"
+    );
+    (file, text)
+}
+
+#[test]
+fn a_private_key_file_is_read_with_its_surrounding_whitespace_trimmed() {
+    let (_file, text) = config_with_secret_file(
+        "  file-private-key \n",
+        "  public_key: abcdefgh\n",
+        "private_key_file",
+    );
+    let config = Config::parse_str(&text, "inline.yaml", &env(NO_ENV)).unwrap();
+    assert_eq!(
+        config.atlas.credentials,
+        Credentials::ApiKey {
+            public_key: "abcdefgh".to_owned(),
+            private_key: atlas_snapshot_exporter::secret::Secret::new("file-private-key"),
+        }
+    );
+}
+
+#[test]
+fn a_client_secret_file_is_read_with_its_trailing_newline_trimmed() {
+    let (_file, text) = config_with_secret_file(
+        "mdb_sa_sk_fromfile\n",
+        "  client_id: mdb_sa_id_file\n",
+        "client_secret_file",
+    );
+    let config = Config::parse_str(&text, "inline.yaml", &env(NO_ENV)).unwrap();
+    match config.atlas.credentials {
+        Credentials::ServiceAccount {
+            client_id,
+            client_secret,
+        } => {
+            assert_eq!(client_id, "mdb_sa_id_file");
+            assert_eq!(client_secret.expose(), "mdb_sa_sk_fromfile");
+        }
+        other => panic!("expected a service account, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_value_in_the_file_beats_the_environment_value_by_value() {
+    // public_key inline and private_key_file beat both environment variables.
+    let (_file, text) = config_with_secret_file(
+        "file-private-key\n",
+        "  public_key: filepublic\n",
+        "private_key_file",
+    );
+    let config = Config::parse_str(&text, "inline.yaml", &env(API_KEY_ENV)).unwrap();
+    match &config.atlas.credentials {
+        Credentials::ApiKey {
+            public_key,
+            private_key,
+        } => {
+            assert_eq!(public_key, "filepublic");
+            assert_eq!(private_key.expose(), "file-private-key");
+        }
+        other => panic!("expected an API key pair, got {other:?}"),
+    }
+
+    // Only the public key in the file: the private key still comes from the environment.
+    let config = load_ok("half_api_key.yaml", API_KEY_ENV);
+    match &config.atlas.credentials {
+        Credentials::ApiKey {
+            public_key,
+            private_key,
+        } => {
+            assert_eq!(public_key, "abcdefgh");
+            assert_eq!(private_key.expose(), "envprivate");
+        }
+        other => panic!("expected an API key pair, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_empty_environment_variable_counts_as_unset() {
+    let vars = [
+        (ENV_PUBLIC_API_KEY, "envpublic"),
+        (ENV_PRIVATE_API_KEY, "  "),
+    ];
+    let err = load("good_minimal.yaml", &vars).unwrap_err();
+    assert_eq!(
+        err.render(),
+        "tests/testdata/config/good_minimal.yaml: atlas: the API key pair is incomplete: the public key is set (from the environment variable MONGODB_ATLAS_PUBLIC_API_KEY) but the private key is missing; set atlas.private_key, atlas.private_key_file or the environment variable MONGODB_ATLAS_PRIVATE_API_KEY"
+    );
+}
+
+#[test]
+fn the_example_config_loads_with_credentials_from_the_environment() {
+    let config = Config::load_with_env(Path::new("config.example.yaml"), &env(API_KEY_ENV))
+        .unwrap_or_else(|err| panic!("{}", err.render()));
+    assert_eq!(config.atlas.base_url.as_str(), "https://cloud.mongodb.com/");
+    assert_eq!(config.poll_interval, Duration::from_secs(15 * 60));
+    let kinds: Vec<(String, Kind)> = config
+        .targets()
+        .into_iter()
+        .map(|t| (t.cluster_name.to_string(), t.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("orders".to_owned(), Kind::Flex),
+            ("Cluster0".to_owned(), Kind::Auto),
+            ("M2AWS".to_owned(), Kind::Tenant),
+        ]
+    );
+}
+
+#[test]
+fn parse_str_reports_problems_under_the_name_it_is_given() {
+    let err = Config::parse_str("projects: []\n", "<stdin>", &env(API_KEY_ENV)).unwrap_err();
+    assert_eq!(
+        err.render(),
+        "<stdin>: projects: must list at least one project"
+    );
+}
+
+#[test]
+fn from_env_gives_the_defaults_and_the_credentials_of_the_environment() {
+    let atlas = AtlasConfig::from_env(&env(SERVICE_ACCOUNT_ENV)).unwrap();
+    assert_eq!(atlas.base_url.as_str(), "https://cloud.mongodb.com/");
+    assert_eq!(atlas.api_version, ApiVersion::V2);
+    assert_eq!(atlas.timeout, Duration::from_secs(30));
+    assert_eq!(atlas.max_concurrency, 8);
+    assert!(matches!(
+        atlas.credentials,
+        Credentials::ServiceAccount { ref client_id, .. } if client_id == "mdb_sa_id_env"
+    ));
+}
+
+#[test]
+fn from_env_without_credentials_names_the_variables_to_set() {
+    assert_eq!(
+        render_err(AtlasConfig::from_env(&env(NO_ENV))),
+        "environment: no credentials: set the environment variables MONGODB_ATLAS_PUBLIC_API_KEY and MONGODB_ATLAS_PRIVATE_API_KEY (an API key pair) or MONGODB_ATLAS_CLIENT_ID and MONGODB_ATLAS_CLIENT_SECRET (a service account), or use a config file"
+    );
+}
+
+#[test]
+fn from_env_with_half_a_pair_says_which_variable_is_missing() {
+    assert_eq!(
+        render_err(AtlasConfig::from_env(&env(&[(ENV_CLIENT_SECRET, "x")]))),
+        "environment: the service account is incomplete: the client secret is set (from the environment variable MONGODB_ATLAS_CLIENT_SECRET) but the client id is missing; set the environment variable MONGODB_ATLAS_CLIENT_ID"
+    );
+}
+
+#[test]
+fn from_env_with_both_methods_asks_to_choose_one() {
+    let both: Vec<(&str, &str)> = API_KEY_ENV
+        .iter()
+        .chain(SERVICE_ACCOUNT_ENV)
+        .copied()
+        .collect();
+    assert_eq!(
+        render_err(AtlasConfig::from_env(&env(&both))),
+        "environment: both an API key pair (from the environment variable MONGODB_ATLAS_PUBLIC_API_KEY and the environment variable MONGODB_ATLAS_PRIVATE_API_KEY) and a service account (from the environment variable MONGODB_ATLAS_CLIENT_ID and the environment variable MONGODB_ATLAS_CLIENT_SECRET) are set; choose one and remove the other"
+    );
+}
+
+const SECRET: &str = "Zq8-SECRET-must-never-leak-7f3a";
+
+#[test]
+fn no_error_message_ever_quotes_a_credential() {
+    let secret_file = {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "{SECRET}").unwrap();
+        file
+    };
+    let secret_path = format!("{:?}", secret_file.path().display().to_string());
+    let projects =
+        "projects:\n  - id: 5b69d0349b15c62cdfc38b78\n    clusters:\n      - name: Cluster0\n";
+    let texts = [
+        // Each credential key holding the secret, with half a pair.
+        format!("atlas:\n  private_key: {SECRET}\n{projects}"),
+        format!("atlas:\n  public_key: {SECRET}\n{projects}"),
+        format!("atlas:\n  client_id: {SECRET}\n{projects}"),
+        format!("atlas:\n  client_secret: {SECRET}\n{projects}"),
+        format!("atlas:\n  private_key_file: {secret_path}\n{projects}"),
+        format!("atlas:\n  client_secret_file: {secret_path}\n{projects}"),
+        // Both methods at once; a value and its file together.
+        format!(
+            "atlas:\n  public_key: {SECRET}\n  private_key: {SECRET}\n  client_id: {SECRET}\n  client_secret: {SECRET}\n{projects}"
+        ),
+        format!(
+            "atlas:\n  public_key: a\n  private_key: {SECRET}\n  private_key_file: {secret_path}\n{projects}"
+        ),
+        // The secret where a key, a list or a tagged number was expected.
+        format!("atlas:\n  privatekey: {SECRET}\n{projects}"),
+        format!("atlas:\n  private_key: [{SECRET}]\n{projects}"),
+        format!("atlas:\n  private_key: !!int {SECRET}\n{projects}"),
+        format!("atlas:\n  private_key: !secret {SECRET}\n{projects}"),
+        format!("atlas:\n  private_key: {SECRET}\n  private_key: {SECRET}\n{projects}"),
+        // The secret in the URL, well-formed or not.
+        format!("atlas:\n  base_url: https://user:{SECRET}@cloud.mongodb.com\n{projects}"),
+        format!("atlas:\n  base_url: https://user:{SECRET}@cloud.mongodb.com:99999\n{projects}"),
+        format!("atlas:\n  base_url: ftp://user:{SECRET}@cloud.mongodb.com?{SECRET}\n{projects}"),
+        // The secret breaking the YAML.
+        format!("atlas:\n  private_key: \"{SECRET}\n{projects}"),
+        format!("atlas:\n  private_key: {SECRET}: x\n{projects}"),
+    ];
+    let environments: [&[(&str, &str)]; 4] = [
+        NO_ENV,
+        &[(ENV_PRIVATE_API_KEY, SECRET)],
+        &[(ENV_CLIENT_SECRET, SECRET), (ENV_PUBLIC_API_KEY, SECRET)],
+        &[
+            (ENV_PUBLIC_API_KEY, SECRET),
+            (ENV_PRIVATE_API_KEY, SECRET),
+            (ENV_CLIENT_ID, SECRET),
+            (ENV_CLIENT_SECRET, SECRET),
+        ],
+    ];
+    let mut rejected = 0;
+    for text in &texts {
+        for vars in environments {
+            if let Err(err) = Config::parse_str(text, "secret.yaml", &env(vars)) {
+                rejected += 1;
+                let rendered = err.render();
+                assert!(!rendered.contains(SECRET), "{text}\nleaks:\n{rendered}");
+                assert!(
+                    !format!("{err:?}").contains(SECRET),
+                    "{text}\nleaks in Debug"
+                );
+            }
+        }
+    }
+    for vars in environments {
+        if let Err(err) = AtlasConfig::from_env(&env(vars)) {
+            rejected += 1;
+            assert!(
+                !err.render().contains(SECRET),
+                "from_env leaks:\n{}",
+                err.render()
+            );
+        }
+    }
+    assert!(
+        rejected > texts.len(),
+        "most combinations should be rejected"
+    );
+}
+
+#[test]
+fn a_loaded_config_never_shows_the_private_key_in_debug_output() {
+    let text = format!(
+        "atlas:\n  public_key: abcdefgh\n  private_key: {SECRET}\nprojects:\n  - id: 5b69d0349b15c62cdfc38b78\n    clusters:\n      - name: Cluster0\n"
+    );
+    let config = Config::parse_str(&text, "secret.yaml", &env(NO_ENV)).unwrap();
+    assert!(!format!("{config:?}").contains(SECRET));
+}
