@@ -42,6 +42,7 @@
 //!   speaks HTTP/1.1 only and TLS offers ALPN `http/1.1` only.
 
 mod basic_auth;
+mod client_cert;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -54,7 +55,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
 pub use basic_auth::BasicAuth;
-pub use tls::ClientAuthType;
+pub use client_cert::ClientAuthType;
 
 /// A validated web config: what the HTTP server needs to serve TLS, check basic auth and add
 /// response headers. [`Default`] is the empty file: plain HTTP, no auth, no extra headers.
@@ -293,7 +294,10 @@ impl Source {
 
 /// The file as written, before validation.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a map with tls_server_config, http_server_config or basic_auth_users"
+)]
 struct RawWebConfig {
     #[serde(default)]
     tls_server_config: Option<tls::RawTlsServerConfig>,
@@ -308,7 +312,7 @@ struct RawWebConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a map with http2 or headers")]
 struct RawHttpServerConfig {
     #[serde(default)]
     http2: Option<bool>,
