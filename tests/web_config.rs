@@ -86,6 +86,11 @@ const BAD_FILES: &[(&str, &str)] = &[
         "{file}: basic_auth_users.1234: a user name must be a string; quote it",
     ),
     (
+        "user_name_with_colon.bad.yml",
+        "{file}: basic_auth_users.ops:prometheus: a user name cannot contain ':', which \
+         separates user and password in basic auth",
+    ),
+    (
         "tls10_min_version.bad.yml",
         "{file}: tls_server_config.min_version: TLS10 is not supported: rustls implements \
          TLS 1.2 and TLS 1.3 only; use TLS12 or TLS13",
@@ -874,6 +879,56 @@ async fn require_any_client_cert_takes_an_unverified_certificate_but_not_none() 
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(server.next_handshake().await.unwrap().client_certificate);
+}
+
+#[tokio::test]
+async fn request_client_cert_asks_for_a_certificate_but_lets_clients_in_with_or_without_one() {
+    let ca = Ca::new("clients");
+    let (_setup, config) = mtls_setup(&ca, "RequestClientCert", "");
+    let mut server = serve(&config).await;
+
+    let response = get(client(&ca.pem(), None), &server.url()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(!server.next_handshake().await.unwrap().client_certificate);
+
+    let self_signed_client = self_signed(&["anyone.example"]);
+    let response = get(client(&ca.pem(), Some(&self_signed_client)), &server.url())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(server.next_handshake().await.unwrap().client_certificate);
+}
+
+#[test]
+fn prefer_server_cipher_suites_decides_whose_order_wins_and_defaults_to_the_servers() {
+    let setup = Setup::new();
+    setup.server(&self_signed(&["127.0.0.1"]));
+    let base = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+    let default = setup.load(base).unwrap().tls_server_config().unwrap();
+    assert!(default.ignore_client_order);
+    let client_order = setup
+        .load(&format!("{base}  prefer_server_cipher_suites: false\n"))
+        .unwrap()
+        .tls_server_config()
+        .unwrap();
+    assert!(!client_order.ignore_client_order);
+}
+
+#[test]
+fn http2_is_reported_as_configured_and_alpn_stays_http_1_1() {
+    let setup = Setup::new();
+    setup.server(&self_signed(&["127.0.0.1"]));
+    let config = setup
+        .load(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+             http_server_config:\n  http2: false\n",
+        )
+        .unwrap();
+    assert!(!config.http2());
+    assert_eq!(
+        config.tls_server_config().unwrap().alpn_protocols,
+        vec![b"http/1.1".to_vec()]
+    );
 }
 
 #[tokio::test]

@@ -390,6 +390,14 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_user_is_rejected_even_with_the_decoy_password() {
+        let auth = checker(&[("alice", "secret")]);
+        let decoy = String::from_utf8(DECOY_PASSWORD.to_vec()).unwrap();
+        assert!(!auth.verify(Some(&header("mallory", &decoy))));
+        assert_eq!(auth.cached_len(), 0);
+    }
+
+    #[test]
     fn the_cache_forgets_the_oldest_entry_beyond_its_capacity() {
         let mut cache = VerifiedCache::default();
         for i in 0..=CACHE_CAPACITY {
