@@ -27,13 +27,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order the config documents them.
-    pub const ALL: [Kind; 5] = [
-        Kind::Auto,
-        Kind::Flex,
-        Kind::Tenant,
-        Kind::Dedicated,
-        Kind::Legacy,
-    ];
+    pub const ALL: [Kind; 5] = [Kind::Auto, Kind::Flex, Kind::Tenant, Kind::Dedicated, Kind::Legacy];
 
     /// The config and label spelling of this kind.
     pub fn as_str(self) -> &'static str {
