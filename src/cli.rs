@@ -311,7 +311,7 @@ impl Exporter {
         };
         let (auth, headers, tls) = match &web {
             Some(w) => (
-                w.basic_auth().map(|b| b as Arc<dyn server::Authenticator>),
+                w.basic_auth(),
                 w.response_headers().clone(),
                 w.tls_acceptor(),
             ),

@@ -26,28 +26,10 @@ use crate::landing;
 use crate::metrics::Metrics;
 use crate::poller::SharedState;
 use crate::reload::Reloader;
+use crate::web_config::BasicAuth;
 
 /// The exposition format's content type.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// Checks the credentials of a request (basic auth from the web config).
-pub trait Authenticator: Send + Sync {
-    /// True when the `Authorization` header carries valid credentials. May be slow (bcrypt):
-    /// it runs on the blocking pool.
-    fn verify(&self, authorization: Option<&HeaderValue>) -> bool;
-    /// The `WWW-Authenticate` value sent with a 401.
-    fn challenge(&self) -> &'static str;
-}
-
-impl Authenticator for crate::web_config::BasicAuth {
-    fn verify(&self, authorization: Option<&HeaderValue>) -> bool {
-        crate::web_config::BasicAuth::verify(self, authorization)
-    }
-
-    fn challenge(&self) -> &'static str {
-        crate::web_config::BasicAuth::challenge(self)
-    }
-}
 
 /// Accepts TLS on a raw connection (from the web config).
 pub type TlsAcceptor = tokio_rustls::TlsAcceptor;
@@ -63,7 +45,7 @@ pub struct App {
     /// Reloads the config file; `None` when there is none (demo mode).
     pub reloader: Option<Arc<Reloader>>,
     /// Basic auth, when the web config asks for it.
-    pub auth: Option<Arc<dyn Authenticator>>,
+    pub auth: Option<Arc<BasicAuth>>,
     /// Extra headers for every response (web config `http_server_config.headers`).
     pub headers: HeaderMap,
     /// The clock for the landing page.
@@ -171,20 +153,17 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
 }
 
 async fn route(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    if let Some(auth) = &app.auth {
-        let header = req.headers().get(header::AUTHORIZATION).cloned();
-        let auth = Arc::clone(auth);
-        let verified = tokio::task::spawn_blocking(move || auth.verify(header.as_ref()))
+    if let Some(auth) = &app.auth
+        && !auth
+            .verify_async(req.headers().get(header::AUTHORIZATION))
             .await
-            .unwrap_or(false);
-        if !verified {
-            let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(auth_challenge(app)),
-            );
-            return r;
-        }
+    {
+        let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(auth.challenge()),
+        );
+        return r;
     }
 
     let path = req.uri().path();
@@ -246,10 +225,6 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
         return Response::from_parts(parts, Full::new(Bytes::new()));
     }
     response
-}
-
-fn auth_challenge(app: &App) -> &'static str {
-    app.auth.as_ref().map_or("Basic", |a| a.challenge())
 }
 
 async fn reload(app: &App) -> Response<Full<Bytes>> {
