@@ -720,6 +720,31 @@ async fn links_are_absolute_and_built_from_the_host_header() {
     assert!(item_link.starts_with("http://atlas.example:8443/api/atlas/v2/groups/"));
 }
 
+#[tokio::test]
+async fn envelope_and_pretty_are_honoured() {
+    let f = Fixture::start(scenario()).await;
+    let list = f
+        .get(&format!("{}?envelope=true", flex_path("flex0")), V2_FLEX)
+        .await;
+    assert_eq!(list.body["status"], 200);
+    assert_eq!(list.results().len(), 8);
+    let id = history(1, 8)[0].id.clone();
+    let one = f
+        .get(
+            &format!("{}/{id}?envelope=true", flex_path("flex0")),
+            V2_FLEX,
+        )
+        .await;
+    assert_eq!(one.body["status"], 200);
+    assert_eq!(one.body["content"]["id"], id.as_str());
+    let pretty = f
+        .get(&format!("{}?pretty=true", flex_path("flex0")), V2_FLEX)
+        .await;
+    assert!(pretty.raw.contains(&b'\n'));
+    let compact = f.get(&flex_path("flex0"), V2_FLEX).await;
+    assert!(!compact.raw.contains(&b'\n'));
+}
+
 // ---- rendering per kind ----
 
 #[tokio::test]

@@ -187,6 +187,7 @@ async fn dispatch(
             flex_cluster_get(shared, &ctx, group, cluster).await
         }
         Endpoint::GroupList => group_list(shared, &ctx),
+        // Answered before authentication or above; kept total rather than panicking.
         Endpoint::OAuthToken | Endpoint::OAuthRevoke | Endpoint::UnknownApi | Endpoint::Unknown => {
             Err(Failure::from(ApiError::resource_not_found(&ctx.path)))
         }
