@@ -1,1 +1,231 @@
-//! The Atlas simulator (being written).
+//! A stand-in for the MongoDB Atlas Administration API on a real socket, for the `demo` command,
+//! the integration tests and benchmarks: client code that passes against it should work against
+//! Atlas.
+//!
+//! What it covers, with Atlas' paths, media types, bodies and errors:
+//! - snapshot listings and single snapshots of every kind the exporter reads: tenant (v2, not
+//!   paged; v1.0, paged), flex, dedicated (Cloud Backup replica sets), legacy (v2 with
+//!   `completed`, v1.0), plus the flex cluster listing/description and `GET /groups` for discovery;
+//! - paging (`pageNum`, `itemsPerPage` ≤ 500, `includeCount`, `links` built from the Host header),
+//!   `pretty` and `envelope`;
+//! - strict version negotiation: the exact media type or a 406;
+//! - HTTP Digest authentication verified for real (nonce expiry with `stale=true`, replay
+//!   protection, nonce reuse with increasing `nc` as caching clients do) and OAuth2 client
+//!   credentials for service accounts (token, revoke, expiry);
+//! - token-bucket rate limiting per (project, endpoint set), with Atlas' headers;
+//! - per-cluster faults (404, 500, 403, 429, malformed JSON, slowness) changeable at runtime;
+//! - deterministic snapshot histories and a demo world ([`daily_history`], [`Scenario::demo`]);
+//! - request counters ([`Stats`]) for tests.
+//!
+//! What it deliberately does not: TLS (plain HTTP only; Atlas redirects HTTP to HTTPS), HTTP/2,
+//! sharded-cluster snapshot endpoints, cluster listings other than flex, roles and per-key
+//! project access (any accepted credential may read any project), IP access lists (only as a
+//! fault), `410 Gone` for sunset versions, Atlas' fallback to older versions for later dates,
+//! restores, downloads, and any write endpoint.
+
+mod digest;
+mod errors;
+mod faults;
+mod handler;
+mod oauth;
+mod query;
+mod ratelimit;
+mod render;
+mod routes;
+mod scenario;
+mod world;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+
+use handler::{Shared, lock};
+
+pub use scenario::{
+    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PRIVATE_KEY, DEMO_PROJECT_IDS, DEMO_PUBLIC_KEY, Fault,
+    HistoryOptions, InFlightPhase, RateLimit, Scenario, SimCluster, SimKind, SimProject,
+    SimSnapshot, SimStatus, daily_history,
+};
+
+/// How long `shutdown` lets in-flight requests finish before cutting them off.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
+/// Request counters, for tests to see what a client did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// Every HTTP request received.
+    pub requests: u64,
+    /// 401 responses sent, digest challenges included.
+    pub unauthorized: u64,
+    /// Responses by status code.
+    pub by_status: BTreeMap<u16, u64>,
+    /// Requests by route: `flex_list`, `flex_get`, `tenant_list_v2`, `tenant_get_v2`,
+    /// `tenant_list_v1`, `tenant_get_v1`, `dedicated_list`, `dedicated_get`, `legacy_list`,
+    /// `legacy_get` (v2), `legacy_list_v1`, `legacy_get_v1`, `flex_clusters_list`,
+    /// `flex_cluster_get`, `groups_list`, `oauth_token`, `oauth_revoke`, `unknown`.
+    pub by_route: BTreeMap<String, u64>,
+    /// Listing pages answered with 200 (a `MalformedJson` fault's broken page included).
+    pub pages_served: u64,
+}
+
+/// A running simulator. Dropping it stops the server (listener and connections);
+/// [`Simulator::shutdown`] does so gracefully.
+pub struct Simulator {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulator")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// Binds `addr` (use `127.0.0.1:0` in tests) and serves `scenario` on the current tokio runtime.
+    pub async fn start(scenario: Scenario, addr: SocketAddr) -> io::Result<Simulator> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(scenario, addr));
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(serve(listener, Arc::clone(&shared), stopped));
+        tracing::debug!(%addr, "atlas simulator listening");
+        Ok(Simulator {
+            addr,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash: the `base_url` a client config takes.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A copy of the counters.
+    pub fn stats(&self) -> Stats {
+        lock(&self.shared.stats).clone()
+    }
+
+    /// Zeroes the counters.
+    pub fn reset_stats(&self) {
+        *lock(&self.shared.stats) = Stats::default();
+    }
+
+    /// Replaces a cluster's fault (`None` clears it). False if there is no such cluster.
+    pub fn set_fault(&self, project_id: &str, cluster_name: &str, fault: Option<Fault>) -> bool {
+        lock(&self.shared.world).set_fault(project_id, cluster_name, fault)
+    }
+
+    /// Replaces a cluster's listing (served in the given order). False if there is no such cluster.
+    pub fn set_snapshots(
+        &self,
+        project_id: &str,
+        cluster_name: &str,
+        snapshots: Vec<SimSnapshot>,
+    ) -> bool {
+        lock(&self.shared.world).set_snapshots(project_id, cluster_name, snapshots)
+    }
+
+    /// Removes a cluster: later requests get Atlas' `CLUSTER_NOT_FOUND`. False if there was none.
+    pub fn remove_cluster(&self, project_id: &str, cluster_name: &str) -> bool {
+        lock(&self.shared.world).remove_cluster(project_id, cluster_name)
+    }
+
+    /// Adds a cluster to a project, replacing one of the same name. False if there is no such project.
+    pub fn add_cluster(&self, project_id: &str, cluster: SimCluster) -> bool {
+        lock(&self.shared.world).add_cluster(project_id, cluster)
+    }
+
+    /// Adds a project. False (and nothing changes) if one with that id exists.
+    pub fn add_project(&self, project: SimProject) -> bool {
+        lock(&self.shared.world).add_project(project)
+    }
+
+    /// Stops accepting, lets in-flight requests finish (for at most half a second), and returns
+    /// once the listener is closed.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            // The server may already be gone; then there is nothing to stop.
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take()
+            && let Err(error) = task.await
+            && error.is_panic()
+        {
+            tracing::warn!(%error, "atlas simulator task panicked");
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        // Aborting the server task drops the listener and the set of connection tasks, which
+        // aborts them too.
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Accepts connections until told to stop, then shuts down gracefully.
+async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let shared = Arc::clone(&shared);
+                    let service = service_fn(move |request| {
+                        handler::handle(Arc::clone(&shared), peer, request)
+                    });
+                    let connection = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
+                    let watched = graceful.watch(connection);
+                    connections.spawn(async move {
+                        if let Err(error) = watched.await {
+                            tracing::debug!(%error, "simulator connection ended with an error");
+                        }
+                    });
+                }
+                Err(error) => {
+                    // Typically out of file descriptors; back off instead of spinning.
+                    tracing::warn!(%error, "simulator accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::debug!("simulator connections still busy after the grace period; aborting them");
+    }
+    connections.shutdown().await;
+}

@@ -1,0 +1,193 @@
+//! Atlas' error bodies (`ApiError`) and the small response builders every handler shares.
+//!
+//! Errors are always `application/json`, never the versioned media type, and carry
+//! `{"detail","error","errorCode","parameters","reason"}` with `parameters` holding strings and
+//! numbers, as real Atlas responses do (the spec's "array of objects" is wrong).
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde_json::{Value, json};
+
+/// The response type of every handler.
+pub(crate) type Resp = Response<Full<Bytes>>;
+
+/// An Atlas `ApiError`: status, code, detail and parameters.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) detail: String,
+    pub(crate) parameters: Vec<Value>,
+}
+
+impl ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        detail: impl Into<String>,
+        parameters: Vec<Value>,
+    ) -> ApiError {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+            parameters,
+        }
+    }
+
+    /// `RESOURCE_NOT_FOUND`, as for any path Atlas does not serve.
+    pub(crate) fn resource_not_found(path: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            format!("Cannot find resource {path}."),
+            vec![json!(path)],
+        )
+    }
+
+    /// `INVALID_GROUP_ID` (a 404 in Atlas, not a 400).
+    pub(crate) fn invalid_group_id(group: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "INVALID_GROUP_ID",
+            format!("An invalid group ID {group} was specified."),
+            vec![json!(group)],
+        )
+    }
+
+    pub(crate) fn group_not_found(group: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "GROUP_NOT_FOUND",
+            format!("No group with ID {group} exists."),
+            vec![json!(group)],
+        )
+    }
+
+    pub(crate) fn cluster_not_found(group: &str, cluster: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "CLUSTER_NOT_FOUND",
+            format!("No cluster named {cluster} exists in group {group}."),
+            vec![json!(cluster), json!(group)],
+        )
+    }
+
+    /// A cluster name that breaks `^[a-zA-Z0-9][a-zA-Z0-9-]*$`: the validation layer's 400.
+    pub(crate) fn invalid_cluster_name(name: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            format!("Cluster name {name} is invalid."),
+            vec![json!(name)],
+        )
+    }
+
+    pub(crate) fn invalid_snapshot_id(id: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "INVALID_SNAPSHOT_ID",
+            format!("An invalid snapshot ID {id} was specified."),
+            vec![json!(id)],
+        )
+    }
+
+    pub(crate) fn invalid_query_parameter(name: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_PARAMETER",
+            format!("Invalid query parameter {name} specified."),
+            vec![json!(name)],
+        )
+    }
+
+    /// Verbatim from a real Atlas 406.
+    pub(crate) fn not_acceptable() -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "INVALID_VERSION_DATE",
+            "Invalid accept header or version date.",
+            Vec::new(),
+        )
+    }
+
+    pub(crate) fn method_not_allowed(method: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            format!("HTTP method {method} is not supported by this resource."),
+            vec![json!(method)],
+        )
+    }
+
+    pub(crate) fn unexpected_error() -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNEXPECTED_ERROR",
+            "Unexpected error.",
+            Vec::new(),
+        )
+    }
+
+    pub(crate) fn ip_not_on_access_list(ip: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "IP_ADDRESS_NOT_ON_WHITELIST",
+            format!("IP address {ip} is not allowed to access this resource."),
+            vec![json!(ip)],
+        )
+    }
+
+    /// The body as Atlas sends it.
+    pub(crate) fn body(&self) -> Value {
+        json!({
+            "detail": self.detail,
+            "error": self.status.as_u16(),
+            "errorCode": self.code,
+            "parameters": self.parameters,
+            "reason": reason(self.status),
+        })
+    }
+
+    pub(crate) fn into_response(self) -> Resp {
+        json_response(self.status, "application/json", &self.body(), false)
+    }
+}
+
+/// The HTTP reason phrase, as Atlas puts it in `reason`.
+pub(crate) fn reason(status: StatusCode) -> &'static str {
+    status.canonical_reason().unwrap_or("Error")
+}
+
+/// A JSON response with the given content type.
+pub(crate) fn json_response(
+    status: StatusCode,
+    content_type: &str,
+    body: &Value,
+    pretty: bool,
+) -> Resp {
+    bytes_response(status, content_type, to_bytes(body, pretty))
+}
+
+/// Serialises a JSON value, compact or indented.
+pub(crate) fn to_bytes(body: &Value, pretty: bool) -> Bytes {
+    let bytes = if pretty {
+        serde_json::to_vec_pretty(body)
+    } else {
+        serde_json::to_vec(body)
+    };
+    // Serialising a `Value` cannot fail (its map keys are strings); fall back to `{}` anyway.
+    Bytes::from(bytes.unwrap_or_else(|_| b"{}".to_vec()))
+}
+
+/// A response with a raw body and the given content type.
+pub(crate) fn bytes_response(status: StatusCode, content_type: &str, body: Bytes) -> Resp {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(CONTENT_TYPE, value);
+    }
+    response
+}

@@ -1,0 +1,748 @@
+//! The request pipeline, in the order Atlas (plausibly) applies its checks:
+//!
+//! 1. route by path (`Stats::by_route` counts every request, 401s included); paths outside
+//!    `/api/` are a plain 404, the OAuth endpoints authenticate on their own;
+//! 2. authentication (bearer token or digest; anything else gets the digest challenge);
+//! 3. unknown API path → 404 `RESOURCE_NOT_FOUND`; a method other than GET → 405;
+//! 4. `Accept` must name the endpoint's media type → else 406;
+//! 5. path parameters (group id 404 `INVALID_GROUP_ID`, cluster name 400, snapshot id 404);
+//! 6. the rate limit of (project, endpoint set) → 429;
+//! 7. query parameters (paging, flags, `completed`) → 400;
+//! 8. project and cluster exist → 404 `GROUP_NOT_FOUND` / `CLUSTER_NOT_FOUND`;
+//! 9. the cluster's fault (error, delay, or a broken body);
+//! 10. the cluster's kind matches the endpoint → else 400;
+//! 11. the answer: one snapshot (404 if unknown) or a page of the listing.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{
+    ACCEPT, ALLOW, AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue,
+    RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use hyper::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::Stats;
+use super::digest::{self, NonceTable};
+use super::errors::{ApiError, Resp, bytes_response, json_response, to_bytes};
+use super::faults::{Effect, FaultContext};
+use super::oauth::{self, TokenRequest, TokenTable};
+use super::query::{Output, PageRequest, Query};
+use super::ratelimit::{Admission, RateLimiter, rate_limited};
+use super::render::{self, ClusterRef};
+use super::routes::{self, Endpoint, EndpointSet, Family, MEDIA_V1};
+use super::scenario::{RateLimit, Scenario, SimKind, SimSnapshot, SimStatus};
+use super::world::{ClusterView, Lookup, World};
+
+/// Largest request body read (only the OAuth endpoints read one).
+const MAX_BODY: usize = 64 * 1024;
+
+/// Locks a mutex, carrying on if a panicking thread poisoned it (the data stays consistent:
+/// every critical section here is a few plain assignments).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// State shared by every connection of one simulator.
+pub(crate) struct Shared {
+    pub(crate) world: Mutex<World>,
+    pub(crate) stats: Mutex<Stats>,
+    nonces: Mutex<NonceTable>,
+    tokens: Mutex<TokenTable>,
+    limiter: Mutex<RateLimiter>,
+    limits: RateLimit,
+    api_keys: HashMap<String, String>,
+    service_accounts: HashMap<String, String>,
+    /// Used for links when a request has no Host header.
+    fallback_origin: String,
+}
+
+impl Shared {
+    pub(crate) fn new(scenario: Scenario, local: SocketAddr) -> Shared {
+        let limiter = RateLimiter::new(scenario.rate_limit);
+        Shared {
+            world: Mutex::new(World::new(scenario.projects)),
+            stats: Mutex::new(Stats::default()),
+            nonces: Mutex::new(NonceTable::new(scenario.nonce_ttl)),
+            tokens: Mutex::new(TokenTable::new(scenario.token_ttl)),
+            limits: limiter.limits(),
+            limiter: Mutex::new(limiter),
+            api_keys: scenario.api_keys.into_iter().collect(),
+            service_accounts: scenario.service_accounts.into_iter().collect(),
+            fallback_origin: format!("http://{local}"),
+        }
+    }
+}
+
+/// Marks a response as one page of a listing, for `Stats::pages_served`.
+#[derive(Clone, Copy)]
+struct PageServed;
+
+/// Serves one request and counts it.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> Result<Resp, Infallible> {
+    let endpoint = routes::classify(request.uri().path());
+    {
+        let mut stats = lock(&shared.stats);
+        stats.requests += 1;
+        *stats
+            .by_route
+            .entry(endpoint.route_name().to_string())
+            .or_default() += 1;
+    }
+    let mut response = dispatch(&shared, peer.ip(), endpoint, request).await;
+    let page = response.extensions_mut().remove::<PageServed>().is_some();
+    let status = response.status();
+    {
+        let mut stats = lock(&shared.stats);
+        *stats.by_status.entry(status.as_u16()).or_default() += 1;
+        if status == StatusCode::UNAUTHORIZED {
+            stats.unauthorized += 1;
+        }
+        if page && status == StatusCode::OK {
+            stats.pages_served += 1;
+        }
+    }
+    Ok(response)
+}
+
+/// What every API handler needs from the request once it is authenticated.
+struct Ctx {
+    origin: String,
+    path: String,
+    /// The raw query, if any.
+    raw_query: Option<String>,
+    query: Query,
+    peer: IpAddr,
+}
+
+async fn dispatch(
+    shared: &Shared,
+    peer: IpAddr,
+    endpoint: Endpoint,
+    request: Request<Incoming>,
+) -> Resp {
+    match endpoint {
+        Endpoint::Unknown => {
+            return ApiError::resource_not_found(request.uri().path()).into_response();
+        }
+        Endpoint::OAuthToken | Endpoint::OAuthRevoke => {
+            return oauth_endpoint(shared, &endpoint, request).await;
+        }
+        _ => {}
+    }
+    if let Err(Unauthenticated { stale }) = authenticate(shared, &request) {
+        return unauthorized(shared, stale, Instant::now());
+    }
+    if endpoint == Endpoint::UnknownApi {
+        return ApiError::resource_not_found(request.uri().path()).into_response();
+    }
+    if request.method() != Method::GET {
+        let mut response = ApiError::method_not_allowed(request.method().as_str()).into_response();
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET"));
+        return response;
+    }
+    if !accepts(request.headers(), endpoint.media_type()) {
+        return ApiError::not_acceptable().into_response();
+    }
+    let origin = request
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|host| format!("http://{host}"))
+        .unwrap_or_else(|| shared.fallback_origin.clone());
+    let raw_query = request.uri().query().map(str::to_string);
+    let ctx = Ctx {
+        origin,
+        path: request.uri().path().to_string(),
+        query: Query::parse(raw_query.as_deref().unwrap_or("")),
+        raw_query,
+        peer,
+    };
+    let result = match &endpoint {
+        Endpoint::SnapshotList {
+            family,
+            group,
+            cluster,
+        } => snapshots(shared, &ctx, *family, group, cluster, None).await,
+        Endpoint::SnapshotGet {
+            family,
+            group,
+            cluster,
+            id,
+        } => snapshots(shared, &ctx, *family, group, cluster, Some(id)).await,
+        Endpoint::FlexClusterList { group } => flex_cluster_list(shared, &ctx, group),
+        Endpoint::FlexClusterGet { group, cluster } => {
+            flex_cluster_get(shared, &ctx, group, cluster).await
+        }
+        Endpoint::GroupList => group_list(shared, &ctx),
+        // Answered before authentication or above; kept total rather than panicking.
+        Endpoint::OAuthToken | Endpoint::OAuthRevoke | Endpoint::UnknownApi | Endpoint::Unknown => {
+            Err(Failure::from(ApiError::resource_not_found(&ctx.path)))
+        }
+    };
+    result.unwrap_or_else(Failure::into_response)
+}
+
+/// An error response, possibly with a `Retry-After`.
+struct Failure {
+    error: ApiError,
+    retry_after: Option<u64>,
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        Failure {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+impl Failure {
+    fn into_response(self) -> Resp {
+        let mut response = self.error.into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+// ---- authentication ----
+
+fn strip_scheme<'a>(header: &'a str, scheme: &str) -> Option<&'a str> {
+    let (head, rest) = header.trim_start().split_at_checked(scheme.len())?;
+    (head.eq_ignore_ascii_case(scheme) && rest.starts_with(' ')).then(|| rest.trim())
+}
+
+/// Why a request was not let in: `stale` when only the digest nonce was out of date.
+struct Unauthenticated {
+    stale: bool,
+}
+
+fn authenticate(shared: &Shared, request: &Request<Incoming>) -> Result<(), Unauthenticated> {
+    let now = Instant::now();
+    let header = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let mut stale = false;
+    if let Some(header) = header {
+        if let Some(token) = strip_scheme(header, "Bearer") {
+            if lock(&shared.tokens).is_valid(token, now) {
+                return Ok(());
+            }
+        } else if strip_scheme(header, "Digest").is_some() {
+            let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+            let verdict = digest::verify(
+                header,
+                request.method().as_str(),
+                target,
+                &shared.api_keys,
+                &mut lock(&shared.nonces),
+                now,
+            );
+            match verdict {
+                Ok(_) => return Ok(()),
+                Err(rejection) => {
+                    tracing::debug!(?rejection, "digest authorization refused");
+                    stale = rejection.is_stale();
+                }
+            }
+        }
+    }
+    Err(Unauthenticated { stale })
+}
+
+/// Atlas' 401: a JSON body without `errorCode` (as real Atlas sends it) and a fresh digest
+/// challenge, whatever scheme the client tried.
+fn unauthorized(shared: &Shared, stale: bool, now: Instant) -> Resp {
+    let nonce = lock(&shared.nonces).issue(now);
+    let mut response = json_response(
+        StatusCode::UNAUTHORIZED,
+        MEDIA_V1,
+        &json!({
+            "detail": "You are not authorized for this resource.",
+            "error": 401,
+            "reason": "Unauthorized",
+        }),
+        false,
+    );
+    if let Ok(value) = HeaderValue::from_str(&digest::challenge(&nonce, stale)) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+async fn oauth_endpoint(shared: &Shared, endpoint: &Endpoint, request: Request<Incoming>) -> Resp {
+    if request.method() != Method::POST {
+        let mut response = ApiError::method_not_allowed(request.method().as_str()).into_response();
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                MEDIA_V1,
+                &json!({"error": "invalid_request", "error_description": "Unreadable request body."}),
+                false,
+            );
+        }
+    };
+    let header = |name: HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let token_request = TokenRequest {
+        authorization: header(AUTHORIZATION),
+        content_type: header(CONTENT_TYPE),
+        body: &body,
+    };
+    let mut tokens = lock(&shared.tokens);
+    if *endpoint == Endpoint::OAuthToken {
+        oauth::token(
+            &token_request,
+            &shared.service_accounts,
+            &mut tokens,
+            Instant::now(),
+        )
+    } else {
+        oauth::revoke(&token_request, &shared.service_accounts, &mut tokens)
+    }
+}
+
+// ---- content negotiation ----
+
+/// Whether some `Accept` entry names `media` exactly (parameters such as `q` or `charset` aside).
+fn accepts(headers: &HeaderMap, media: &str) -> bool {
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|entry| entry.split(';').next())
+        .any(|m| m.trim().eq_ignore_ascii_case(media))
+}
+
+/// The success `Content-Type`: the versioned media type with a charset, or plain JSON for v1.0.
+fn content_type(media: &str) -> String {
+    if media == MEDIA_V1 {
+        MEDIA_V1.to_string()
+    } else {
+        format!("{media};charset=utf-8")
+    }
+}
+
+/// A 200 with the endpoint's media type and, when limited, the rate-limit headers.
+fn success(
+    media: &str,
+    body: &Value,
+    output: Output,
+    admission: Admission,
+    malformed: bool,
+) -> Resp {
+    let mut bytes = to_bytes(body, output.pretty);
+    if malformed {
+        bytes = break_json(bytes);
+    }
+    let mut response = bytes_response(StatusCode::OK, &content_type(media), bytes);
+    if let Admission::Admitted { limit, remaining } = admission {
+        let headers = response.headers_mut();
+        headers.insert("ratelimit-limit", HeaderValue::from(limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(remaining));
+    }
+    response
+}
+
+/// Cuts a serialised document in half, which no JSON object survives.
+fn break_json(bytes: Bytes) -> Bytes {
+    let cut = (bytes.len() / 2).max(1).min(bytes.len());
+    bytes.slice(..cut)
+}
+
+fn with_envelope(mut body: Value, output: Output, single: bool) -> Value {
+    if !output.envelope {
+        return body;
+    }
+    if single {
+        return json!({"content": body, "status": 200});
+    }
+    if let Some(map) = body.as_object_mut() {
+        map.insert("status".into(), json!(200));
+    }
+    body
+}
+
+// ---- shared steps ----
+
+fn check_group(group: &str) -> Result<(), Failure> {
+    if routes::is_object_id(group) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_group_id(group).into())
+    }
+}
+
+fn check_cluster_name(cluster: &str) -> Result<(), Failure> {
+    if routes::is_cluster_name(cluster) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_cluster_name(cluster).into())
+    }
+}
+
+fn admit(shared: &Shared, ctx: &Ctx, scope: &str, set: EndpointSet) -> Result<Admission, Failure> {
+    let admission = lock(&shared.limiter).admit(scope, set, Instant::now());
+    match admission {
+        Admission::Refused { retry_after_secs } => Err(Failure {
+            error: rate_limited(&ctx.path, retry_after_secs, &shared.limits),
+            retry_after: Some(retry_after_secs),
+        }),
+        admitted => Ok(admitted),
+    }
+}
+
+/// Finds the cluster and applies its fault; returns its view and whether the body must break.
+async fn resolve_cluster(
+    shared: &Shared,
+    ctx: &Ctx,
+    group: &str,
+    cluster: &str,
+) -> Result<(ClusterView, bool), Failure> {
+    let fault_ctx = FaultContext {
+        group,
+        cluster,
+        path: &ctx.path,
+        peer: ctx.peer,
+        limits: &shared.limits,
+    };
+    let lookup = lock(&shared.world).lookup(group, cluster, &fault_ctx);
+    let mut view = match lookup {
+        Lookup::NoGroup => return Err(ApiError::group_not_found(group).into()),
+        Lookup::NoCluster => return Err(ApiError::cluster_not_found(group, cluster).into()),
+        Lookup::Found(view) => view,
+    };
+    let malformed = match view.effect.take() {
+        None => false,
+        Some(Effect::Error { error, retry_after }) => return Err(Failure { error, retry_after }),
+        Some(Effect::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            false
+        }
+        Some(Effect::Malformed) => true,
+    };
+    Ok((view, malformed))
+}
+
+/// The 400 Atlas gives when a cluster of one kind meets another kind's endpoint.
+///
+/// Flex endpoints on anything else and other endpoints on flex clusters use the codes Atlas is
+/// known to send. Between tenant, dedicated and legacy, Atlas' answer is not documented; the
+/// simulator says `INCORRECT_BACKUP_API_ENDPOINT` naming the path the cluster's kind uses.
+fn kind_mismatch(family: Family, kind: SimKind, group: &str, cluster: &str) -> Option<ApiError> {
+    if family.kind() == kind {
+        return None;
+    }
+    let bad_request = StatusCode::BAD_REQUEST;
+    Some(match (family, kind) {
+        (Family::Flex, _) => ApiError::new(
+            bad_request,
+            "CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API",
+            format!("Non-Flex cluster {cluster} cannot be used in the Flex API."),
+            vec![json!(cluster)],
+        ),
+        (_, SimKind::Flex) => ApiError::new(
+            bad_request,
+            "CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API",
+            format!("Flex cluster {cluster} cannot be used in the Cluster API."),
+            vec![json!(cluster)],
+        ),
+        (_, other) => {
+            let v1 = matches!(family, Family::TenantV1 | Family::LegacyV1);
+            let right = match (other, v1) {
+                (SimKind::Tenant, true) => Family::TenantV1,
+                (SimKind::Tenant, false) => Family::TenantV2,
+                (SimKind::Legacy, true) => Family::LegacyV1,
+                (SimKind::Legacy, false) => Family::LegacyV2,
+                _ => Family::Dedicated,
+            };
+            let path = right.list_path(group, cluster);
+            ApiError::new(
+                bad_request,
+                "INCORRECT_BACKUP_API_ENDPOINT",
+                format!(
+                    "Incorrect Public API endpoint for Cloud Backups. Please use the following end point: {path}."
+                ),
+                vec![json!(path)],
+            )
+        }
+    })
+}
+
+// ---- endpoints ----
+
+/// Which snapshots the v2 legacy listing's `completed` parameter keeps.
+fn completed_filter(family: Family, query: &Query) -> Result<Option<bool>, Failure> {
+    if family != Family::LegacyV2 {
+        return Ok(None);
+    }
+    match query
+        .get("completed")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some("all") => Ok(None),
+        Some(_) => Err(ApiError::invalid_query_parameter("completed").into()),
+    }
+}
+
+async fn snapshots(
+    shared: &Shared,
+    ctx: &Ctx,
+    family: Family,
+    group: &str,
+    cluster: &str,
+    id: Option<&str>,
+) -> Result<Resp, Failure> {
+    check_group(group)?;
+    check_cluster_name(cluster)?;
+    if let Some(id) = id
+        && !routes::is_object_id(id)
+    {
+        return Err(ApiError::invalid_snapshot_id(id).into());
+    }
+    let admission = admit(shared, ctx, group, family.endpoint_set())?;
+    let output = Output::parse(&ctx.query)?;
+    let (page, completed) = match id {
+        Some(_) => (None, None),
+        None if family.is_paged() => (
+            Some(PageRequest::parse(&ctx.query)?),
+            completed_filter(family, &ctx.query)?,
+        ),
+        None => (None, None),
+    };
+    let (view, malformed) = resolve_cluster(shared, ctx, group, cluster).await?;
+    if let Some(error) = kind_mismatch(family, view.kind, group, cluster) {
+        return Err(error.into());
+    }
+    let at = ClusterRef {
+        origin: &ctx.origin,
+        group,
+        cluster,
+    };
+    let media = family.media_type();
+
+    if let Some(id) = id {
+        let snapshot = view
+            .snapshots
+            .iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| snapshot_not_found(family, id, cluster))?;
+        let body = with_envelope(render::snapshot(family, snapshot, &at), output, true);
+        return Ok(success(media, &body, output, admission, malformed));
+    }
+
+    let kept: Vec<&SimSnapshot> = view
+        .snapshots
+        .iter()
+        .filter(|s| completed.is_none_or(|want| (s.status == SimStatus::Completed) == want))
+        .collect();
+    let body = match page {
+        None => {
+            let href = match &ctx.raw_query {
+                Some(q) => format!("{}{}?{q}", ctx.origin, ctx.path),
+                None => format!("{}{}", ctx.origin, ctx.path),
+            };
+            let results = kept
+                .iter()
+                .map(|s| render::snapshot(family, s, &at))
+                .collect();
+            render::list(
+                results,
+                vec![json!({"href": href, "rel": "self"})],
+                Some(kept.len()),
+            )
+        }
+        Some(page) => {
+            let results = page
+                .slice(&kept)
+                .iter()
+                .map(|s| render::snapshot(family, s, &at))
+                .collect();
+            let links = page.links(&ctx.origin, &ctx.path, &ctx.query, kept.len());
+            render::list(results, links, page.include_count.then_some(kept.len()))
+        }
+    };
+    let body = with_envelope(body, output, false);
+    let mut response = success(media, &body, output, admission, malformed);
+    response.extensions_mut().insert(PageServed);
+    Ok(response)
+}
+
+fn snapshot_not_found(family: Family, id: &str, cluster: &str) -> ApiError {
+    let (code, what) = match family.kind() {
+        SimKind::Tenant | SimKind::Flex => ("TENANT_SNAPSHOT_NOT_FOUND", "Flex snapshot"),
+        SimKind::Dedicated | SimKind::Legacy => ("SNAPSHOT_NOT_FOUND", "snapshot"),
+    };
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        code,
+        format!("No {what} with ID {id} exists for cluster {cluster}."),
+        vec![json!(id), json!(cluster)],
+    )
+}
+
+fn flex_cluster_list(shared: &Shared, ctx: &Ctx, group: &str) -> Result<Resp, Failure> {
+    check_group(group)?;
+    let admission = admit(shared, ctx, group, EndpointSet::FlexClusters)?;
+    let output = Output::parse(&ctx.query)?;
+    let page = PageRequest::parse(&ctx.query)?;
+    let clusters = lock(&shared.world)
+        .flex_clusters(group)
+        .ok_or_else(|| ApiError::group_not_found(group))?;
+    let results = page
+        .slice(&clusters)
+        .iter()
+        .map(|c| {
+            let at = ClusterRef {
+                origin: &ctx.origin,
+                group,
+                cluster: &c.name,
+            };
+            render::flex_cluster(&at, c.created)
+        })
+        .collect();
+    let links = page.links(&ctx.origin, &ctx.path, &ctx.query, clusters.len());
+    let body = render::list(results, links, page.include_count.then_some(clusters.len()));
+    let body = with_envelope(body, output, false);
+    let mut response = success(routes::MEDIA_2024_FLEX, &body, output, admission, false);
+    response.extensions_mut().insert(PageServed);
+    Ok(response)
+}
+
+async fn flex_cluster_get(
+    shared: &Shared,
+    ctx: &Ctx,
+    group: &str,
+    cluster: &str,
+) -> Result<Resp, Failure> {
+    check_group(group)?;
+    check_cluster_name(cluster)?;
+    let admission = admit(shared, ctx, group, EndpointSet::FlexClusters)?;
+    let output = Output::parse(&ctx.query)?;
+    let (view, malformed) = resolve_cluster(shared, ctx, group, cluster).await?;
+    if let Some(error) = kind_mismatch(Family::Flex, view.kind, group, cluster) {
+        return Err(error.into());
+    }
+    let created = view
+        .snapshots
+        .iter()
+        .filter_map(|s| s.scheduled)
+        .min()
+        .and_then(|t| t.checked_sub(jiff::SignedDuration::from_hours(24)).ok());
+    let at = ClusterRef {
+        origin: &ctx.origin,
+        group,
+        cluster,
+    };
+    let body = with_envelope(render::flex_cluster(&at, created), output, true);
+    Ok(success(
+        routes::MEDIA_2024_FLEX,
+        &body,
+        output,
+        admission,
+        malformed,
+    ))
+}
+
+fn group_list(shared: &Shared, ctx: &Ctx) -> Result<Resp, Failure> {
+    // The Projects endpoint set is scoped per user; one simulated user shares one bucket.
+    let admission = admit(shared, ctx, "", EndpointSet::Projects)?;
+    let output = Output::parse(&ctx.query)?;
+    let page = PageRequest::parse(&ctx.query)?;
+    let projects = lock(&shared.world).projects();
+    let results = page
+        .slice(&projects)
+        .iter()
+        .map(|p| render::group(&ctx.origin, &p.id, &p.name, p.cluster_count))
+        .collect();
+    let links = page.links(&ctx.origin, &ctx.path, &ctx.query, projects.len());
+    let body = render::list(results, links, page.include_count.then_some(projects.len()));
+    let body = with_envelope(body, output, false);
+    let mut response = success(routes::MEDIA_2023, &body, output, admission, false);
+    response.extensions_mut().insert(PageServed);
+    Ok(response)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_matching_ignores_parameters_and_case_but_not_versions() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("text/html, application/vnd.atlas.2023-01-01+json;q=0.9"),
+        );
+        assert!(accepts(&headers, routes::MEDIA_2023));
+        assert!(!accepts(&headers, routes::MEDIA_2024_FLEX));
+        headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        assert!(!accepts(&headers, routes::MEDIA_2023));
+        assert!(!accepts(&HeaderMap::new(), MEDIA_V1));
+    }
+
+    #[test]
+    fn a_malformed_body_is_not_json() {
+        for body in [
+            json!({}),
+            json!({"links": [], "results": [{"id": "x"}], "totalCount": 1}),
+        ] {
+            let broken = break_json(to_bytes(&body, false));
+            assert!(!broken.is_empty());
+            assert!(serde_json::from_slice::<Value>(&broken).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn kind_mismatches_use_atlas_codes() {
+        let g = "32b6e34b3d91647abb20e7b8";
+        let code = |family, kind| kind_mismatch(family, kind, g, "c").map(|e| e.code);
+        assert_eq!(
+            code(Family::Flex, SimKind::Dedicated),
+            Some("CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API")
+        );
+        assert_eq!(
+            code(Family::Dedicated, SimKind::Flex),
+            Some("CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API")
+        );
+        assert_eq!(
+            code(Family::TenantV1, SimKind::Flex),
+            Some("CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API")
+        );
+        assert_eq!(
+            code(Family::Dedicated, SimKind::Tenant),
+            Some("INCORRECT_BACKUP_API_ENDPOINT")
+        );
+        assert_eq!(code(Family::LegacyV2, SimKind::Legacy), None);
+    }
+}

@@ -1,0 +1,391 @@
+//! The wire JSON of each kind: a neutral [`SimSnapshot`] rendered as a tenant/flex
+//! `BackupTenantSnapshot`, a dedicated `DiskBackupReplicaSet` or a legacy `BackupSnapshot`, plus
+//! flex cluster descriptions, projects and the list envelope. Keys come out sorted, as Atlas'.
+//!
+//! Fields that Atlas has but the neutral model does not are filled with fixed, plausible values
+//! (versions, cloud provider, retention-derived expiry dates).
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Map, Value, json};
+
+use super::digest::md5_hex;
+use super::routes::Family;
+use super::scenario::{SimKind, SimSnapshot, SimStatus};
+
+/// MongoDB version shown on tenant, flex and dedicated snapshots.
+const MONGODB_VERSION: &str = "8.0.4";
+/// MongoDB version shown on legacy snapshot parts (Legacy Backup predates 4.2's cloud backups).
+const LEGACY_MONGOD_VERSION: &str = "4.0.28";
+/// The organisation every simulated project belongs to.
+const ORG_ID: &str = "5a0a1e7e0f2912c554080adc";
+/// When every simulated project was created.
+const PROJECT_CREATED: &str = "2024-01-15T12:00:00Z";
+
+/// Where a rendered snapshot lives, for its ids and links.
+pub(crate) struct ClusterRef<'a> {
+    /// `http://host:port`, from the request's Host header.
+    pub(crate) origin: &'a str,
+    pub(crate) group: &'a str,
+    pub(crate) cluster: &'a str,
+}
+
+impl ClusterRef<'_> {
+    /// A stable 24-hex cluster id derived from project and name.
+    pub(crate) fn cluster_id(&self) -> String {
+        derived_id(&format!("cluster:{}:{}", self.group, self.cluster))
+    }
+}
+
+/// A stable 24-hex id derived from a string.
+pub(crate) fn derived_id(seed: &str) -> String {
+    let mut hex = md5_hex(seed);
+    hex.truncate(24);
+    hex
+}
+
+/// RFC 3339 in whole seconds, as Atlas writes times (`2026-11-22T02:00:07Z`).
+pub(crate) fn time(ts: Timestamp) -> String {
+    Timestamp::from_second(ts.as_second())
+        .unwrap_or(ts)
+        .to_string()
+}
+
+fn plus_days(ts: Timestamp, days: i64) -> Option<Timestamp> {
+    ts.checked_add(SignedDuration::from_hours(24 * days)).ok()
+}
+
+fn link(href: String, rel: &str) -> Value {
+    json!({"href": href, "rel": rel})
+}
+
+/// One snapshot in the shape of `family`.
+pub(crate) fn snapshot(family: Family, s: &SimSnapshot, at: &ClusterRef<'_>) -> Value {
+    let href = format!(
+        "{}{}/{}",
+        at.origin,
+        family.list_path(at.group, at.cluster),
+        s.id
+    );
+    match family.kind() {
+        SimKind::Tenant | SimKind::Flex => tenant_like(s, href),
+        SimKind::Dedicated => dedicated(s, at, href),
+        SimKind::Legacy => legacy(family, s, at, href),
+    }
+}
+
+/// `BackupTenantSnapshot` / `FlexBackupSnapshot20241113`: absent times are omitted; the version
+/// appears once the snapshot started; `expiration` (of the download link) one day after a
+/// COMPLETED snapshot finished.
+fn tenant_like(s: &SimSnapshot, href: String) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(s.id));
+    m.insert("status".into(), json!(s.status.as_upper()));
+    if let Some(t) = s.scheduled {
+        m.insert("scheduledTime".into(), json!(time(t)));
+    }
+    if let Some(t) = s.started {
+        m.insert("startTime".into(), json!(time(t)));
+        m.insert("mongoDBVersion".into(), json!(MONGODB_VERSION));
+    }
+    if let Some(t) = s.finished {
+        m.insert("finishTime".into(), json!(time(t)));
+        if s.status == SimStatus::Completed
+            && let Some(expiration) = plus_days(t, 1)
+        {
+            m.insert("expiration".into(), json!(time(expiration)));
+        }
+    }
+    m.insert("links".into(), json!([link(href, "self")]));
+    Value::Object(m)
+}
+
+/// The dedicated status vocabulary.
+fn dedicated_status(status: &SimStatus) -> &str {
+    match status {
+        SimStatus::Pending | SimStatus::Queued => "queued",
+        SimStatus::Running => "inProgress",
+        SimStatus::Completed => "completed",
+        SimStatus::Failed => "failed",
+        SimStatus::Other(s) => s,
+    }
+}
+
+/// `DiskBackupReplicaSet`: one time, `createdAt` (start, else schedule); `expiresAt` a week on,
+/// as a daily policy item's retention.
+fn dedicated(s: &SimSnapshot, at: &ClusterRef<'_>, href: String) -> Value {
+    let cluster_id = at.cluster_id();
+    let mut m = Map::new();
+    m.insert("cloudProvider".into(), json!("AWS"));
+    m.insert("copyRegions".into(), json!([]));
+    if let Some(created) = s.started.or(s.scheduled) {
+        m.insert("createdAt".into(), json!(time(created)));
+        if let Some(expires) = plus_days(created, 7) {
+            m.insert("expiresAt".into(), json!(time(expires)));
+        }
+    }
+    m.insert("frequencyType".into(), json!("daily"));
+    m.insert("id".into(), json!(s.id));
+    m.insert("links".into(), json!([link(href, "self")]));
+    m.insert("mongodVersion".into(), json!(MONGODB_VERSION));
+    m.insert(
+        "policyItems".into(),
+        json!([derived_id(&format!("policy:{cluster_id}"))]),
+    );
+    m.insert(
+        "replicaSetName".into(),
+        json!(format!("atlas-{}-shard-0", &cluster_id[..6])),
+    );
+    m.insert("snapshotType".into(), json!("scheduled"));
+    m.insert("status".into(), json!(dedicated_status(&s.status)));
+    if let Some(size) = s.size_bytes {
+        m.insert("storageSizeBytes".into(), json!(size));
+    }
+    m.insert("type".into(), json!("replicaSet"));
+    Value::Object(m)
+}
+
+/// `BackupSnapshot`: `complete` only for COMPLETED (Legacy Backup has no failed state, so a
+/// FAILED one shows as incomplete); `created.date` is the start, else the schedule; the size is
+/// split over 1-3 parts (chosen from the id) whose `storageSizeBytes` add up to it exactly.
+fn legacy(family: Family, s: &SimSnapshot, at: &ClusterRef<'_>, href: String) -> Value {
+    let cluster_id = at.cluster_id();
+    let complete = s.status == SimStatus::Completed;
+    let mut m = Map::new();
+    m.insert("clusterId".into(), json!(cluster_id));
+    if family == Family::LegacyV2 {
+        m.insert("clusterName".into(), json!(at.cluster));
+        m.insert("incremental".into(), json!(true));
+    }
+    m.insert("complete".into(), json!(complete));
+    if let Some(created) = s.started.or(s.scheduled) {
+        m.insert(
+            "created".into(),
+            json!({"date": time(created), "increment": 1}),
+        );
+        if let Some(expires) = plus_days(created, 365) {
+            m.insert("expires".into(), json!(time(expires)));
+        }
+        if complete && let Ok(applied) = created.checked_sub(SignedDuration::from_secs(1)) {
+            m.insert(
+                "lastOplogAppliedTimestamp".into(),
+                json!({"date": time(applied), "increment": 1}),
+            );
+        }
+    }
+    m.insert("doNotDelete".into(), json!(false));
+    m.insert("groupId".into(), json!(at.group));
+    m.insert("id".into(), json!(s.id));
+    m.insert("links".into(), json!([link(href, "self")]));
+    m.insert(
+        "parts".into(),
+        Value::Array(legacy_parts(s, at.cluster, &cluster_id)),
+    );
+    Value::Object(m)
+}
+
+fn legacy_parts(s: &SimSnapshot, cluster: &str, cluster_id: &str) -> Vec<Value> {
+    let count = s.id.bytes().map(u64::from).sum::<u64>() % 3 + 1;
+    (0..count)
+        .map(|i| {
+            let (type_name, replica_set) = if count > 1 && i == count - 1 {
+                ("CONFIG_SERVER_REPLICA_SET", format!("{cluster}-config-0"))
+            } else {
+                ("REPLICA_SET", format!("{cluster}-shard-{i}"))
+            };
+            let mut part = Map::new();
+            part.insert("clusterId".into(), json!(cluster_id));
+            part.insert("compressionSetting".into(), json!("GZIP"));
+            part.insert("encryptionEnabled".into(), json!(false));
+            part.insert("mongodVersion".into(), json!(LEGACY_MONGOD_VERSION));
+            part.insert("replicaSetName".into(), json!(replica_set));
+            part.insert("typeName".into(), json!(type_name));
+            if let Some(total) = s.size_bytes {
+                let share = total / count + if i == 0 { total % count } else { 0 };
+                part.insert("storageSizeBytes".into(), json!(share));
+                part.insert("dataSizeBytes".into(), json!(share.saturating_mul(6) / 5));
+                part.insert("fileSizeBytes".into(), json!(share.saturating_mul(2)));
+            }
+            Value::Object(part)
+        })
+        .collect()
+}
+
+/// `FlexClusterDescription20241113`.
+pub(crate) fn flex_cluster(at: &ClusterRef<'_>, created: Option<Timestamp>) -> Value {
+    let cluster_id = at.cluster_id();
+    let host = format!("{}.{}", at.cluster.to_ascii_lowercase(), &cluster_id[..5]);
+    let created = created
+        .map(time)
+        .unwrap_or_else(|| PROJECT_CREATED.to_string());
+    json!({
+        "backupSettings": {"enabled": true},
+        "clusterType": "REPLICASET",
+        "connectionStrings": {"standardSrv": format!("mongodb+srv://{host}.mongodb.net")},
+        "createDate": created,
+        "groupId": at.group,
+        "id": cluster_id,
+        "links": [link(format!("{}/api/atlas/v2/groups/{}/flexClusters/{}", at.origin, at.group, at.cluster), "self")],
+        "mongoDBVersion": MONGODB_VERSION,
+        "name": at.cluster,
+        "providerSettings": {
+            "backingProviderName": "AWS",
+            "diskSizeGB": 5.0,
+            "providerName": "FLEX",
+            "regionName": "US_EAST_1"
+        },
+        "stateName": "IDLE",
+        "tags": [],
+        "terminationProtectionEnabled": false,
+        "versionReleaseSystem": "LTS"
+    })
+}
+
+/// `Group`.
+pub(crate) fn group(origin: &str, id: &str, name: &str, cluster_count: usize) -> Value {
+    json!({
+        "clusterCount": cluster_count,
+        "created": PROJECT_CREATED,
+        "id": id,
+        "links": [link(format!("{origin}/api/atlas/v2/groups/{id}"), "self")],
+        "name": name,
+        "orgId": ORG_ID,
+        "tags": []
+    })
+}
+
+/// The list envelope; `totalCount` only when asked for.
+pub(crate) fn list(results: Vec<Value>, links: Vec<Value>, total: Option<usize>) -> Value {
+    let mut m = Map::new();
+    m.insert("links".into(), Value::Array(links));
+    m.insert("results".into(), Value::Array(results));
+    if let Some(total) = total {
+        m.insert("totalCount".into(), json!(total));
+    }
+    Value::Object(m)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn at() -> ClusterRef<'static> {
+        ClusterRef {
+            origin: "http://h",
+            group: "32b6e34b3d91647abb20e7b8",
+            cluster: "Cluster0",
+        }
+    }
+
+    fn snap(status: SimStatus, times: [Option<&str>; 3], size: Option<u64>) -> SimSnapshot {
+        SimSnapshot {
+            id: "673ecc2f8b1e6a0d5c0f1a2d".into(),
+            status,
+            scheduled: times[0].map(ts),
+            started: times[1].map(ts),
+            finished: times[2].map(ts),
+            size_bytes: size,
+        }
+    }
+
+    #[test]
+    fn a_pending_flex_snapshot_has_only_its_schedule() {
+        let s = snap(
+            SimStatus::Pending,
+            [Some("2026-11-23T02:00:00Z"), None, None],
+            None,
+        );
+        let v = snapshot(Family::Flex, &s, &at());
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["id", "links", "scheduledTime", "status"]);
+        assert_eq!(v["status"], "PENDING");
+    }
+
+    #[test]
+    fn a_completed_tenant_snapshot_has_every_time_and_an_expiration() {
+        let s = snap(
+            SimStatus::Completed,
+            [
+                Some("2026-11-22T02:00:00Z"),
+                Some("2026-11-22T02:00:07.5Z"),
+                Some("2026-11-22T02:04:51Z"),
+            ],
+            Some(5),
+        );
+        let v = snapshot(Family::TenantV2, &s, &at());
+        assert_eq!(v["startTime"], "2026-11-22T02:00:07Z");
+        assert_eq!(v["expiration"], "2026-11-23T02:04:51Z");
+        assert!(v.get("storageSizeBytes").is_none());
+        assert_eq!(
+            v["links"][0]["href"],
+            "http://h/api/atlas/v2/groups/32b6e34b3d91647abb20e7b8/clusters/Cluster0/backup/tenant/snapshots/673ecc2f8b1e6a0d5c0f1a2d"
+        );
+    }
+
+    #[test]
+    fn dedicated_maps_statuses_to_its_vocabulary() {
+        let cases = [
+            (SimStatus::Pending, "queued"),
+            (SimStatus::Queued, "queued"),
+            (SimStatus::Running, "inProgress"),
+            (SimStatus::Completed, "completed"),
+            (SimStatus::Failed, "failed"),
+            (SimStatus::Other("weird".into()), "weird"),
+        ];
+        for (status, wire) in cases {
+            let s = snap(
+                status,
+                [
+                    Some("2026-11-22T06:00:00Z"),
+                    Some("2026-11-22T06:01:12Z"),
+                    None,
+                ],
+                Some(42),
+            );
+            let v = snapshot(Family::Dedicated, &s, &at());
+            assert_eq!(v["status"], wire);
+            assert_eq!(v["createdAt"], "2026-11-22T06:01:12Z");
+            assert_eq!(v["storageSizeBytes"], 42);
+            assert_eq!(v["type"], "replicaSet");
+        }
+    }
+
+    #[test]
+    fn legacy_parts_add_up_to_the_size_for_any_part_count() {
+        for id in [
+            "000000000000000000000000",
+            "000000000000000000000001",
+            "000000000000000000000002",
+        ] {
+            let mut s = snap(
+                SimStatus::Completed,
+                [Some("2017-12-26T16:32:16Z"), None, None],
+                Some(1_000_003),
+            );
+            s.id = id.into();
+            let v = snapshot(Family::LegacyV1, &s, &at());
+            let parts = v["parts"].as_array().unwrap();
+            let sum: u64 = parts
+                .iter()
+                .map(|p| p["storageSizeBytes"].as_u64().unwrap())
+                .sum();
+            assert_eq!(sum, 1_000_003);
+            assert_eq!(v["complete"], true);
+            assert_eq!(v["created"]["date"], "2017-12-26T16:32:16Z");
+            assert!(v.get("clusterName").is_none());
+        }
+        let failed = snap(
+            SimStatus::Failed,
+            [Some("2017-12-26T16:32:16Z"), None, None],
+            None,
+        );
+        assert_eq!(
+            snapshot(Family::LegacyV2, &failed, &at())["complete"],
+            false
+        );
+    }
+}

@@ -1,0 +1,603 @@
+//! The simulated world in neutral form: projects, clusters, snapshots and faults, plus the
+//! deterministic generators that fill it ([`daily_history`] and [`Scenario::demo`]).
+//!
+//! Nothing here knows about HTTP: the wire shape of a snapshot per kind lives in `render`.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// The public API key the demo scenario accepts (digest username).
+pub const DEMO_PUBLIC_KEY: &str = "demokeys";
+/// The private API key the demo scenario accepts (digest password).
+pub const DEMO_PRIVATE_KEY: &str = "5ca1ab1e-0000-4000-8000-00000000de70";
+/// The service account client id the demo scenario accepts at `POST /api/oauth/token`.
+pub const DEMO_CLIENT_ID: &str = "mdb_sa_id_0000000000000000000de770";
+/// The service account client secret the demo scenario accepts.
+pub const DEMO_CLIENT_SECRET: &str = "mdb_sa_sk_demodemodemodemodemodemodemodemo";
+
+/// Everything the simulator serves: the projects with their clusters and snapshots, the
+/// credentials it accepts and the knobs of its authentication and rate limiting.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Projects (Atlas "groups") and their clusters.
+    pub projects: Vec<SimProject>,
+    /// `(public key, private key)` pairs accepted by digest authentication.
+    pub api_keys: Vec<(String, String)>,
+    /// `(client_id, client_secret)` pairs accepted by `POST /api/oauth/token`.
+    pub service_accounts: Vec<(String, String)>,
+    /// Digest nonces older than this get a 401 with `stale=true` (default 300 s).
+    pub nonce_ttl: Duration,
+    /// OAuth access token lifetime (default 3600 s, as Atlas).
+    pub token_ttl: Duration,
+    /// A token bucket per (project, endpoint set); `None` means unlimited.
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            projects: Vec::new(),
+            api_keys: Vec::new(),
+            service_accounts: Vec::new(),
+            nonce_ttl: Duration::from_secs(300),
+            token_ttl: Duration::from_secs(3600),
+            rate_limit: None,
+        }
+    }
+}
+
+/// Token bucket parameters, as Atlas documents them: each request takes one token; `refill`
+/// tokens come back every `refill_period`, up to `capacity`.
+#[derive(Clone, Debug)]
+pub struct RateLimit {
+    /// Bucket size: the burst a client can make from a full bucket.
+    pub capacity: u32,
+    /// Tokens added every `refill_period`.
+    pub refill: u32,
+    /// How often `refill` tokens are added.
+    pub refill_period: Duration,
+}
+
+impl RateLimit {
+    /// Atlas' default for the snapshot endpoint sets: 1200 tokens, 500 back every 60 s.
+    pub fn atlas_default() -> RateLimit {
+        RateLimit {
+            capacity: 1200,
+            refill: 500,
+            refill_period: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A project (Atlas "group").
+#[derive(Clone, Debug)]
+pub struct SimProject {
+    /// 24 lowercase hex digits.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// Its clusters; names are unique within a project (the first of a duplicate wins).
+    pub clusters: Vec<SimCluster>,
+}
+
+impl SimProject {
+    /// A project with no clusters.
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> SimProject {
+        SimProject {
+            id: id.into(),
+            name: name.into(),
+            clusters: Vec::new(),
+        }
+    }
+
+    /// Adds a cluster (builder style).
+    pub fn with_cluster(mut self, cluster: SimCluster) -> SimProject {
+        self.clusters.push(cluster);
+        self
+    }
+}
+
+/// A cluster and its snapshot listing.
+#[derive(Clone, Debug)]
+pub struct SimCluster {
+    /// Cluster name, `^[a-zA-Z0-9][a-zA-Z0-9-]*$`.
+    pub name: String,
+    /// Which backup API serves its snapshots.
+    pub kind: SimKind,
+    /// The listing, in the order the API returns it (not necessarily newest first).
+    pub snapshots: Vec<SimSnapshot>,
+    /// A failure applied to every request about this cluster after authentication.
+    pub fault: Option<Fault>,
+}
+
+impl SimCluster {
+    /// A healthy cluster with no snapshots.
+    pub fn new(name: impl Into<String>, kind: SimKind) -> SimCluster {
+        SimCluster {
+            name: name.into(),
+            kind,
+            snapshots: Vec::new(),
+            fault: None,
+        }
+    }
+
+    /// Sets the listing (builder style).
+    pub fn with_snapshots(mut self, snapshots: Vec<SimSnapshot>) -> SimCluster {
+        self.snapshots = snapshots;
+        self
+    }
+
+    /// Sets a fault (builder style).
+    pub fn with_fault(mut self, fault: Fault) -> SimCluster {
+        self.fault = Some(fault);
+        self
+    }
+}
+
+/// The backup API family a cluster belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimKind {
+    /// Shared-tier M2/M5: `/backup/tenant/snapshots` (v2 and v1.0).
+    Tenant,
+    /// Flex: `/flexClusters/{name}/backup/snapshots`.
+    Flex,
+    /// Dedicated M10+ Cloud Backup: `/backup/snapshots`.
+    Dedicated,
+    /// Legacy Backup: `/clusters/{name}/snapshots` (v2 and v1.0).
+    Legacy,
+}
+
+/// A backup snapshot in neutral form; rendered per kind on the wire.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimSnapshot {
+    /// 24 lowercase hex digits.
+    pub id: String,
+    /// Workflow phase.
+    pub status: SimStatus,
+    /// When it was (or will be) scheduled.
+    pub scheduled: Option<Timestamp>,
+    /// When it started.
+    pub started: Option<Timestamp>,
+    /// When it finished.
+    pub finished: Option<Timestamp>,
+    /// Stored size: dedicated `storageSizeBytes`; legacy: split across 1-3 parts'
+    /// `storageSizeBytes`; not rendered for tenant and flex.
+    pub size_bytes: Option<u64>,
+}
+
+/// Snapshot status in the tenant/flex vocabulary; other kinds map it (see `render`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SimStatus {
+    /// Scheduled, not started.
+    Pending,
+    /// Waiting for a slot.
+    Queued,
+    /// Being taken.
+    Running,
+    /// Gave up.
+    Failed,
+    /// Done and restorable.
+    Completed,
+    /// Anything else, rendered verbatim (to test that clients tolerate unknown values).
+    Other(String),
+}
+
+impl SimStatus {
+    /// The upper-case tenant/flex wire value.
+    pub fn as_upper(&self) -> &str {
+        match self {
+            SimStatus::Pending => "PENDING",
+            SimStatus::Queued => "QUEUED",
+            SimStatus::Running => "RUNNING",
+            SimStatus::Failed => "FAILED",
+            SimStatus::Completed => "COMPLETED",
+            SimStatus::Other(s) => s,
+        }
+    }
+}
+
+/// A failure the simulator injects for one cluster, after authentication succeeds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// 404 with Atlas' `CLUSTER_NOT_FOUND` body.
+    NotFound,
+    /// 500 with Atlas' `UNEXPECTED_ERROR` body.
+    ServerError,
+    /// 200 with the right media type and a truncated, invalid JSON body.
+    MalformedJson,
+    /// The normal response, delayed by this much (without blocking other requests).
+    Slow(Duration),
+    /// 429 `RATE_LIMITED_TOKEN_BUCKET` with `Retry-After: retry_after_secs`. `remaining`: how
+    /// many more requests get a 429 before the fault clears itself (`None`: forever).
+    RateLimited {
+        /// Value of the `Retry-After` header, seconds.
+        retry_after_secs: u64,
+        /// 429s left before the fault clears itself; `None` never clears.
+        remaining: Option<u32>,
+    },
+    /// 403 `IP_ADDRESS_NOT_ON_WHITELIST`, as when the caller's IP is not on the access list.
+    Forbidden,
+}
+
+/// Which phase an in-flight newest snapshot is in (see [`HistoryOptions::in_flight`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InFlightPhase {
+    /// `PENDING`: only `scheduledTime`.
+    Pending,
+    /// `QUEUED`: only `scheduledTime`.
+    Queued,
+    /// `RUNNING`: `scheduledTime` and `startTime`, no `finishTime`.
+    #[default]
+    Running,
+}
+
+/// How [`daily_history`] shapes a history. `Default` is a clean history: every snapshot
+/// COMPLETED, scheduled at 02:00 UTC, no sizes.
+#[derive(Clone, Debug)]
+pub struct HistoryOptions {
+    /// Probability (clamped to 0..=1) that a snapshot older than the newest settled one FAILED.
+    /// The newest settled snapshot's status is set by `latest_failed`/`all_failed` alone, so a
+    /// history with random failures still ends healthy unless asked otherwise.
+    pub failure_rate: f64,
+    /// The newest day's snapshot is still in flight, in phase `in_flight_phase`, instead of settled.
+    pub in_flight: bool,
+    /// The phase of the in-flight snapshot when `in_flight` is set.
+    pub in_flight_phase: InFlightPhase,
+    /// Backups stopped this many days ago: day slots newer than this have no snapshot at all,
+    /// and the newest settled snapshot (COMPLETED unless `latest_failed`/`all_failed`) is about
+    /// this many days old. An in-flight snapshot, if asked for, still sits on the newest day.
+    pub last_completed_days_ago: Option<u32>,
+    /// The newest settled snapshot FAILED (the "latest backup failed" case).
+    pub latest_failed: bool,
+    /// Every settled snapshot FAILED (never a COMPLETED one).
+    pub all_failed: bool,
+    /// Approximate stored size of the newest COMPLETED snapshot; older ones shrink slightly,
+    /// each with ±2 % noise. `None`: no snapshot carries a size. FAILED and in-flight ones never do.
+    pub size_bytes: Option<u64>,
+    /// Hour of day (UTC) the daily snapshot is scheduled at, taken modulo 24.
+    pub schedule_hour: u8,
+}
+
+impl Default for HistoryOptions {
+    fn default() -> Self {
+        HistoryOptions {
+            failure_rate: 0.0,
+            in_flight: false,
+            in_flight_phase: InFlightPhase::Running,
+            last_completed_days_ago: None,
+            latest_failed: false,
+            all_failed: false,
+            size_bytes: None,
+            schedule_hour: 2,
+        }
+    }
+}
+
+/// Longest start delay after the schedule, seconds.
+const MAX_START_DELAY: i64 = 600;
+/// Longest snapshot duration, seconds.
+const MAX_DURATION: i64 = 1_800;
+
+/// A realistic daily snapshot history, newest first: one snapshot per day slot for `days` days,
+/// a pure function of its inputs (same inputs, same output, always).
+///
+/// Slot 0 is the most recent schedule time that leaves room for a settled snapshot to have
+/// finished by `now` (the latest one at or before `now` when `in_flight`). Each settled snapshot
+/// starts 3 s to 10 min after its schedule and takes 30 s to 30 min. FAILED snapshots carry all
+/// three times: the finish is when Atlas gave up (as in Atlas' own v1.0 docs example). Ids are
+/// ObjectId-like (schedule seconds, a per-seed "machine" part, a counter): unique within a
+/// history and, in practice, across seeds. Times never lie after `now`.
+pub fn daily_history(
+    seed: u64,
+    now: Timestamp,
+    days: u32,
+    opts: HistoryOptions,
+) -> Vec<SimSnapshot> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let machine = rng.u64(..) & 0xff_ffff_ffff;
+    let counter_start = rng.u32(..) & 0xff_ffff;
+    let failure_rate = if opts.failure_rate.is_nan() {
+        0.0
+    } else {
+        opts.failure_rate.clamp(0.0, 1.0)
+    };
+
+    let now_s = now.as_second();
+    let hour = i64::from(opts.schedule_hour % 24) * 3_600;
+    let latest_slot = (now_s - hour).div_euclid(SECONDS_PER_DAY) * SECONDS_PER_DAY + hour;
+    let base = if opts.in_flight || now_s - latest_slot >= MAX_START_DELAY + MAX_DURATION {
+        latest_slot
+    } else {
+        latest_slot - SECONDS_PER_DAY
+    };
+    let skipped = opts.last_completed_days_ago.unwrap_or(0);
+
+    let mut out = Vec::with_capacity(days as usize);
+    let mut newest_settled = true;
+    for slot in 0..days {
+        let scheduled = base - i64::from(slot) * SECONDS_PER_DAY;
+        // Draw every random number for the slot up front, so options never shift the stream.
+        let start_delay = i64::from(rng.u32(3..=MAX_START_DELAY as u32));
+        let duration = i64::from(rng.u32(30..=MAX_DURATION as u32));
+        let fail_draw = rng.f64();
+        let size_noise = rng.f64();
+        let id = format!(
+            "{:08x}{:010x}{:06x}",
+            scheduled as u32,
+            machine,
+            counter_start.wrapping_add(slot) & 0xff_ffff
+        );
+
+        if slot == 0 && opts.in_flight {
+            out.push(in_flight_snapshot(
+                id,
+                opts.in_flight_phase,
+                scheduled,
+                start_delay.min(now_s - scheduled).max(0),
+            ));
+            continue;
+        }
+        if slot < skipped {
+            continue;
+        }
+
+        let failed = if newest_settled {
+            opts.latest_failed || opts.all_failed
+        } else {
+            opts.all_failed || fail_draw < failure_rate
+        };
+        newest_settled = false;
+
+        let size_bytes = match (failed, opts.size_bytes) {
+            (false, Some(size)) => Some(history_size(size, slot, size_noise)),
+            _ => None,
+        };
+        out.push(SimSnapshot {
+            id,
+            status: if failed {
+                SimStatus::Failed
+            } else {
+                SimStatus::Completed
+            },
+            scheduled: timestamp(scheduled),
+            started: timestamp(scheduled + start_delay),
+            finished: timestamp(scheduled + start_delay + duration),
+            size_bytes,
+        });
+    }
+    out
+}
+
+fn in_flight_snapshot(
+    id: String,
+    phase: InFlightPhase,
+    scheduled: i64,
+    start_delay: i64,
+) -> SimSnapshot {
+    let (status, started) = match phase {
+        InFlightPhase::Pending => (SimStatus::Pending, None),
+        InFlightPhase::Queued => (SimStatus::Queued, None),
+        InFlightPhase::Running => (SimStatus::Running, timestamp(scheduled + start_delay)),
+    };
+    SimSnapshot {
+        id,
+        status,
+        scheduled: timestamp(scheduled),
+        started,
+        finished: None,
+        size_bytes: None,
+    }
+}
+
+/// Older snapshots are a little smaller (0.1 % a day, down to half), with ±2 % noise.
+fn history_size(newest: u64, slot: u32, noise: f64) -> u64 {
+    let age_factor = (1.0 - 0.001 * f64::from(slot)).max(0.5);
+    let noise_factor = 0.98 + 0.04 * noise;
+    ((newest as f64) * age_factor * noise_factor)
+        .round()
+        .max(1.0) as u64
+}
+
+fn timestamp(unix_seconds: i64) -> Option<Timestamp> {
+    Timestamp::from_second(unix_seconds).ok()
+}
+
+/// Demo project ids (fixed, so a demo config can name them).
+pub const DEMO_PROJECT_IDS: [&str; 3] = [
+    "5f3c9e2a1b4d6e7f80912a01",
+    "5f3c9e2a1b4d6e7f80912a02",
+    "5f3c9e2a1b4d6e7f80912a03",
+];
+
+impl Scenario {
+    /// An empty world with the default knobs: no projects, no credentials, 300 s nonces,
+    /// 3600 s tokens, no rate limit.
+    pub fn new() -> Scenario {
+        Scenario::default()
+    }
+
+    /// Adds an accepted API key pair (builder style).
+    pub fn with_api_key(
+        mut self,
+        public_key: impl Into<String>,
+        private_key: impl Into<String>,
+    ) -> Scenario {
+        self.api_keys.push((public_key.into(), private_key.into()));
+        self
+    }
+
+    /// Adds an accepted service account (builder style).
+    pub fn with_service_account(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Scenario {
+        self.service_accounts
+            .push((client_id.into(), client_secret.into()));
+        self
+    }
+
+    /// Adds a project (builder style).
+    pub fn with_project(mut self, project: SimProject) -> Scenario {
+        self.projects.push(project);
+        self
+    }
+
+    /// The demo's world, anchored at `now`, deterministic for a seed. Names and ids are fixed;
+    /// the seed only varies the snapshot histories' timings, ids, sizes and older failures.
+    ///
+    /// | project (id) | cluster | kind | state |
+    /// |---|---|---|---|
+    /// | `production` (`…2a01`) | `orders` | flex | healthy, 8 daily snapshots |
+    /// | | `catalog` | tenant | healthy, 8 daily snapshots |
+    /// | | `Cluster0` | dedicated | healthy, 30 daily snapshots with sizes (for `kind: auto`) |
+    /// | `staging` (`…2a02`) | `staging-flex` | flex | newest snapshot FAILED |
+    /// | | `staging-m2` | tenant | stale: newest COMPLETED 3 days old |
+    /// | | `nightly-import` | flex | newest snapshot RUNNING |
+    /// | `analytics` (`…2a03`) | `reporting` | flex | erroring: persistent `ServerError` |
+    /// | | `warehouse` | tenant | healthy, with an occasional older failure |
+    ///
+    /// Credentials: [`DEMO_PUBLIC_KEY`]/[`DEMO_PRIVATE_KEY`] (digest) and
+    /// [`DEMO_CLIENT_ID`]/[`DEMO_CLIENT_SECRET`] (OAuth). No rate limit.
+    pub fn demo(seed: u64, now: Timestamp) -> Scenario {
+        let history = |salt: u64, days: u32, opts: HistoryOptions| {
+            daily_history(mix(seed, salt), now, days, opts)
+        };
+        let healthy = HistoryOptions {
+            failure_rate: 0.05,
+            ..HistoryOptions::default()
+        };
+        let [production, staging, analytics] = DEMO_PROJECT_IDS;
+
+        let production = SimProject::new(production, "production")
+            .with_cluster(
+                SimCluster::new("orders", SimKind::Flex).with_snapshots(history(
+                    1,
+                    8,
+                    healthy.clone(),
+                )),
+            )
+            .with_cluster(
+                SimCluster::new("catalog", SimKind::Tenant).with_snapshots(history(
+                    2,
+                    8,
+                    healthy.clone(),
+                )),
+            )
+            .with_cluster(
+                SimCluster::new("Cluster0", SimKind::Dedicated).with_snapshots(history(
+                    3,
+                    30,
+                    HistoryOptions {
+                        size_bytes: Some(2_684_354_560),
+                        schedule_hour: 6,
+                        ..healthy.clone()
+                    },
+                )),
+            );
+        let staging = SimProject::new(staging, "staging")
+            .with_cluster(
+                SimCluster::new("staging-flex", SimKind::Flex).with_snapshots(history(
+                    4,
+                    8,
+                    HistoryOptions {
+                        latest_failed: true,
+                        ..healthy.clone()
+                    },
+                )),
+            )
+            .with_cluster(
+                SimCluster::new("staging-m2", SimKind::Tenant).with_snapshots(history(
+                    5,
+                    8,
+                    HistoryOptions {
+                        last_completed_days_ago: Some(3),
+                        ..HistoryOptions::default()
+                    },
+                )),
+            )
+            .with_cluster(
+                SimCluster::new("nightly-import", SimKind::Flex).with_snapshots(history(
+                    6,
+                    8,
+                    HistoryOptions {
+                        in_flight: true,
+                        ..healthy.clone()
+                    },
+                )),
+            );
+        let analytics = SimProject::new(analytics, "analytics")
+            .with_cluster(
+                SimCluster::new("reporting", SimKind::Flex)
+                    .with_snapshots(history(7, 8, healthy.clone()))
+                    .with_fault(Fault::ServerError),
+            )
+            .with_cluster(
+                SimCluster::new("warehouse", SimKind::Tenant).with_snapshots(history(
+                    8,
+                    8,
+                    HistoryOptions {
+                        failure_rate: 0.25,
+                        ..HistoryOptions::default()
+                    },
+                )),
+            );
+
+        Scenario::new()
+            .with_api_key(DEMO_PUBLIC_KEY, DEMO_PRIVATE_KEY)
+            .with_service_account(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
+            .with_project(production)
+            .with_project(staging)
+            .with_project(analytics)
+    }
+}
+
+/// Derives a per-cluster seed (splitmix64 finaliser), so clusters differ for one demo seed.
+fn mix(seed: u64, salt: u64) -> u64 {
+    let mut z = seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        Timestamp::from_second(1_795_000_000).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn settled_history_never_lies_in_the_future_and_is_newest_first() {
+        for hour_offset in 0..24 {
+            let now = Timestamp::from_second(now().as_second() + hour_offset * 3_600).unwrap();
+            let h = daily_history(9, now, 10, HistoryOptions::default());
+            assert_eq!(h.len(), 10);
+            for s in &h {
+                assert!(s.finished.unwrap() <= now, "{s:?} after {now}");
+            }
+            for pair in h.windows(2) {
+                assert!(pair[0].scheduled > pair[1].scheduled);
+            }
+        }
+    }
+
+    #[test]
+    fn the_seed_changes_ids_and_timings() {
+        let a = daily_history(1, now(), 5, HistoryOptions::default());
+        let b = daily_history(2, now(), 5, HistoryOptions::default());
+        assert_ne!(a[0].id, b[0].id);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn mix_spreads_salts() {
+        assert_ne!(mix(1, 1), mix(1, 2));
+        assert_ne!(mix(1, 1), mix(2, 1));
+    }
+}
