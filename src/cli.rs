@@ -19,7 +19,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::atlas::{AtlasClient, NoopObserver};
-use crate::build_info;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AtlasConfig, Config, ConfigError};
 use crate::logging::{self, Format, Level};
@@ -31,6 +30,7 @@ use crate::snapshot::{Snapshot, normalize, normalize_one};
 use crate::state::{ExporterState, ReloadStatus};
 use crate::target::Kind;
 use crate::web_config::WebConfig;
+use crate::{build_info, demo};
 
 /// The default `--web.listen-address`: 9930, from the exporter port range.
 pub const DEFAULT_LISTEN_ADDRESS: &str = ":9930";
@@ -201,16 +201,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let flags = cli.flags;
     match cli.command {
         None => run_from_config(&flags).await,
-        Some(Command::Demo { seed }) => {
-            let _ = seed;
-            bail!("demo mode is not available yet")
-        }
+        Some(Command::Demo { seed }) => demo::run(&flags, seed).await,
         Some(Command::Check { probe }) => check(&flags, probe).await,
         Some(Command::Snapshots { command }) => snapshots(&flags, command).await,
     }
 }
 
 impl Flags {
+    /// `--web.listen-address`, when given.
+    pub(crate) fn listen_address(&self) -> Option<&str> {
+        self.listen_address.as_deref()
+    }
+
+    /// `--web.telemetry-path`.
+    pub(crate) fn telemetry_path(&self) -> &str {
+        &self.telemetry_path
+    }
+
     fn config_path(&self) -> &Path {
         self.config_file
             .as_deref()
@@ -335,6 +342,21 @@ impl Exporter {
             _configs_tx: configs_tx,
             tls,
         })
+    }
+
+    /// The URL of a path on this exporter, for people to click: loopback when listening on
+    /// every interface.
+    pub(crate) fn url(&self, path: &str) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let addr = self.local_addr;
+        let host = if addr.ip().is_unspecified() {
+            "localhost".to_owned()
+        } else if addr.is_ipv6() {
+            format!("[{}]", addr.ip())
+        } else {
+            addr.ip().to_string()
+        };
+        format!("{scheme}://{host}:{}{path}", addr.port())
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down within the grace period.

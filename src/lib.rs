@@ -14,6 +14,7 @@
 //! - [`server`] and [`landing`]: the HTTP endpoints; [`web_config`]: their TLS and basic auth.
 //! - [`reload`]: config reloads on SIGHUP and `POST /-/reload`.
 //! - [`simulator`]: a faithful Atlas stand-in on a real socket, for the demo, tests and benchmarks.
+//! - [`demo`]: the exporter against the simulator, for `demo`.
 //! - [`cli`]: the commands; `main.rs` only calls [`cli::main`].
 
 #![forbid(unsafe_code)]
@@ -23,6 +24,7 @@ pub mod build_info;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod landing;
 pub mod logging;
 pub mod metrics;

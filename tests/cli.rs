@@ -1,0 +1,602 @@
+//! The binary from the outside: commands, exit codes, signals, and what reaches stdout/stderr.
+
+// Tests and their fixtures may panic: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use atlas_snapshot_exporter::simulator::{
+    Fault, HistoryOptions, Scenario, SimCluster, SimKind, SimProject, Simulator, daily_history,
+};
+use common::{cluster, exposition, loopback};
+
+const BIN: &str = env!("CARGO_BIN_EXE_atlas-snapshot-exporter");
+const P1: &str = "5b69d0349b15c62cdfc38b78";
+const KEY: &str = "clipublickey";
+const SECRET: &str = "Zq8-very-secret-private-key-77";
+
+fn exporter() -> Command {
+    let mut c = Command::new(BIN);
+    c.env_remove("MONGODB_ATLAS_PUBLIC_API_KEY")
+        .env_remove("MONGODB_ATLAS_PRIVATE_API_KEY")
+        .env_remove("MONGODB_ATLAS_CLIENT_ID")
+        .env_remove("MONGODB_ATLAS_CLIENT_SECRET");
+    c
+}
+
+fn scenario() -> Scenario {
+    let now = jiff::Timestamp::now();
+    Scenario::new().with_api_key(KEY, SECRET).with_project(
+        SimProject::new(P1, "prod")
+            .with_cluster(
+                SimCluster::new("orders", SimKind::Flex).with_snapshots(daily_history(
+                    1,
+                    now,
+                    8,
+                    HistoryOptions::default(),
+                )),
+            )
+            .with_cluster(
+                SimCluster::new("broken", SimKind::Flex)
+                    .with_snapshots(daily_history(2, now, 8, HistoryOptions::default()))
+                    .with_fault(Fault::ServerError),
+            ),
+    )
+}
+
+fn write_config(
+    dir: &Path,
+    base_url: &str,
+    private_key: &str,
+    clusters: &[&str],
+) -> std::path::PathBuf {
+    let clusters: String = clusters
+        .iter()
+        .map(|c| format!("      - name: {c}\n        kind: flex\n"))
+        .collect();
+    let text = format!(
+        "atlas:\n  base_url: {base_url}\n  timeout: 5s\n  public_key: {KEY}\n  private_key: {private_key}\npoll_interval: 1h\nprojects:\n  - id: {P1}\n    name: prod\n    clusters:\n{clusters}"
+    );
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Kills the child on drop so that a failed assertion leaves no process behind.
+struct Running {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the exporter on a free loopback port and waits until /-/ready answers 200.
+async fn start_exporter(args: &[&str]) -> Running {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = exporter()
+        .args(args)
+        .args(["--web.listen-address", &listen])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = Running {
+        child,
+        url: format!("http://{listen}"),
+    };
+    wait_ready(&running.url).await;
+    running
+}
+
+async fn wait_ready(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{url}/-/ready")).await
+            && r.status() == 200
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the exporter never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn get_text(url: impl reqwest::IntoUrl) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+async fn scrape(url: &str) -> exposition::Scrape {
+    let text = get_text(format!("{url}/metrics")).await;
+    exposition::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+fn stop_and_collect(mut running: Running) -> (std::process::ExitStatus, Duration, String, String) {
+    signal(&running.child, "TERM");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = running.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = started.elapsed();
+    let mut out = String::new();
+    let mut err = String::new();
+    if let Some(mut stdout) = running.child.stdout.take() {
+        stdout.read_to_string(&mut out).unwrap();
+    }
+    if let Some(mut stderr) = running.child.stderr.take() {
+        stderr.read_to_string(&mut err).unwrap();
+    }
+    (status, took, out, err)
+}
+
+#[test]
+fn check_accepts_the_example_config() {
+    let out = exporter()
+        .args(["check", "--config.file", "config.example.yaml"])
+        .env("MONGODB_ATLAS_PUBLIC_API_KEY", "abcdefgh")
+        .env(
+            "MONGODB_ATLAS_PRIVATE_API_KEY",
+            "11111111-2222-3333-4444-555555555555",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "config.example.yaml: OK (2 projects, 3 clusters)\n"
+    );
+}
+
+#[test]
+fn check_lists_every_problem_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "atlas:\n  timeout: soon\npoll_intervall: 1m\nprojects:\n  - id: nothex\n    clusters:\n      - name: -bad\n",
+    )
+    .unwrap();
+    let out = exporter()
+        .args(["check", "--config.file"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    for needle in [
+        format!("{file}: atlas.timeout: "),
+        format!("{file}: poll_intervall: unknown key"),
+        format!("{file}: projects[0].id: invalid project id"),
+        format!("{file}: projects[0].clusters[0].name: "),
+        format!("{file}: atlas: no credentials"),
+    ] {
+        assert!(stderr.contains(&needle), "missing {needle:?} in:\n{stderr}");
+    }
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn the_exporter_refuses_to_start_with_a_bad_config() {
+    let out = exporter()
+        .args([
+            "--config.file",
+            "/nonexistent/config.yaml",
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/config.yaml"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_serves_the_contract_metrics_and_stops_cleanly_on_sigterm() {
+    let port = free_port();
+    let mut child = exporter()
+        .args(["demo", "--web.listen-address", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The demo prints where its metrics are.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    let url = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "demo exited early: {printed}"
+        );
+        printed.push_str(&line);
+        if let Some(url) = line.trim().strip_prefix("metrics:") {
+            break url.trim().to_owned();
+        }
+    };
+    assert_eq!(url, format!("http://127.0.0.1:{port}/metrics"));
+    let base = url.trim_end_matches("/metrics").to_owned();
+    let running = Running { child, url: base };
+    wait_ready(&running.url).await;
+    let m = scrape(&running.url).await;
+    for family in [
+        "atlas_snapshot_cluster_info",
+        "atlas_snapshot_snapshots",
+        "atlas_snapshot_latest_status",
+        "atlas_snapshot_latest_completed_timestamp_seconds",
+        "atlas_snapshot_latest_completed_age_seconds",
+        "atlas_snapshot_latest_completed_duration_seconds",
+        "atlas_snapshot_oldest_completed_timestamp_seconds",
+        "atlas_snapshot_failures_total",
+        "atlas_snapshot_target_up",
+        "atlas_snapshot_target_last_success_timestamp_seconds",
+        "atlas_snapshot_target_poll_duration_seconds",
+        "atlas_snapshot_target_errors_total",
+        "atlas_snapshot_exporter_api_requests_total",
+        "atlas_snapshot_exporter_api_request_duration_seconds_bucket",
+        "atlas_snapshot_exporter_poll_cycle_duration_seconds",
+        "atlas_snapshot_exporter_last_poll_cycle_timestamp_seconds",
+        "atlas_snapshot_exporter_config_last_reload_successful",
+        "atlas_snapshot_exporter_config_last_reload_success_timestamp_seconds",
+        "atlas_snapshot_exporter_build_info",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(m.has(family, &[]), "the demo scrape lacks {family}");
+    }
+    let up: Vec<f64> = m
+        .all("atlas_snapshot_target_up", &[])
+        .iter()
+        .map(|s| s.value)
+        .collect();
+    assert!(
+        up.contains(&1.0) && up.contains(&0.0),
+        "healthy and erroring clusters: {up:?}"
+    );
+    assert!(
+        m.all("atlas_snapshot_latest_status", &[("status", "FAILED")])
+            .iter()
+            .any(|s| s.value == 1.0)
+    );
+
+    let (status, took, _, _) = stop_and_collect(running);
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_never_reach_logs_metrics_or_the_landing_page() {
+    let sim = Simulator::start(scenario(), loopback()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A wrong key first: every failure path logs, and none may show the key.
+    let wrong = "Wr0ng-but-still-secret-key-123";
+    let config = write_config(dir.path(), &sim.base_url(), wrong, &["orders", "broken"]);
+    let running = start_exporter(&[
+        "--config.file",
+        config.to_str().unwrap(),
+        "--log.level",
+        "debug",
+    ])
+    .await;
+    let m = scrape(&running.url).await;
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "orders")),
+        Some(0.0)
+    );
+    let landing = get_text(&running.url).await;
+    let metrics = get_text(format!("{}/metrics", running.url)).await;
+    let (_, _, out, err) = stop_and_collect(running);
+    assert!(err.contains("poll failed"), "{err}");
+    assert!(err.contains("reason=unauthorized"), "{err}");
+    for text in [&landing, &metrics, &out, &err] {
+        assert!(!text.contains(wrong), "the private key leaked:\n{text}");
+    }
+
+    // The right key, with the JSON log format.
+    let config = write_config(dir.path(), &sim.base_url(), SECRET, &["orders", "broken"]);
+    let running = start_exporter(&[
+        "--config.file",
+        config.to_str().unwrap(),
+        "--log.level",
+        "debug",
+        "--log.format",
+        "json",
+    ])
+    .await;
+    let m = scrape(&running.url).await;
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "orders")),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "broken")),
+        Some(0.0)
+    );
+    let landing = get_text(&running.url).await;
+    let metrics = get_text(format!("{}/metrics", running.url)).await;
+    let (_, _, out, err) = stop_and_collect(running);
+    let failure = err
+        .lines()
+        .find(|l| l.contains("poll failed"))
+        .unwrap_or_else(|| panic!("no poll failure logged:\n{err}"));
+    let line: serde_json::Value = serde_json::from_str(failure).unwrap();
+    assert_eq!(line["cluster_name"], "broken");
+    assert_eq!(line["project_id"], P1);
+    assert_eq!(line["reason"], "server_error");
+    assert_eq!(line["http_status"], 500);
+    assert_eq!(line["error_code"], "UNEXPECTED_ERROR");
+    assert!(line["detail"].is_string());
+    for text in [&landing, &metrics, &out, &err] {
+        assert!(!text.contains(SECRET), "the private key leaked:\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_and_the_reload_endpoint_apply_a_new_config_and_reject_a_bad_one() {
+    let sim = Simulator::start(scenario(), loopback()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim.base_url(), SECRET, &["orders", "broken"]);
+    let running = start_exporter(&["--config.file", config.to_str().unwrap()]).await;
+    assert!(
+        scrape(&running.url)
+            .await
+            .has("atlas_snapshot_cluster_info", &cluster(P1, "broken"))
+    );
+
+    // SIGHUP with one cluster removed: it leaves /metrics entirely.
+    write_config(dir.path(), &sim.base_url(), SECRET, &["orders"]);
+    signal(&running.child, "HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = scrape(&running.url).await;
+        if !m.has("atlas_snapshot_cluster_info", &cluster(P1, "broken")) {
+            assert!(!m.has("atlas_snapshot_target_errors_total", &cluster(P1, "broken")));
+            assert!(m.has("atlas_snapshot_cluster_info", &cluster(P1, "orders")));
+            assert_eq!(
+                m.get("atlas_snapshot_exporter_config_last_reload_successful", &[]),
+                Some(1.0)
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "SIGHUP did not reload");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A broken file: the reload fails, the running config stays.
+    std::fs::write(&config, "projects: nope\n").unwrap();
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{}/-/reload", running.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("projects"), "{body}");
+    let m = scrape(&running.url).await;
+    assert_eq!(
+        m.get("atlas_snapshot_exporter_config_last_reload_successful", &[]),
+        Some(0.0)
+    );
+    assert!(m.has("atlas_snapshot_cluster_info", &cluster(P1, "orders")));
+    assert_eq!(
+        client
+            .get(format!("{}/-/reload", running.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
+
+    // Fixed again through the endpoint.
+    write_config(dir.path(), &sim.base_url(), SECRET, &["orders", "broken"]);
+    let r = client
+        .post(format!("{}/-/reload", running.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = scrape(&running.url).await;
+        if m.has("atlas_snapshot_target_up", &cluster(P1, "broken")) {
+            assert_eq!(
+                m.get("atlas_snapshot_exporter_config_last_reload_successful", &[]),
+                Some(1.0)
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reload did not poll the new cluster"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_probe_prints_a_table_and_fails_when_a_target_fails() {
+    let sim = Simulator::start(scenario(), loopback()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim.base_url(), SECRET, &["orders", "broken"]);
+    let out = tokio::task::spawn_blocking(move || {
+        exporter()
+            .args(["check", "--probe", "--config.file"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let orders = stdout.lines().find(|l| l.contains("orders")).unwrap();
+    assert!(
+        orders.contains(" ok ") && orders.contains("COMPLETED"),
+        "{orders}"
+    );
+    let broken = stdout.lines().find(|l| l.contains("broken")).unwrap();
+    assert!(
+        broken.contains("FAIL") && broken.contains("server_error"),
+        "{broken}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshots_list_and_get_read_every_page_and_print_table_or_json() {
+    let now = jiff::Timestamp::now();
+    let history = daily_history(3, now, 520, HistoryOptions::default());
+    let newest = history[0].id.clone();
+    let scenario = Scenario::new().with_api_key(KEY, SECRET).with_project(
+        SimProject::new(P1, "prod")
+            .with_cluster(SimCluster::new("orders", SimKind::Flex).with_snapshots(history)),
+    );
+    let sim = Simulator::start(scenario, loopback()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim.base_url(), SECRET, &["orders"]);
+    let run = move |args: Vec<String>| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            exporter()
+                .arg("--config.file")
+                .arg(&config)
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let args = |extra: &[&str]| -> Vec<String> {
+        ["snapshots"]
+            .iter()
+            .chain(extra)
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+
+    let out = run(args(&[
+        "list",
+        "--project",
+        P1,
+        "--cluster",
+        "orders",
+        "--output",
+        "json",
+    ]))
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["kind"], "flex", "auto resolved to flex");
+    let snaps = json["snapshots"].as_array().unwrap();
+    assert_eq!(snaps.len(), 520, "both pages");
+    assert_eq!(snaps[0]["id"], newest.as_str(), "newest first");
+    assert_eq!(snaps[0]["status"], "COMPLETED");
+
+    let out = run(args(&[
+        "list",
+        "--project",
+        P1,
+        "--cluster",
+        "orders",
+        "--kind",
+        "flex",
+    ]))
+    .await
+    .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("ID "), "{table}");
+    assert_eq!(table.lines().count(), 521);
+
+    let out = run(args(&[
+        "get",
+        "--project",
+        P1,
+        "--cluster",
+        "orders",
+        "--kind",
+        "flex",
+        "--id",
+        &newest,
+        "--output",
+        "json",
+    ]))
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["snapshot"]["id"], newest.as_str());
+
+    let missing = "0123456789abcdef01234567";
+    let out = run(args(&[
+        "get",
+        "--project",
+        P1,
+        "--cluster",
+        "orders",
+        "--kind",
+        "flex",
+        "--id",
+        missing,
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not_found"));
+
+    let out = run(args(&[
+        "list",
+        "--project",
+        "nothex",
+        "--cluster",
+        "orders",
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+}

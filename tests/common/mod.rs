@@ -1,0 +1,187 @@
+//! Shared test fixtures: a simulator and an exporter wired together over real sockets.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod exposition;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use atlas_snapshot_exporter::clock::{Clock, FixedClock, SystemClock};
+use atlas_snapshot_exporter::config::Config;
+use atlas_snapshot_exporter::metrics::Metrics;
+use atlas_snapshot_exporter::poller::{Poller, SharedState};
+use atlas_snapshot_exporter::server::{self, App, ServeOptions};
+use atlas_snapshot_exporter::simulator::{Scenario, Simulator};
+use atlas_snapshot_exporter::state::{ExporterState, ReloadStatus};
+use jiff::Timestamp;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use exposition::Scrape;
+
+/// A fixed "now" for tests that compare exact ages: 2026-11-22T12:00:00Z.
+pub fn fixed_now() -> Timestamp {
+    "2026-11-22T12:00:00Z".parse().unwrap()
+}
+
+/// 127.0.0.1, any port.
+pub fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// A simulator, an exporter polling it, and the exporter's HTTP server.
+pub struct Harness {
+    pub sim: Simulator,
+    pub poller: Poller,
+    pub state: SharedState,
+    pub reload: Arc<ArcSwap<ReloadStatus>>,
+    pub config: Config,
+    pub url: String,
+    pub http: reqwest::Client,
+    _stop: StopServer,
+}
+
+/// Stops the harness' HTTP server when dropped.
+struct StopServer(watch::Sender<bool>);
+
+impl Drop for StopServer {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// How to build a harness.
+pub struct Setup {
+    pub scenario: Scenario,
+    pub clock: Arc<dyn Clock>,
+    /// Adjusts the config derived from the scenario (kinds, timeouts, credentials).
+    pub tweak: Box<dyn FnOnce(&mut Config)>,
+}
+
+impl Setup {
+    pub fn new(scenario: Scenario) -> Setup {
+        Setup {
+            scenario,
+            clock: Arc::new(SystemClock),
+            tweak: Box::new(|_| {}),
+        }
+    }
+
+    pub fn fixed_clock(mut self, now: Timestamp) -> Setup {
+        self.clock = Arc::new(FixedClock(now));
+        self
+    }
+
+    pub fn tweak(mut self, f: impl FnOnce(&mut Config) + 'static) -> Setup {
+        self.tweak = Box::new(f);
+        self
+    }
+
+    pub async fn start(self) -> Harness {
+        let sim = Simulator::start(self.scenario.clone(), loopback())
+            .await
+            .unwrap();
+        let mut config =
+            atlas_snapshot_exporter::demo::config_for(&self.scenario, &sim.base_url()).unwrap();
+        config.atlas.timeout = Duration::from_secs(5);
+        (self.tweak)(&mut config);
+        let state: SharedState = Arc::new(ArcSwap::from_pointee(ExporterState::default()));
+        let reload = Arc::new(ArcSwap::from_pointee(ReloadStatus {
+            successful: true,
+            last_success: self.clock.now(),
+        }));
+        let metrics = Metrics::new(state.clone(), reload.clone(), self.clock.clone()).unwrap();
+        let poller = Poller::new(
+            &config,
+            metrics.api_observer(),
+            self.clock.clone(),
+            state.clone(),
+        )
+        .unwrap();
+        let app = Arc::new(App {
+            metrics,
+            state: state.clone(),
+            telemetry_path: "/metrics".into(),
+            reloader: None,
+            auth: None,
+            headers: Default::default(),
+            clock: self.clock.clone(),
+        });
+        let listener = TcpListener::bind(loopback()).await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, mut stopped) = watch::channel(false);
+        tokio::spawn(server::serve(
+            listener,
+            app,
+            ServeOptions::default(),
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        ));
+        Harness {
+            sim,
+            poller,
+            state,
+            reload,
+            config,
+            url,
+            http: reqwest::Client::new(),
+            _stop: StopServer(stop),
+        }
+    }
+}
+
+impl Harness {
+    /// One poll cycle of every target.
+    pub async fn cycle(&mut self) {
+        self.poller.run_cycle().await;
+    }
+
+    /// GET a path on the exporter.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Scrapes /metrics over HTTP and checks it is valid exposition format.
+    pub async fn scrape_text(&self) -> String {
+        let response = self.get("/metrics").await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        response.text().await.unwrap()
+    }
+
+    /// Scrapes and parses /metrics.
+    pub async fn scrape(&self) -> Scrape {
+        let text = self.scrape_text().await;
+        exposition::parse(&text).unwrap_or_else(|e| panic!("invalid exposition: {e}\n{text}"))
+    }
+}
+
+/// Labels of one cluster.
+pub fn cluster<'a>(project: &'a str, cluster: &'a str) -> [(&'a str, &'a str); 2] {
+    [("project_id", project), ("cluster_name", cluster)]
+}
+
+/// Labels of one cluster plus one more.
+pub fn cluster_and<'a>(
+    project: &'a str,
+    cluster: &'a str,
+    key: &'a str,
+    value: &'a str,
+) -> [(&'a str, &'a str); 3] {
+    [
+        ("project_id", project),
+        ("cluster_name", cluster),
+        (key, value),
+    ]
+}

@@ -1,0 +1,692 @@
+//! The exporter end to end over real sockets: simulator → client → poller → /metrics.
+
+// Tests and their fixtures may panic: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use atlas_snapshot_exporter::clock::unix_seconds;
+use atlas_snapshot_exporter::simulator::{
+    Fault, HistoryOptions, InFlightPhase, Scenario, SimCluster, SimKind, SimProject, SimSnapshot,
+    SimStatus, daily_history,
+};
+use atlas_snapshot_exporter::target::{ApiVersion, Kind};
+use common::{Setup, cluster, cluster_and, fixed_now};
+
+const P1: &str = "5b69d0349b15c62cdfc38b78";
+const P2: &str = "6c7a0e1f2a3b4c5d6e7f8091";
+const KEY: &str = "testpublickey";
+const SECRET: &str = "s3cr3t-private-key-9f1c";
+
+fn scenario(projects: Vec<SimProject>) -> Scenario {
+    let mut s = Scenario::new().with_api_key(KEY, SECRET);
+    for p in projects {
+        s = s.with_project(p);
+    }
+    s
+}
+
+fn healthy(seed: u64, days: u32) -> Vec<SimSnapshot> {
+    daily_history(seed, fixed_now(), days, HistoryOptions::default())
+}
+
+fn flex(name: &str, snapshots: Vec<SimSnapshot>) -> SimCluster {
+    SimCluster::new(name, SimKind::Flex).with_snapshots(snapshots)
+}
+
+fn finish_seconds(s: &SimSnapshot) -> f64 {
+    unix_seconds(s.finished.unwrap())
+}
+
+#[tokio::test]
+async fn a_1203_snapshot_listing_is_read_to_its_last_page() {
+    // Oldest first, so the newest COMPLETED snapshot and the failures sit on page 3 of 3.
+    let mut history = healthy(7, 1203);
+    history.reverse();
+    for i in [1100, 1150, 1190] {
+        history[i].status = SimStatus::Failed;
+    }
+    let newest = history[1202].clone();
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(flex("big", history)),
+    ]))
+    .fixed_clock(fixed_now())
+    .start()
+    .await;
+
+    h.cycle().await;
+
+    let m = h.scrape().await;
+    let c = cluster(P1, "big");
+    assert_eq!(m.get("atlas_snapshot_target_up", &c), Some(1.0));
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_snapshots",
+            &cluster_and(P1, "big", "status", "COMPLETED")
+        ),
+        Some(1200.0)
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_snapshots",
+            &cluster_and(P1, "big", "status", "FAILED")
+        ),
+        Some(3.0)
+    );
+    assert_eq!(m.get("atlas_snapshot_failures_total", &c), Some(3.0));
+    assert_eq!(
+        m.get("atlas_snapshot_latest_completed_timestamp_seconds", &c),
+        Some(finish_seconds(&newest))
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_latest_completed_age_seconds", &c),
+        Some(unix_seconds(fixed_now()) - finish_seconds(&newest))
+    );
+    assert_eq!(h.sim.stats().pages_served, 3, "500 + 500 + 203");
+}
+
+#[tokio::test]
+async fn the_newest_completed_snapshot_is_found_in_the_middle_of_the_listing() {
+    let history = daily_history(
+        11,
+        fixed_now(),
+        30,
+        HistoryOptions {
+            in_flight: true,
+            in_flight_phase: InFlightPhase::Running,
+            failure_rate: 0.2,
+            ..HistoryOptions::default()
+        },
+    );
+    // history[0] is in flight, history[1] the newest settled one (COMPLETED by default).
+    let newest_completed = history[1].clone();
+    assert_eq!(newest_completed.status, SimStatus::Completed);
+    let mut listing: Vec<SimSnapshot> = history[2..].to_vec();
+    listing.insert(14, newest_completed.clone());
+    listing.push(history[0].clone());
+    listing.rotate_left(5);
+    assert_ne!(listing.first(), Some(&newest_completed));
+    assert_ne!(listing.last(), Some(&newest_completed));
+
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(flex("mixed", listing)),
+    ]))
+    .fixed_clock(fixed_now())
+    .start()
+    .await;
+    h.cycle().await;
+
+    let m = h.scrape().await;
+    let c = cluster(P1, "mixed");
+    assert_eq!(
+        m.get("atlas_snapshot_latest_completed_timestamp_seconds", &c),
+        Some(finish_seconds(&newest_completed))
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_latest_status",
+            &cluster_and(P1, "mixed", "status", "RUNNING")
+        ),
+        Some(1.0),
+        "the in-flight snapshot is the newest, wherever it is listed"
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_latest_status",
+            &cluster_and(P1, "mixed", "status", "COMPLETED")
+        ),
+        Some(0.0)
+    );
+    let oldest = history.last().unwrap();
+    if oldest.status == SimStatus::Completed {
+        assert_eq!(
+            m.get("atlas_snapshot_oldest_completed_timestamp_seconds", &c),
+            Some(finish_seconds(oldest))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_private_key_marks_the_target_unauthorized() {
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(flex("c1", healthy(1, 8))),
+    ]))
+    .tweak(|c| {
+        c.atlas.credentials = atlas_snapshot_exporter::config::Credentials::ApiKey {
+            public_key: KEY.into(),
+            private_key: atlas_snapshot_exporter::secret::Secret::new("wrong"),
+        }
+    })
+    .start()
+    .await;
+    h.cycle().await;
+
+    let m = h.scrape().await;
+    let c = cluster(P1, "c1");
+    assert_eq!(m.get("atlas_snapshot_target_up", &c), Some(0.0));
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_target_errors_total",
+            &cluster_and(P1, "c1", "reason", "unauthorized")
+        ),
+        Some(1.0)
+    );
+    assert!(
+        !m.has("atlas_snapshot_snapshots", &c),
+        "never polled successfully"
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_exporter_api_requests_total",
+            &[("endpoint", "list_flex_snapshots"), ("code", "401")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn the_right_key_costs_no_401_after_the_first_cycle() {
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("c1", healthy(1, 8)))
+            .with_cluster(flex("c2", healthy(2, 8)))
+            .with_cluster(flex("c3", healthy(3, 8))),
+    ]))
+    .start()
+    .await;
+    h.cycle().await;
+    let first = h.sim.stats();
+    assert!(
+        first.unauthorized >= 1,
+        "the first cycle meets a digest challenge"
+    );
+
+    h.sim.reset_stats();
+    h.cycle().await;
+    let second = h.sim.stats();
+    assert_eq!(second.unauthorized, 0, "the nonce is reused: {second:?}");
+    assert_eq!(second.requests, 3, "one request per target: {second:?}");
+    let m = h.scrape().await;
+    for name in ["c1", "c2", "c3"] {
+        assert_eq!(
+            m.get("atlas_snapshot_target_up", &cluster(P1, name)),
+            Some(1.0)
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_fault_marks_only_its_own_target_down_with_its_reason() {
+    let names = ["healthy", "gone", "broken", "garbled", "slow"];
+    let mut project = SimProject::new(P1, "prod");
+    for (i, n) in names.iter().enumerate() {
+        project = project.with_cluster(flex(n, healthy(i as u64 + 1, 8)));
+    }
+    let mut h = Setup::new(scenario(vec![project]))
+        .fixed_clock(fixed_now())
+        .tweak(|c| c.atlas.timeout = Duration::from_millis(700))
+        .start()
+        .await;
+    h.cycle().await;
+    let before = h.scrape().await;
+    for n in names {
+        assert_eq!(
+            before.get("atlas_snapshot_target_up", &cluster(P1, n)),
+            Some(1.0),
+            "{n}"
+        );
+    }
+
+    h.sim.set_fault(P1, "gone", Some(Fault::NotFound));
+    h.sim.set_fault(P1, "broken", Some(Fault::ServerError));
+    h.sim.set_fault(P1, "garbled", Some(Fault::MalformedJson));
+    h.sim
+        .set_fault(P1, "slow", Some(Fault::Slow(Duration::from_secs(3))));
+    h.cycle().await;
+    let after = h.scrape().await;
+
+    let expect = [
+        ("gone", "not_found"),
+        ("broken", "server_error"),
+        ("garbled", "decode"),
+        ("slow", "timeout"),
+    ];
+    for (n, reason) in expect {
+        let c = cluster(P1, n);
+        assert_eq!(after.get("atlas_snapshot_target_up", &c), Some(0.0), "{n}");
+        assert_eq!(
+            after.get(
+                "atlas_snapshot_target_errors_total",
+                &cluster_and(P1, n, "reason", reason)
+            ),
+            Some(1.0),
+            "{n}"
+        );
+        let other_reasons: f64 = after
+            .all("atlas_snapshot_target_errors_total", &c)
+            .iter()
+            .filter(|s| s.labels["reason"] != reason)
+            .map(|s| s.value)
+            .sum();
+        assert_eq!(other_reasons, 0.0, "{n}");
+    }
+    // A 404 drops the snapshot series; other failures keep the last good values.
+    assert!(!after.has("atlas_snapshot_snapshots", &cluster(P1, "gone")));
+    assert!(!after.has(
+        "atlas_snapshot_latest_completed_timestamp_seconds",
+        &cluster(P1, "gone")
+    ));
+    assert!(after.has("atlas_snapshot_cluster_info", &cluster(P1, "gone")));
+    for n in ["broken", "garbled", "slow"] {
+        for metric in [
+            "atlas_snapshot_latest_completed_timestamp_seconds",
+            "atlas_snapshot_oldest_completed_timestamp_seconds",
+            "atlas_snapshot_failures_total",
+        ] {
+            assert_eq!(
+                after.get(metric, &cluster(P1, n)),
+                before.get(metric, &cluster(P1, n)),
+                "{n} {metric}"
+            );
+        }
+        assert_eq!(
+            after.get(
+                "atlas_snapshot_target_last_success_timestamp_seconds",
+                &cluster(P1, n)
+            ),
+            before.get(
+                "atlas_snapshot_target_last_success_timestamp_seconds",
+                &cluster(P1, n)
+            ),
+        );
+    }
+    // The healthy target is untouched.
+    let c = cluster(P1, "healthy");
+    assert_eq!(after.get("atlas_snapshot_target_up", &c), Some(1.0));
+    for s in before.all("atlas_snapshot_snapshots", &c) {
+        let labels: Vec<(&str, &str)> = s
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            after.get("atlas_snapshot_snapshots", &labels),
+            Some(s.value)
+        );
+    }
+    let errors: f64 = after
+        .all("atlas_snapshot_target_errors_total", &c)
+        .iter()
+        .map(|s| s.value)
+        .sum();
+    assert_eq!(errors, 0.0);
+
+    // Recovery: the faults clear and every target is up again.
+    for n in ["gone", "broken", "garbled", "slow"] {
+        h.sim.set_fault(P1, n, None);
+    }
+    h.cycle().await;
+    let recovered = h.scrape().await;
+    for n in names {
+        assert_eq!(
+            recovered.get("atlas_snapshot_target_up", &cluster(P1, n)),
+            Some(1.0),
+            "{n}"
+        );
+    }
+    assert!(recovered.has("atlas_snapshot_snapshots", &cluster(P1, "gone")));
+}
+
+#[tokio::test]
+async fn a_short_rate_limit_is_waited_out_within_the_poll() {
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(flex("c1", healthy(1, 8))),
+    ]))
+    .start()
+    .await;
+    h.sim.set_fault(
+        P1,
+        "c1",
+        Some(Fault::RateLimited {
+            retry_after_secs: 1,
+            remaining: Some(1),
+        }),
+    );
+    h.cycle().await;
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "c1")),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_exporter_api_requests_total",
+            &[("endpoint", "list_flex_snapshots"), ("code", "429")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn persistent_throttling_marks_the_target_rate_limited() {
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("c1", healthy(1, 8)))
+            .with_cluster(flex("c2", healthy(2, 8))),
+    ]))
+    .start()
+    .await;
+    h.sim.set_fault(
+        P1,
+        "c1",
+        Some(Fault::RateLimited {
+            retry_after_secs: 60,
+            remaining: None,
+        }),
+    );
+    h.cycle().await;
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "c1")),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_target_errors_total",
+            &cluster_and(P1, "c1", "reason", "rate_limited")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "c2")),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn auto_resolves_dedicated_clusters_once_and_remembers() {
+    let dedicated = SimCluster::new("m10", SimKind::Dedicated).with_snapshots(daily_history(
+        5,
+        fixed_now(),
+        8,
+        HistoryOptions {
+            size_bytes: Some(2_000_000_000),
+            ..HistoryOptions::default()
+        },
+    ));
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(dedicated)
+            .with_cluster(flex("f1", healthy(1, 8))),
+    ]))
+    .tweak(|c| {
+        for cl in &mut c.projects[0].clusters {
+            cl.kind = Kind::Auto;
+        }
+    })
+    .start()
+    .await;
+    h.cycle().await;
+    let m = h.scrape().await;
+    assert!(m.has(
+        "atlas_snapshot_cluster_info",
+        &[("cluster_name", "m10"), ("kind", "dedicated")]
+    ));
+    assert!(m.has(
+        "atlas_snapshot_cluster_info",
+        &[("cluster_name", "f1"), ("kind", "flex")]
+    ));
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "m10")),
+        Some(1.0)
+    );
+    assert!(
+        m.get(
+            "atlas_snapshot_latest_completed_size_bytes",
+            &cluster(P1, "m10")
+        )
+        .is_some()
+    );
+    assert!(
+        !m.has(
+            "atlas_snapshot_latest_completed_duration_seconds",
+            &cluster(P1, "m10")
+        ),
+        "dedicated listings carry one time only"
+    );
+    assert!(m.has(
+        "atlas_snapshot_latest_completed_duration_seconds",
+        &cluster(P1, "f1")
+    ));
+
+    h.sim.reset_stats();
+    h.cycle().await;
+    let stats = h.sim.stats();
+    assert_eq!(
+        stats.requests, 2,
+        "one request per cluster once resolved: {stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn tenant_and_legacy_listings_work_in_both_api_versions() {
+    let tenant = SimCluster::new("m2", SimKind::Tenant).with_snapshots(daily_history(
+        3,
+        fixed_now(),
+        700,
+        HistoryOptions::default(),
+    ));
+    let legacy = SimCluster::new("old", SimKind::Legacy).with_snapshots(daily_history(
+        4,
+        fixed_now(),
+        10,
+        HistoryOptions {
+            in_flight: true,
+            size_bytes: Some(1_000_000),
+            ..HistoryOptions::default()
+        },
+    ));
+    for version in [ApiVersion::V2, ApiVersion::V1_0] {
+        let mut h = Setup::new(scenario(vec![
+            SimProject::new(P2, "legacy")
+                .with_cluster(tenant.clone())
+                .with_cluster(legacy.clone()),
+        ]))
+        .tweak(move |c| c.atlas.api_version = version)
+        .start()
+        .await;
+        h.cycle().await;
+        let m = h.scrape().await;
+        assert_eq!(
+            m.get("atlas_snapshot_target_up", &cluster(P2, "m2")),
+            Some(1.0),
+            "{version}"
+        );
+        assert_eq!(
+            m.get(
+                "atlas_snapshot_snapshots",
+                &cluster_and(P2, "m2", "status", "COMPLETED")
+            ),
+            Some(700.0),
+            "{version}: every page of the tenant listing"
+        );
+        assert_eq!(
+            m.get("atlas_snapshot_target_up", &cluster(P2, "old")),
+            Some(1.0),
+            "{version}"
+        );
+        assert_eq!(
+            m.get(
+                "atlas_snapshot_snapshots",
+                &cluster_and(P2, "old", "status", "RUNNING")
+            ),
+            Some(1.0),
+            "{version}: the incomplete legacy snapshot is listed (completed=all on v2)"
+        );
+        assert!(
+            m.get(
+                "atlas_snapshot_latest_completed_size_bytes",
+                &cluster(P2, "old")
+            )
+            .is_some()
+        );
+        let expected_pages = if version == ApiVersion::V2 {
+            1 + 1
+        } else {
+            2 + 1
+        };
+        assert_eq!(h.sim.stats().pages_served, expected_pages, "{version}");
+    }
+}
+
+#[tokio::test]
+async fn readiness_waits_for_the_first_cycle_and_unknown_paths_are_404() {
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(flex("c1", healthy(1, 8))),
+    ]))
+    .start()
+    .await;
+    assert_eq!(h.get("/-/healthy").await.status(), 200);
+    assert_eq!(h.get("/-/ready").await.status(), 503);
+    let m = h.scrape().await;
+    assert!(m.has("atlas_snapshot_cluster_info", &cluster(P1, "c1")));
+    assert!(
+        !m.has("atlas_snapshot_target_up", &cluster(P1, "c1")),
+        "not polled yet"
+    );
+    h.cycle().await;
+    assert_eq!(h.get("/-/ready").await.status(), 200);
+    assert_eq!(h.get("/nope").await.status(), 404);
+    assert_eq!(h.get("/metrics/extra").await.status(), 404);
+    let post = h
+        .http
+        .post(format!("{}/metrics", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 405);
+    let reload = h
+        .http
+        .post(format!("{}/-/reload", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reload.status(), 400, "no config file to reload");
+    let landing = h.get("/").await;
+    assert_eq!(landing.status(), 200);
+    let body = landing.text().await.unwrap();
+    assert!(body.contains("c1") && body.contains(P1) && body.contains("href=\"/metrics\""));
+}
+
+#[tokio::test]
+async fn a_scrape_during_a_cycle_sees_the_whole_previous_cycle() {
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("fast", healthy(1, 8)))
+            .with_cluster(flex("slow", healthy(2, 8))),
+    ]))
+    .start()
+    .await;
+    h.cycle().await;
+    let c = cluster(P1, "fast");
+    assert_eq!(
+        h.scrape().await.get("atlas_snapshot_failures_total", &c),
+        Some(0.0)
+    );
+
+    let mut failed = healthy(1, 8);
+    failed[0].status = SimStatus::Failed;
+    h.sim.set_snapshots(P1, "fast", failed);
+    h.sim
+        .set_fault(P1, "slow", Some(Fault::Slow(Duration::from_millis(1500))));
+    let mut poller = h.poller;
+    let cycle = tokio::spawn(async move {
+        poller.run_cycle().await;
+        poller
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = exposition_get(&h.http, &h.url).await;
+    assert_eq!(
+        during.get("atlas_snapshot_failures_total", &c),
+        Some(0.0),
+        "the fast target's new result waits for the cycle to end"
+    );
+    h.poller = cycle.await.unwrap();
+    assert_eq!(
+        h.scrape().await.get("atlas_snapshot_failures_total", &c),
+        Some(1.0)
+    );
+}
+
+async fn exposition_get(http: &reqwest::Client, url: &str) -> common::Scrape {
+    let text = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    common::exposition::parse(&text).unwrap()
+}
+
+#[tokio::test]
+async fn every_status_is_always_present_and_absent_things_stay_absent() {
+    let never = daily_history(
+        9,
+        fixed_now(),
+        5,
+        HistoryOptions {
+            all_failed: true,
+            ..HistoryOptions::default()
+        },
+    );
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("empty", vec![]))
+            .with_cluster(flex("never", never)),
+    ]))
+    .start()
+    .await;
+    h.cycle().await;
+    let m = h.scrape().await;
+    for name in ["empty", "never"] {
+        let c = cluster(P1, name);
+        assert_eq!(m.all("atlas_snapshot_snapshots", &c).len(), 5, "{name}");
+        assert!(
+            !m.has("atlas_snapshot_latest_completed_timestamp_seconds", &c),
+            "{name}"
+        );
+        assert!(
+            !m.has("atlas_snapshot_latest_completed_age_seconds", &c),
+            "{name}"
+        );
+        assert!(
+            !m.has("atlas_snapshot_oldest_completed_timestamp_seconds", &c),
+            "{name}"
+        );
+        assert_eq!(
+            m.all("atlas_snapshot_target_errors_total", &c).len(),
+            9,
+            "{name}"
+        );
+    }
+    assert!(!m.has("atlas_snapshot_latest_status", &cluster(P1, "empty")));
+    assert_eq!(
+        m.get("atlas_snapshot_failures_total", &cluster(P1, "empty")),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_failures_total", &cluster(P1, "never")),
+        Some(5.0)
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_latest_status",
+            &cluster_and(P1, "never", "status", "FAILED")
+        ),
+        Some(1.0)
+    );
+}

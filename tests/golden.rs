@@ -1,0 +1,90 @@
+//! A whole scrape of the demo scenario, compared with a golden exposition file.
+//!
+//! Regenerate after an intended change with:
+//!
+//! ```sh
+//! UPDATE_GOLDEN=1 cargo test --test golden
+//! ```
+//!
+//! and review the diff like code. Values that depend on timing or on the build (request and
+//! poll durations, process metrics, the build revision) are masked before the comparison.
+
+// Tests and their fixtures may panic: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use atlas_snapshot_exporter::simulator::Scenario;
+use common::{Setup, exposition, fixed_now};
+
+const GOLDEN: &str = "tests/testdata/golden/demo.prom";
+
+/// Families whose every value depends on timing, dropped whole.
+const DROPPED: &[&str] = &[
+    "process_",
+    "atlas_snapshot_exporter_api_request_duration_seconds",
+];
+/// Families whose values depend on timing, masked.
+const MASKED: &[&str] = &[
+    "atlas_snapshot_target_poll_duration_seconds",
+    "atlas_snapshot_exporter_poll_cycle_duration_seconds",
+];
+
+fn mask(scrape: &str) -> String {
+    let mut out = String::new();
+    for line in scrape.lines() {
+        let name = line
+            .strip_prefix("# HELP ")
+            .or_else(|| line.strip_prefix("# TYPE "))
+            .unwrap_or(line);
+        if DROPPED.iter().any(|d| name.starts_with(d)) {
+            continue;
+        }
+        if !line.starts_with('#') && MASKED.iter().any(|m| line.starts_with(m)) {
+            let (series, _) = line.rsplit_once(' ').unwrap();
+            out.push_str(&format!("{series} <duration>\n"));
+        } else if line.starts_with("atlas_snapshot_exporter_build_info{") {
+            out.push_str("atlas_snapshot_exporter_build_info{<build>} 1\n");
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_demo_scenario_scrapes_exactly_as_the_golden_file_says() {
+    let mut h = Setup::new(Scenario::demo(42, fixed_now()))
+        .fixed_clock(fixed_now())
+        .start()
+        .await;
+    h.cycle().await;
+    h.cycle().await;
+    let scrape = h.scrape_text().await;
+    exposition::parse(&scrape).unwrap();
+    let got = mask(&scrape);
+
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(GOLDEN, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(GOLDEN)
+        .unwrap_or_else(|e| panic!("cannot read {GOLDEN} ({e}); create it with UPDATE_GOLDEN=1"));
+    if got != want {
+        let diff: Vec<String> = want
+            .lines()
+            .filter(|l| !got.lines().any(|g| g == *l))
+            .map(|l| format!("- {l}"))
+            .chain(
+                got.lines()
+                    .filter(|l| !want.lines().any(|w| w == *l))
+                    .map(|l| format!("+ {l}")),
+            )
+            .collect();
+        panic!(
+            "the scrape differs from {GOLDEN} (UPDATE_GOLDEN=1 to accept):\n{}",
+            diff.join("\n")
+        );
+    }
+}
