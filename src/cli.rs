@@ -244,12 +244,6 @@ async fn run_from_config(flags: &Flags) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| DEFAULT_LISTEN_ADDRESS.to_owned());
     let exporter = Exporter::start(config, Some(path), flags, &listen).await?;
-    tracing::info!(
-        version = build_info::VERSION,
-        revision = build_info::REVISION,
-        address = %exporter.local_addr,
-        "atlas-snapshot-exporter listening"
-    );
     exporter.run_until_signal().await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -263,7 +257,6 @@ pub(crate) struct Exporter {
     configs: watch::Receiver<Arc<Config>>,
     // Kept alive so that the poller's reload channel stays open in demo mode.
     _configs_tx: Option<watch::Sender<Arc<Config>>>,
-    tls: Option<server::TlsAcceptor>,
 }
 
 impl Exporter {
@@ -276,12 +269,11 @@ impl Exporter {
     ) -> anyhow::Result<Exporter> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let web = match &flags.web_config_file {
-            Some(p) => Some(
-                WebConfig::load(p)
-                    .with_context(|| format!("cannot use the web config file {}", p.display()))?,
-            ),
-            None => None,
+            Some(p) => WebConfig::load(p)
+                .with_context(|| format!("cannot use the web config file {}", p.display()))?,
+            None => WebConfig::default(),
         };
+        let web = Arc::new(ArcSwap::from_pointee(web));
         let listener = bind(listen).await?;
         let local_addr = listener.local_addr()?;
 
@@ -309,6 +301,7 @@ impl Exporter {
                 Some(Arc::new(Reloader::new(
                     path,
                     tx,
+                    flags.web_config_file.clone().map(|p| (p, Arc::clone(&web))),
                     reload_status,
                     Arc::clone(&clock),
                 ))),
@@ -316,21 +309,12 @@ impl Exporter {
             ),
             None => (None, Some(tx)),
         };
-        let (auth, headers, tls) = match &web {
-            Some(w) => (
-                w.basic_auth(),
-                w.response_headers().clone(),
-                w.tls_acceptor(),
-            ),
-            None => (None, Default::default(), None),
-        };
         let app = Arc::new(App {
             metrics,
             state,
             telemetry_path: flags.telemetry_path.clone(),
             reloader,
-            auth,
-            headers,
+            web,
             clock,
         });
         Ok(Exporter {
@@ -340,14 +324,17 @@ impl Exporter {
             poller,
             configs,
             _configs_tx: configs_tx,
-            tls,
         })
+    }
+
+    fn tls(&self) -> bool {
+        self.app.web.load().tls_acceptor().is_some()
     }
 
     /// The URL of a path on this exporter, for people to click: loopback when listening on
     /// every interface.
     pub(crate) fn url(&self, path: &str) -> String {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let scheme = if self.tls() { "https" } else { "http" };
         let addr = self.local_addr;
         let host = if addr.ip().is_unspecified() {
             "localhost".to_owned()
@@ -361,6 +348,13 @@ impl Exporter {
 
     /// Runs until SIGINT or SIGTERM, then shuts down within the grace period.
     pub(crate) async fn run_until_signal(self) -> anyhow::Result<()> {
+        tracing::info!(
+            version = build_info::VERSION,
+            revision = build_info::REVISION,
+            address = %self.local_addr,
+            tls = self.tls(),
+            "atlas-snapshot-exporter listening"
+        );
         let (stop_tx, stop_rx) = watch::channel(false);
         let poller = tokio::spawn(self.poller.run(self.configs, stopped(stop_rx.clone())));
         if let Some(reloader) = self.app.reloader.clone() {
@@ -371,11 +365,7 @@ impl Exporter {
             tracing::info!("shutting down");
             let _ = stop_tx.send(true);
         };
-        let options = ServeOptions {
-            tls: self.tls,
-            ..ServeOptions::default()
-        };
-        server::serve(self.listener, self.app, options, signal).await;
+        server::serve(self.listener, self.app, ServeOptions::default(), signal).await;
         let _ = tokio::time::timeout(Duration::from_millis(500), poller).await;
         Ok(())
     }

@@ -37,7 +37,8 @@
 //!   them and ignores them); a list naming no TLS 1.3 suite leaves TLS 1.3 at its defaults, as in
 //!   Go.
 //! - Certificates are loaded once, at [`WebConfig::load`]; exporter-toolkit rereads the file on
-//!   every handshake. Reload the web config to pick up renewed certificates.
+//!   every handshake. A reload (`SIGHUP` or `POST /-/reload`) rereads the file, so renewed
+//!   certificates apply to new connections.
 //! - `http_server_config.http2` is accepted and reported by [`WebConfig::http2`], but the server
 //!   speaks HTTP/1.1 only and TLS offers ALPN `http/1.1` only.
 

@@ -600,3 +600,124 @@ async fn snapshots_list_and_get_read_every_page_and_print_table_or_json() {
     .unwrap();
     assert_eq!(out.status.code(), Some(2), "a usage error");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_config_serves_tls_with_basic_auth_and_reloads_with_the_config() {
+    let sim = Simulator::start(scenario(), loopback()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim.base_url(), SECRET, &["orders"]);
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    std::fs::write(dir.path().join("tls.crt"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("tls.key"), cert.signing_key.serialize_pem()).unwrap();
+    let web = dir.path().join("web.yml");
+    let write_web = |password: &str| {
+        let hash = bcrypt::hash(password, 4).unwrap();
+        std::fs::write(
+            &web,
+            format!(
+                "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\nbasic_auth_users:\n  prometheus: {hash}\n"
+            ),
+        )
+        .unwrap();
+    };
+    write_web("first-password");
+
+    let port = free_port();
+    let child = exporter()
+        .args(["--config.file", config.to_str().unwrap()])
+        .args(["--web.config.file", web.to_str().unwrap()])
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = Running {
+        child,
+        url: format!("https://127.0.0.1:{port}"),
+    };
+    let root = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap();
+    let https = reqwest::Client::builder()
+        .tls_certs_only([root])
+        .build()
+        .unwrap();
+    let get = |path: &str, password: Option<&str>| {
+        let mut r = https.get(format!("{}{path}", running.url));
+        if let Some(p) = password {
+            r = r.basic_auth("prometheus", Some(p));
+        }
+        r.send()
+    };
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = get("/-/ready", Some("first-password")).await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready over TLS");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let denied = get("/metrics", None).await.unwrap();
+    assert_eq!(denied.status(), 401);
+    assert!(
+        denied.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    assert_eq!(denied.headers()["x-frame-options"], "deny");
+    assert_eq!(get("/metrics", Some("wrong")).await.unwrap().status(), 401);
+    let ok = get("/metrics", Some("first-password")).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["x-frame-options"], "deny");
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/-/healthy"))
+            .await
+            .is_err(),
+        "plain HTTP is not served"
+    );
+
+    // A reload picks up the web config too: the old password stops working.
+    write_web("second-password");
+    let reload = https
+        .post(format!("{}/-/reload", running.url))
+        .basic_auth("prometheus", Some("first-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reload.status(), 200);
+    assert_eq!(
+        get("/metrics", Some("first-password"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        get("/metrics", Some("second-password"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // A broken web config fails the reload and keeps the running one.
+    std::fs::write(&web, "basic_auth_users:\n  prometheus: not-a-hash\n").unwrap();
+    let reload = https
+        .post(format!("{}/-/reload", running.url))
+        .basic_auth("prometheus", Some("second-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reload.status(), 500);
+    let body = reload.text().await.unwrap();
+    assert!(!body.contains("second-password"), "{body}");
+    assert_eq!(
+        get("/metrics", Some("second-password"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

@@ -690,3 +690,49 @@ async fn every_status_is_always_present_and_absent_things_stay_absent() {
         Some(1.0)
     );
 }
+
+#[tokio::test]
+async fn scrapes_are_gzipped_only_for_clients_that_ask() {
+    use std::io::Read;
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(flex("c1", healthy(1, 8))),
+    ]))
+    .fixed_clock(fixed_now())
+    .start()
+    .await;
+    h.cycle().await;
+    let raw = reqwest::Client::builder().gzip(false).build().unwrap();
+    let url = format!("{}/metrics", h.url);
+
+    let zipped = raw
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    assert_eq!(zipped.headers()["vary"], "Accept-Encoding");
+    let bytes = zipped.bytes().await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    let m = common::exposition::parse(&text).unwrap();
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "c1")),
+        Some(1.0)
+    );
+
+    for accept in [None, Some("gzip;q=0"), Some("identity")] {
+        let mut request = raw.get(&url);
+        if let Some(a) = accept {
+            request = request.header("accept-encoding", a);
+        }
+        let plain = request.send().await.unwrap();
+        assert!(
+            plain.headers().get("content-encoding").is_none(),
+            "{accept:?}"
+        );
+        common::exposition::parse(&plain.text().await.unwrap()).unwrap();
+    }
+}

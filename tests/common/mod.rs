@@ -106,8 +106,7 @@ impl Setup {
             state: state.clone(),
             telemetry_path: "/metrics".into(),
             reloader: None,
-            auth: None,
-            headers: Default::default(),
+            web: Default::default(),
             clock: self.clock.clone(),
         });
         let listener = TcpListener::bind(loopback()).await.unwrap();
