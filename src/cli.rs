@@ -498,10 +498,13 @@ async fn check(flags: &Flags, probe: bool) -> anyhow::Result<ExitCode> {
         let (count, latest, completed) = match &t.backups {
             Some(b) => (
                 b.summary.total().to_string(),
-                b.summary
-                    .latest
-                    .as_ref()
-                    .map_or_else(|| "-".to_owned(), |l| l.status_text.clone()),
+                b.summary.latest.as_ref().map_or_else(
+                    || "-".to_owned(),
+                    |l| {
+                        l.status
+                            .map_or_else(|| l.status_text.clone(), |st| st.to_string())
+                    },
+                ),
                 b.summary
                     .latest_completed
                     .as_ref()

@@ -87,10 +87,10 @@ fn row(html: &mut String, t: &TargetState, now: Timestamp) {
     let (count, latest, completed) = match &t.backups {
         Some(b) => {
             let s = &b.summary;
-            let latest = s
-                .latest
-                .as_ref()
-                .map_or_else(|| "none".to_owned(), |l| escape(&l.status_text));
+            let latest = s.latest.as_ref().map_or_else(
+                || "none".to_owned(),
+                |l| escape(l.status.map_or(l.status_text.as_str(), |st| st.as_str())),
+            );
             let completed = s
                 .latest_completed
                 .as_ref()
@@ -109,12 +109,7 @@ fn row(html: &mut String, t: &TargetState, now: Timestamp) {
         .as_ref()
         .and_then(|p| p.error.as_ref())
         .map_or_else(String::new, |e| {
-            let mut s = escape(e.reason.as_str());
-            if let Some(status) = e.status {
-                let _ = write!(s, " (HTTP {status})");
-            }
-            let _ = write!(s, ": {}", escape(&e.message));
-            s
+            format!("{}: {}", escape(e.reason.as_str()), escape(&e.message))
         });
     let _ = writeln!(
         html,
