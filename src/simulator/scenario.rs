@@ -520,11 +520,17 @@ impl Scenario {
                 )),
             )
             .with_cluster(
+                // Scheduled at the current hour, so its snapshot is minutes into its run and
+                // the one before finished about a day ago: busy, not stale.
                 SimCluster::new("nightly-import", SimKind::Flex).with_snapshots(history(
                     6,
                     8,
                     HistoryOptions {
                         in_flight: true,
+                        schedule_hour: u8::try_from(
+                            now.to_zoned(jiff::tz::TimeZone::UTC).hour(),
+                        )
+                        .unwrap_or(2),
                         ..healthy.clone()
                     },
                 )),
