@@ -736,3 +736,37 @@ async fn scrapes_are_gzipped_only_for_clients_that_ask() {
         common::exposition::parse(&plain.text().await.unwrap()).unwrap();
     }
 }
+
+#[tokio::test]
+async fn malformed_requests_get_a_4xx_and_the_server_keeps_serving() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(flex("c1", healthy(1, 8))),
+    ]))
+    .start()
+    .await;
+    let addr = h.url.trim_start_matches("http://").to_owned();
+    let huge_header = format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(512 * 1024)
+    );
+    for request in [
+        "GARBAGE\r\n\r\n".to_owned(),
+        "GET /metrics HTTP/9.9\r\n\r\n".to_owned(),
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n".to_owned(),
+        huge_header,
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let _ = stream.write_all(request.as_bytes()).await;
+        let mut response = Vec::new();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await;
+        let head = String::from_utf8_lossy(&response[..response.len().min(12)]).to_string();
+        assert!(
+            head.starts_with("HTTP/1.1 4"),
+            "{:?} got {head:?}",
+            &request[..request.len().min(40)]
+        );
+    }
+    assert_eq!(h.get("/-/healthy").await.status(), 200);
+}
