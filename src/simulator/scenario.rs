@@ -527,10 +527,8 @@ impl Scenario {
                     8,
                     HistoryOptions {
                         in_flight: true,
-                        schedule_hour: u8::try_from(
-                            now.to_zoned(jiff::tz::TimeZone::UTC).hour(),
-                        )
-                        .unwrap_or(2),
+                        schedule_hour: u8::try_from(now.to_zoned(jiff::tz::TimeZone::UTC).hour())
+                            .unwrap_or(2),
                         ..healthy.clone()
                     },
                 )),
