@@ -1,0 +1,199 @@
+//! The Atlas client against the simulator: service accounts, get-one endpoints and limits.
+
+// Tests may panic: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use atlas_snapshot_exporter::atlas::{
+    AtlasClient, AtlasError, BackupApi, ClientOptions, NoopObserver, OneSnapshot, Reason,
+};
+use atlas_snapshot_exporter::config::Credentials;
+use atlas_snapshot_exporter::secret::Secret;
+use atlas_snapshot_exporter::simulator::{
+    HistoryOptions, Scenario, SimCluster, SimKind, SimProject, Simulator, daily_history,
+};
+use atlas_snapshot_exporter::target::ApiVersion;
+use common::{fixed_now, loopback};
+
+const P1: &str = "5b69d0349b15c62cdfc38b78";
+const CLIENT_ID: &str = "mdb_sa_id_test0000000000000000000001";
+const CLIENT_SECRET: &str = "mdb_sa_sk_test-secret";
+
+async fn simulator() -> Simulator {
+    let project = SimProject::new(P1, "prod")
+        .with_cluster(
+            SimCluster::new("flex1", SimKind::Flex).with_snapshots(daily_history(
+                1,
+                fixed_now(),
+                40,
+                HistoryOptions::default(),
+            )),
+        )
+        .with_cluster(
+            SimCluster::new("m2", SimKind::Tenant).with_snapshots(daily_history(
+                2,
+                fixed_now(),
+                8,
+                HistoryOptions::default(),
+            )),
+        );
+    let scenario = Scenario::new()
+        .with_api_key("key", "private")
+        .with_service_account(CLIENT_ID, CLIENT_SECRET)
+        .with_project(project);
+    Simulator::start(scenario, loopback()).await.unwrap()
+}
+
+fn options(sim: &Simulator) -> ClientOptions {
+    ClientOptions {
+        base_url: sim.base_url().parse().unwrap(),
+        api_version: ApiVersion::V2,
+        timeout: Duration::from_secs(5),
+        max_body_bytes: 32 * 1024 * 1024,
+        max_pages: 1000,
+        rate_limit_retries: 2,
+        max_retry_after: Duration::from_secs(10),
+    }
+}
+
+fn service_account(secret: &str) -> Credentials {
+    Credentials::ServiceAccount {
+        client_id: CLIENT_ID.into(),
+        client_secret: Secret::new(secret),
+    }
+}
+
+#[tokio::test]
+async fn a_service_account_token_is_fetched_once_and_reused() {
+    let sim = simulator().await;
+    let client = AtlasClient::with_options(
+        options(&sim),
+        &service_account(CLIENT_SECRET),
+        Arc::new(NoopObserver),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let listing = client
+            .list_snapshots(BackupApi::Flex, P1, "flex1")
+            .await
+            .unwrap();
+        assert_eq!(listing.len(), 40);
+    }
+    let stats = sim.stats();
+    assert_eq!(stats.by_route.get("oauth_token"), Some(&1), "{stats:?}");
+    assert_eq!(stats.by_route.get("flex_list"), Some(&3), "{stats:?}");
+    assert_eq!(stats.unauthorized, 0);
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_unauthorized_with_the_oauth_error() {
+    let sim = simulator().await;
+    let client = AtlasClient::with_options(
+        options(&sim),
+        &service_account("mdb_sa_sk_wrong"),
+        Arc::new(NoopObserver),
+    )
+    .unwrap();
+    let err = client
+        .list_snapshots(BackupApi::Flex, P1, "flex1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), Reason::Unauthorized);
+    assert_eq!(err.error_code(), Some("invalid_client"));
+    assert!(!err.to_string().contains("wrong"), "{err}");
+}
+
+#[tokio::test]
+async fn get_one_reads_a_single_snapshot_in_both_api_versions() {
+    let sim = simulator().await;
+    let newest = daily_history(2, fixed_now(), 8, HistoryOptions::default())[0].clone();
+    for version in [ApiVersion::V2, ApiVersion::V1_0] {
+        let client = AtlasClient::with_options(
+            ClientOptions {
+                api_version: version,
+                ..options(&sim)
+            },
+            &Credentials::ApiKey {
+                public_key: "key".into(),
+                private_key: Secret::new("private"),
+            },
+            Arc::new(NoopObserver),
+        )
+        .unwrap();
+        let one = client
+            .get_snapshot(BackupApi::Tenant, P1, "m2", &newest.id)
+            .await
+            .unwrap();
+        let OneSnapshot::Tenant(s) = one else {
+            panic!("{version}: not a tenant snapshot")
+        };
+        assert_eq!(s.id, newest.id);
+        assert_eq!(s.status.as_deref(), Some("COMPLETED"));
+        assert_eq!(s.finish_time, newest.finished);
+    }
+    // Each new client meets one digest challenge, then gets its answer: two requests a route.
+    let stats = sim.stats();
+    assert_eq!(stats.by_route.get("tenant_get_v2"), Some(&2), "{stats:?}");
+    assert_eq!(stats.by_route.get("tenant_get_v1"), Some(&2), "{stats:?}");
+    assert_eq!(stats.by_status.get(&200), Some(&2), "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_response_larger_than_the_cap_is_refused() {
+    let sim = simulator().await;
+    let client = AtlasClient::with_options(
+        ClientOptions {
+            max_body_bytes: 2048,
+            ..options(&sim)
+        },
+        &Credentials::ApiKey {
+            public_key: "key".into(),
+            private_key: Secret::new("private"),
+        },
+        Arc::new(NoopObserver),
+    )
+    .unwrap();
+    let err = client
+        .list_snapshots(BackupApi::Flex, P1, "flex1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AtlasError::TooLarge { limit: 2048 }),
+        "{err:?}"
+    );
+    assert_eq!(err.reason(), Reason::Other);
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_listening_is_a_network_error() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let client = AtlasClient::with_options(
+        ClientOptions {
+            base_url: format!("http://127.0.0.1:{port}").parse().unwrap(),
+            api_version: ApiVersion::V2,
+            timeout: Duration::from_secs(2),
+            max_body_bytes: 1024,
+            max_pages: 10,
+            rate_limit_retries: 0,
+            max_retry_after: Duration::ZERO,
+        },
+        &Credentials::ApiKey {
+            public_key: "key".into(),
+            private_key: Secret::new("private"),
+        },
+        Arc::new(NoopObserver),
+    )
+    .unwrap();
+    let err = client
+        .list_snapshots(BackupApi::Flex, P1, "flex1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), Reason::Network, "{err}");
+}
