@@ -30,7 +30,7 @@ use crate::snapshot::{Snapshot, normalize, normalize_one};
 use crate::state::{ExporterState, ReloadStatus};
 use crate::target::Kind;
 use crate::web_config::WebConfig;
-use crate::{build_info, demo};
+use crate::{build_info, demo, landing};
 
 /// The default `--web.listen-address`: 9930, from the exporter port range.
 pub const DEFAULT_LISTEN_ADDRESS: &str = ":9930";
@@ -498,18 +498,18 @@ async fn check(flags: &Flags, probe: bool) -> anyhow::Result<ExitCode> {
         let (count, latest, completed) = match &t.backups {
             Some(b) => (
                 b.summary.total().to_string(),
-                b.summary.latest.as_ref().map_or_else(
-                    || "-".to_owned(),
-                    |l| {
-                        l.status
-                            .map_or_else(|| l.status_text.clone(), |st| st.to_string())
-                    },
-                ),
+                b.summary
+                    .latest
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |l| l.status_label().to_owned()),
                 b.summary
                     .latest_completed
                     .as_ref()
                     .and_then(|c| c.finished)
-                    .map_or_else(|| "never".to_owned(), |f| age(now, f)),
+                    .map_or_else(
+                        || "never".to_owned(),
+                        |f| format!("{} ago", landing::ago(now, f)),
+                    ),
             ),
             None => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
         };
@@ -534,13 +534,6 @@ async fn check(flags: &Flags, probe: bool) -> anyhow::Result<ExitCode> {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
-}
-
-fn age(now: Timestamp, then: Timestamp) -> String {
-    let secs = now.as_second().saturating_sub(then.as_second()).max(0);
-    let h = secs / 3600;
-    let m = (secs % 3600) / 60;
-    format!("{h}h{m:02}m ago")
 }
 
 /// The `atlas` settings for the `snapshots` commands: from the config file when it exists (or
@@ -654,9 +647,7 @@ impl From<&Snapshot> for SnapshotJson {
     fn from(s: &Snapshot) -> Self {
         SnapshotJson {
             id: s.id.clone(),
-            status: s
-                .status
-                .map_or_else(|| s.status_text.clone(), |st| st.to_string()),
+            status: s.status_label().to_owned(),
             scheduled_time: s.order.primary,
             start_time: s.started,
             finish_time: s.finished,
@@ -687,8 +678,7 @@ fn print_snapshot_table(snaps: &[Snapshot]) {
     for s in snaps {
         rows.push(vec![
             s.id.clone(),
-            s.status
-                .map_or_else(|| s.status_text.clone(), |st| st.to_string()),
+            s.status_label().to_owned(),
             fmt_ts(s.order.primary),
             fmt_ts(s.started),
             fmt_ts(s.finished),

@@ -87,10 +87,10 @@ fn row(html: &mut String, t: &TargetState, now: Timestamp) {
     let (count, latest, completed) = match &t.backups {
         Some(b) => {
             let s = &b.summary;
-            let latest = s.latest.as_ref().map_or_else(
-                || "none".to_owned(),
-                |l| escape(l.status.map_or(l.status_text.as_str(), |st| st.as_str())),
-            );
+            let latest = s
+                .latest
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |l| escape(l.status_label()));
             let completed = s
                 .latest_completed
                 .as_ref()
@@ -121,7 +121,7 @@ fn row(html: &mut String, t: &TargetState, now: Timestamp) {
 }
 
 /// A rough human duration between two instants: `42s`, `5m`, `3h 12m`, `2d 4h`.
-fn ago(now: Timestamp, then: Timestamp) -> String {
+pub(crate) fn ago(now: Timestamp, then: Timestamp) -> String {
     let secs = now.as_second().saturating_sub(then.as_second()).max(0);
     match secs {
         s if s < 60 => format!("{s}s"),

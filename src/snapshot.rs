@@ -114,6 +114,14 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The status for display: one of the five, or Atlas' own spelling of one it does not know.
+    pub fn status_label(&self) -> &str {
+        match self.status {
+            Some(status) => status.as_str(),
+            None => &self.status_text,
+        }
+    }
+
     /// Sort key: the order key, then the id.
     pub fn sort_key(&self) -> (OrderKey, &str) {
         (self.order, &self.id)

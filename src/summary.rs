@@ -36,6 +36,16 @@ pub struct LatestSnapshot {
     pub status_text: String,
 }
 
+impl LatestSnapshot {
+    /// The status for display: one of the five, or Atlas' own spelling of one it does not know.
+    pub fn status_label(&self) -> &str {
+        match self.status {
+            Some(status) => status.as_str(),
+            None => &self.status_text,
+        }
+    }
+}
+
 /// One cluster's backups, as of one listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterSummary {

@@ -60,6 +60,13 @@ fn options(sim: &Simulator) -> ClientOptions {
     }
 }
 
+fn api_key() -> Credentials {
+    Credentials::ApiKey {
+        public_key: "key".into(),
+        private_key: Secret::new("private"),
+    }
+}
+
 fn service_account(secret: &str) -> Credentials {
     Credentials::ServiceAccount {
         client_id: CLIENT_ID.into(),
@@ -117,10 +124,7 @@ async fn get_one_reads_a_single_snapshot_in_both_api_versions() {
                 api_version: version,
                 ..options(&sim)
             },
-            &Credentials::ApiKey {
-                public_key: "key".into(),
-                private_key: Secret::new("private"),
-            },
+            &api_key(),
             Arc::new(NoopObserver),
         )
         .unwrap();
@@ -150,10 +154,7 @@ async fn a_response_larger_than_the_cap_is_refused() {
             max_body_bytes: 2048,
             ..options(&sim)
         },
-        &Credentials::ApiKey {
-            public_key: "key".into(),
-            private_key: Secret::new("private"),
-        },
+        &api_key(),
         Arc::new(NoopObserver),
     )
     .unwrap();
@@ -184,10 +185,7 @@ async fn a_server_that_is_not_listening_is_a_network_error() {
             rate_limit_retries: 0,
             max_retry_after: Duration::ZERO,
         },
-        &Credentials::ApiKey {
-            public_key: "key".into(),
-            private_key: Secret::new("private"),
-        },
+        &api_key(),
         Arc::new(NoopObserver),
     )
     .unwrap();
