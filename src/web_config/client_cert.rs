@@ -13,8 +13,8 @@ use rustls::{
 };
 use rustls_pki_types::{CertificateDer, UnixTime};
 
+use super::error::{Source, WebConfigError};
 use super::tls::SECTION;
-use super::{Source, WebConfigError};
 
 /// `client_auth_type`: whether and how the server asks for client certificates. The names and
 /// meanings are Go's `crypto/tls.ClientAuthType`.

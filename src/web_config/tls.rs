@@ -12,7 +12,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::client_cert::{self, ClientAuthType};
-use super::{Source, WebConfigError};
+use super::error::{Source, WebConfigError};
 
 pub(super) const SECTION: &str = "tls_server_config";
 
