@@ -5,6 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+/// The top-level key of the TLS settings, where the client-certificate ones live too: the first
+/// part of the key path in every error about them.
+pub(super) const TLS_SECTION: &str = "tls_server_config";
+
 /// Why a web config file was refused. Every message starts with the file name, names the key
 /// (as a path like `tls_server_config.min_version` or `basic_auth_users.alice`) and says what is
 /// wrong. No message quotes a password hash, an inline private key or a password.
