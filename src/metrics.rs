@@ -4,7 +4,7 @@
 //! Snapshot and target families are never mutated between scrapes, so series of a cluster that
 //! left the config, or whose project was deleted, vanish by construction.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,166 +110,314 @@ impl RequestObserver for ApiMetrics {
     }
 }
 
-/// One family's name, HELP, type and label names.
+/// Every family the state collector writes, named for what it is.
+///
+/// Families are grouped by the labels their series carry. Each group is a type that implements
+/// [`Labels`] with the number of its label names, so [`Families::push`] takes exactly that many
+/// label values: a count mismatch does not compile. The name, HELP and type of each family come
+/// from one exhaustive `match` in [`Family::spec`], so no family exists without them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Family {
+    /// `atlas_snapshot_cluster_info`.
+    ClusterInfo,
+    /// Families with one series per cluster and snapshot status.
+    PerStatus(PerStatus),
+    /// Families with one series per cluster.
+    PerCluster(PerCluster),
+    /// `atlas_snapshot_target_errors_total`.
+    TargetErrors,
+    /// The exporter's own families, without labels.
+    Unlabelled(Unlabelled),
+    /// `atlas_snapshot_exporter_build_info`.
+    BuildInfo,
+}
+
+/// `atlas_snapshot_cluster_info`, labelled `{project_id, project_name, cluster_name, kind}`.
+#[derive(Debug, Clone, Copy)]
+struct ClusterInfo;
+
+/// Families labelled `{project_id, cluster_name, status}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum PerStatus {
+    /// `atlas_snapshot_snapshots`.
+    Snapshots,
+    /// `atlas_snapshot_latest_status`.
+    LatestStatus,
+}
+
+/// Families labelled `{project_id, cluster_name}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum PerCluster {
+    /// `atlas_snapshot_latest_completed_timestamp_seconds`.
+    LatestCompletedTimestamp,
+    /// `atlas_snapshot_latest_completed_age_seconds`.
+    LatestCompletedAge,
+    /// `atlas_snapshot_latest_completed_duration_seconds`.
+    LatestCompletedDuration,
+    /// `atlas_snapshot_latest_completed_size_bytes`.
+    LatestCompletedSize,
+    /// `atlas_snapshot_oldest_completed_timestamp_seconds`.
+    OldestCompletedTimestamp,
+    /// `atlas_snapshot_failures_total`.
+    Failures,
+    /// `atlas_snapshot_target_up`.
+    TargetUp,
+    /// `atlas_snapshot_target_last_success_timestamp_seconds`.
+    TargetLastSuccess,
+    /// `atlas_snapshot_target_poll_duration_seconds`.
+    TargetPollDuration,
+}
+
+/// `atlas_snapshot_target_errors_total`, labelled `{project_id, cluster_name, reason}`.
+#[derive(Debug, Clone, Copy)]
+struct TargetErrors;
+
+/// Families without labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Unlabelled {
+    /// `atlas_snapshot_exporter_poll_cycle_duration_seconds`.
+    PollCycleDuration,
+    /// `atlas_snapshot_exporter_last_poll_cycle_timestamp_seconds`.
+    LastPollCycleTimestamp,
+    /// `atlas_snapshot_exporter_config_last_reload_successful`.
+    ConfigLastReloadSuccessful,
+    /// `atlas_snapshot_exporter_config_last_reload_success_timestamp_seconds`.
+    ConfigLastReloadSuccessTimestamp,
+}
+
+/// `atlas_snapshot_exporter_build_info`, labelled `{version, revision, rustc_version}`.
+#[derive(Debug, Clone, Copy)]
+struct BuildInfo;
+
+/// A family, or a group of families, whose series all carry the same `N` labels.
+trait Labels<const N: usize>: Copy {
+    /// The label names, in the order [`Families::push`] takes the values.
+    const NAMES: [&'static str; N];
+
+    /// The family this is.
+    fn family(self) -> Family;
+}
+
+impl Labels<4> for ClusterInfo {
+    const NAMES: [&'static str; 4] = ["project_id", "project_name", "cluster_name", "kind"];
+    fn family(self) -> Family {
+        Family::ClusterInfo
+    }
+}
+
+impl Labels<3> for PerStatus {
+    const NAMES: [&'static str; 3] = ["project_id", "cluster_name", "status"];
+    fn family(self) -> Family {
+        Family::PerStatus(self)
+    }
+}
+
+impl Labels<2> for PerCluster {
+    const NAMES: [&'static str; 2] = ["project_id", "cluster_name"];
+    fn family(self) -> Family {
+        Family::PerCluster(self)
+    }
+}
+
+impl Labels<3> for TargetErrors {
+    const NAMES: [&'static str; 3] = ["project_id", "cluster_name", "reason"];
+    fn family(self) -> Family {
+        Family::TargetErrors
+    }
+}
+
+impl Labels<0> for Unlabelled {
+    const NAMES: [&'static str; 0] = [];
+    fn family(self) -> Family {
+        Family::Unlabelled(self)
+    }
+}
+
+impl Labels<3> for BuildInfo {
+    const NAMES: [&'static str; 3] = ["version", "revision", "rustc_version"];
+    fn family(self) -> Family {
+        Family::BuildInfo
+    }
+}
+
+/// One family's name, HELP and type.
+#[derive(Debug, Clone, Copy)]
 struct FamilySpec {
     name: &'static str,
-    help: String,
+    help: &'static str,
     kind: MetricType,
-    labels: &'static [&'static str],
+    /// Read from a listing: the HELP says so.
+    cached: bool,
 }
 
-const CLUSTER: &[&str] = &["project_id", "cluster_name"];
-const CLUSTER_STATUS: &[&str] = &["project_id", "cluster_name", "status"];
-const CLUSTER_REASON: &[&str] = &["project_id", "cluster_name", "reason"];
-const CLUSTER_INFO: &[&str] = &["project_id", "project_name", "cluster_name", "kind"];
-const BUILD_INFO: &[&str] = &["version", "revision", "rustc_version"];
-
-/// Family indices, in the order of [`family_specs`].
-mod fam {
-    pub const CLUSTER_INFO: usize = 0;
-    pub const SNAPSHOTS: usize = 1;
-    pub const LATEST_STATUS: usize = 2;
-    pub const LATEST_COMPLETED_TS: usize = 3;
-    pub const LATEST_COMPLETED_AGE: usize = 4;
-    pub const LATEST_COMPLETED_DURATION: usize = 5;
-    pub const LATEST_COMPLETED_SIZE: usize = 6;
-    pub const OLDEST_COMPLETED_TS: usize = 7;
-    pub const FAILURES: usize = 8;
-    pub const TARGET_UP: usize = 9;
-    pub const TARGET_LAST_SUCCESS: usize = 10;
-    pub const TARGET_POLL_DURATION: usize = 11;
-    pub const TARGET_ERRORS: usize = 12;
-    pub const CYCLE_DURATION: usize = 13;
-    pub const CYCLE_TS: usize = 14;
-    pub const RELOAD_OK: usize = 15;
-    pub const RELOAD_TS: usize = 16;
-    pub const BUILD_INFO: usize = 17;
+const fn gauge(name: &'static str, help: &'static str) -> FamilySpec {
+    FamilySpec {
+        name,
+        help,
+        kind: MetricType::GAUGE,
+        cached: false,
+    }
 }
 
-fn family_specs() -> Vec<FamilySpec> {
-    use MetricType::{COUNTER, GAUGE};
-    let spec = |name, help: &str, kind, labels| FamilySpec {
+const fn counter(name: &'static str, help: &'static str) -> FamilySpec {
+    FamilySpec {
         name,
-        help: help.to_owned(),
-        kind,
-        labels,
-    };
-    let cached = |name, help: &str, kind, labels| FamilySpec {
-        name,
-        help: format!("{help} {CACHED}"),
-        kind,
-        labels,
-    };
-    vec![
-        spec(
-            "atlas_snapshot_cluster_info",
-            "Always 1, for each configured cluster; kind is the backup API that serves it (auto until resolved).",
-            GAUGE,
-            CLUSTER_INFO,
-        ),
-        cached(
-            "atlas_snapshot_snapshots",
-            "Snapshots in the latest listing, by status.",
-            GAUGE,
-            CLUSTER_STATUS,
-        ),
-        cached(
-            "atlas_snapshot_latest_status",
-            "1 for the status of the newest snapshot, 0 for the other four; absent when the listing is empty.",
-            GAUGE,
-            CLUSTER_STATUS,
-        ),
-        cached(
-            "atlas_snapshot_latest_completed_timestamp_seconds",
-            "Finish time of the newest COMPLETED snapshot, in Unix seconds; absent when there is none.",
-            GAUGE,
-            CLUSTER,
-        ),
-        cached(
-            "atlas_snapshot_latest_completed_age_seconds",
-            "Seconds between the scrape and the finish of the newest COMPLETED snapshot.",
-            GAUGE,
-            CLUSTER,
-        ),
-        cached(
-            "atlas_snapshot_latest_completed_duration_seconds",
-            "Finish minus start of the newest COMPLETED snapshot (tenant and flex only).",
-            GAUGE,
-            CLUSTER,
-        ),
-        cached(
-            "atlas_snapshot_latest_completed_size_bytes",
-            "Stored size of the newest COMPLETED snapshot, where the API gives one (dedicated, legacy).",
-            GAUGE,
-            CLUSTER,
-        ),
-        cached(
-            "atlas_snapshot_oldest_completed_timestamp_seconds",
-            "Finish time of the oldest COMPLETED snapshot still listed (the restore window), in Unix seconds.",
-            GAUGE,
-            CLUSTER,
-        ),
-        cached(
-            "atlas_snapshot_failures_total",
-            "Distinct FAILED snapshot ids this process has seen.",
-            COUNTER,
-            CLUSTER,
-        ),
-        spec(
-            "atlas_snapshot_target_up",
-            "1 when the last poll of this cluster succeeded, else 0.",
-            GAUGE,
-            CLUSTER,
-        ),
-        spec(
-            "atlas_snapshot_target_last_success_timestamp_seconds",
-            "When a poll of this cluster last succeeded, in Unix seconds.",
-            GAUGE,
-            CLUSTER,
-        ),
-        spec(
-            "atlas_snapshot_target_poll_duration_seconds",
-            "How long the last poll of this cluster took, all pages.",
-            GAUGE,
-            CLUSTER,
-        ),
-        spec(
-            "atlas_snapshot_target_errors_total",
-            "Failed polls of this cluster, by reason.",
-            COUNTER,
-            CLUSTER_REASON,
-        ),
-        spec(
-            "atlas_snapshot_exporter_poll_cycle_duration_seconds",
-            "How long the last full poll cycle took.",
-            GAUGE,
-            &[],
-        ),
-        spec(
-            "atlas_snapshot_exporter_last_poll_cycle_timestamp_seconds",
-            "When the last full poll cycle ended, in Unix seconds.",
-            GAUGE,
-            &[],
-        ),
-        spec(
-            "atlas_snapshot_exporter_config_last_reload_successful",
-            "1 when the last config (re)load succeeded, else 0.",
-            GAUGE,
-            &[],
-        ),
-        spec(
-            "atlas_snapshot_exporter_config_last_reload_success_timestamp_seconds",
-            "When the config was last loaded successfully, in Unix seconds.",
-            GAUGE,
-            &[],
-        ),
-        spec(
-            "atlas_snapshot_exporter_build_info",
-            "Always 1; labels say which build is running.",
-            GAUGE,
-            BUILD_INFO,
-        ),
-    ]
+        help,
+        kind: MetricType::COUNTER,
+        cached: false,
+    }
+}
+
+impl FamilySpec {
+    /// The same family, read from a listing.
+    const fn cached(self) -> FamilySpec {
+        FamilySpec {
+            cached: true,
+            ..self
+        }
+    }
+
+    /// The HELP text as exposed.
+    fn full_help(&self) -> String {
+        if self.cached {
+            format!("{} {CACHED}", self.help)
+        } else {
+            self.help.to_owned()
+        }
+    }
+}
+
+impl Family {
+    /// Every family, in the order their descriptions are registered.
+    const ALL: [Family; 18] = [
+        Family::ClusterInfo,
+        Family::PerStatus(PerStatus::Snapshots),
+        Family::PerStatus(PerStatus::LatestStatus),
+        Family::PerCluster(PerCluster::LatestCompletedTimestamp),
+        Family::PerCluster(PerCluster::LatestCompletedAge),
+        Family::PerCluster(PerCluster::LatestCompletedDuration),
+        Family::PerCluster(PerCluster::LatestCompletedSize),
+        Family::PerCluster(PerCluster::OldestCompletedTimestamp),
+        Family::PerCluster(PerCluster::Failures),
+        Family::PerCluster(PerCluster::TargetUp),
+        Family::PerCluster(PerCluster::TargetLastSuccess),
+        Family::PerCluster(PerCluster::TargetPollDuration),
+        Family::TargetErrors,
+        Family::Unlabelled(Unlabelled::PollCycleDuration),
+        Family::Unlabelled(Unlabelled::LastPollCycleTimestamp),
+        Family::Unlabelled(Unlabelled::ConfigLastReloadSuccessful),
+        Family::Unlabelled(Unlabelled::ConfigLastReloadSuccessTimestamp),
+        Family::BuildInfo,
+    ];
+
+    /// The label names of this family's series.
+    fn labels(self) -> &'static [&'static str] {
+        match self {
+            Family::ClusterInfo => &ClusterInfo::NAMES,
+            Family::PerStatus(_) => &PerStatus::NAMES,
+            Family::PerCluster(_) => &PerCluster::NAMES,
+            Family::TargetErrors => &TargetErrors::NAMES,
+            Family::Unlabelled(_) => &Unlabelled::NAMES,
+            Family::BuildInfo => &BuildInfo::NAMES,
+        }
+    }
+
+    /// The name, HELP and type of this family.
+    fn spec(self) -> FamilySpec {
+        match self {
+            Family::ClusterInfo => gauge(
+                "atlas_snapshot_cluster_info",
+                "Always 1, for each configured cluster; kind is the backup API that serves it (auto until resolved).",
+            ),
+            Family::PerStatus(PerStatus::Snapshots) => gauge(
+                "atlas_snapshot_snapshots",
+                "Snapshots in the latest listing, by status.",
+            )
+            .cached(),
+            Family::PerStatus(PerStatus::LatestStatus) => gauge(
+                "atlas_snapshot_latest_status",
+                "1 for the status of the newest snapshot, 0 for the other four; absent when the listing is empty.",
+            )
+            .cached(),
+            Family::PerCluster(PerCluster::LatestCompletedTimestamp) => gauge(
+                "atlas_snapshot_latest_completed_timestamp_seconds",
+                "Finish time of the newest COMPLETED snapshot, in Unix seconds; absent when there is none.",
+            )
+            .cached(),
+            Family::PerCluster(PerCluster::LatestCompletedAge) => gauge(
+                "atlas_snapshot_latest_completed_age_seconds",
+                "Seconds between the scrape and the finish of the newest COMPLETED snapshot.",
+            )
+            .cached(),
+            Family::PerCluster(PerCluster::LatestCompletedDuration) => gauge(
+                "atlas_snapshot_latest_completed_duration_seconds",
+                "Finish minus start of the newest COMPLETED snapshot (tenant and flex only).",
+            )
+            .cached(),
+            Family::PerCluster(PerCluster::LatestCompletedSize) => gauge(
+                "atlas_snapshot_latest_completed_size_bytes",
+                "Stored size of the newest COMPLETED snapshot, where the API gives one (dedicated, legacy).",
+            )
+            .cached(),
+            Family::PerCluster(PerCluster::OldestCompletedTimestamp) => gauge(
+                "atlas_snapshot_oldest_completed_timestamp_seconds",
+                "Finish time of the oldest COMPLETED snapshot still listed (the restore window), in Unix seconds.",
+            )
+            .cached(),
+            Family::PerCluster(PerCluster::Failures) => counter(
+                "atlas_snapshot_failures_total",
+                "Distinct FAILED snapshot ids this process has seen.",
+            )
+            .cached(),
+            Family::PerCluster(PerCluster::TargetUp) => gauge(
+                "atlas_snapshot_target_up",
+                "1 when the last poll of this cluster succeeded, else 0.",
+            ),
+            Family::PerCluster(PerCluster::TargetLastSuccess) => gauge(
+                "atlas_snapshot_target_last_success_timestamp_seconds",
+                "When a poll of this cluster last succeeded, in Unix seconds.",
+            ),
+            Family::PerCluster(PerCluster::TargetPollDuration) => gauge(
+                "atlas_snapshot_target_poll_duration_seconds",
+                "How long the last poll of this cluster took, all pages.",
+            ),
+            Family::TargetErrors => counter(
+                "atlas_snapshot_target_errors_total",
+                "Failed polls of this cluster, by reason.",
+            ),
+            Family::Unlabelled(Unlabelled::PollCycleDuration) => gauge(
+                "atlas_snapshot_exporter_poll_cycle_duration_seconds",
+                "How long the last full poll cycle took.",
+            ),
+            Family::Unlabelled(Unlabelled::LastPollCycleTimestamp) => gauge(
+                "atlas_snapshot_exporter_last_poll_cycle_timestamp_seconds",
+                "When the last full poll cycle ended, in Unix seconds.",
+            ),
+            Family::Unlabelled(Unlabelled::ConfigLastReloadSuccessful) => gauge(
+                "atlas_snapshot_exporter_config_last_reload_successful",
+                "1 when the last config (re)load succeeded, else 0.",
+            ),
+            Family::Unlabelled(Unlabelled::ConfigLastReloadSuccessTimestamp) => gauge(
+                "atlas_snapshot_exporter_config_last_reload_success_timestamp_seconds",
+                "When the config was last loaded successfully, in Unix seconds.",
+            ),
+            Family::BuildInfo => gauge(
+                "atlas_snapshot_exporter_build_info",
+                "Always 1; labels say which build is running.",
+            ),
+        }
+    }
+
+    /// The description registered for this family.
+    fn desc(self) -> prometheus::Result<Desc> {
+        let spec = self.spec();
+        Desc::new(
+            spec.name.to_owned(),
+            spec.full_help(),
+            self.labels().iter().map(|l| (*l).to_owned()).collect(),
+            HashMap::new(),
+        )
+    }
 }
 
 /// Builds the snapshot, target and exporter families from the published state at scrape time.
@@ -277,7 +425,6 @@ struct StateCollector {
     state: Arc<ArcSwap<ExporterState>>,
     reload: Arc<ArcSwap<ReloadStatus>>,
     clock: Arc<dyn Clock>,
-    specs: Vec<FamilySpec>,
     descs: Vec<Desc>,
 }
 
@@ -287,23 +434,14 @@ impl StateCollector {
         reload: Arc<ArcSwap<ReloadStatus>>,
         clock: Arc<dyn Clock>,
     ) -> prometheus::Result<StateCollector> {
-        let specs = family_specs();
-        let descs = specs
-            .iter()
-            .map(|s| {
-                Desc::new(
-                    s.name.to_owned(),
-                    s.help.clone(),
-                    s.labels.iter().map(|l| (*l).to_owned()).collect(),
-                    HashMap::new(),
-                )
-            })
+        let descs = Family::ALL
+            .into_iter()
+            .map(Family::desc)
             .collect::<prometheus::Result<Vec<_>>>()?;
         Ok(StateCollector {
             state,
             reload,
             clock,
-            specs,
             descs,
         })
     }
@@ -318,20 +456,36 @@ impl Collector for StateCollector {
         let state = self.state.load();
         let reload = **self.reload.load();
         let now = unix_seconds(self.clock.now());
-        let mut out = Families::new(&self.specs, state.targets.len());
+        let mut out = Families::new(state.targets.len());
 
         for t in &state.targets {
             write_target(&mut out, t, now);
         }
         if let Some(cycle) = state.last_cycle {
-            out.push(fam::CYCLE_DURATION, &[], cycle.duration.as_secs_f64());
-            out.push(fam::CYCLE_TS, &[], unix_seconds(cycle.finished_at));
+            out.push(
+                Unlabelled::PollCycleDuration,
+                [],
+                cycle.duration.as_secs_f64(),
+            );
+            out.push(
+                Unlabelled::LastPollCycleTimestamp,
+                [],
+                unix_seconds(cycle.finished_at),
+            );
         }
-        out.push(fam::RELOAD_OK, &[], f64::from(u8::from(reload.successful)));
-        out.push(fam::RELOAD_TS, &[], unix_seconds(reload.last_success));
         out.push(
-            fam::BUILD_INFO,
-            &[
+            Unlabelled::ConfigLastReloadSuccessful,
+            [],
+            f64::from(u8::from(reload.successful)),
+        );
+        out.push(
+            Unlabelled::ConfigLastReloadSuccessTimestamp,
+            [],
+            unix_seconds(reload.last_success),
+        );
+        out.push(
+            BuildInfo,
+            [
                 build_info::VERSION,
                 build_info::REVISION,
                 build_info::RUSTC_VERSION,
@@ -347,8 +501,8 @@ fn write_target(out: &mut Families, t: &TargetState, now: f64) {
     let cluster = &*t.target.cluster_name;
     let ids = [project, cluster];
     out.push(
-        fam::CLUSTER_INFO,
-        &[
+        ClusterInfo,
+        [
             project,
             t.target.project_name.as_deref().unwrap_or(""),
             cluster,
@@ -361,8 +515,8 @@ fn write_target(out: &mut Families, t: &TargetState, now: f64) {
         let s = &backups.summary;
         for status in Status::ALL {
             out.push(
-                fam::SNAPSHOTS,
-                &[project, cluster, status.as_str()],
+                PerStatus::Snapshots,
+                [project, cluster, status.as_str()],
                 s.count(status) as f64,
             );
         }
@@ -373,76 +527,93 @@ fn write_target(out: &mut Families, t: &TargetState, now: f64) {
                 } else {
                     0.0
                 };
-                out.push(fam::LATEST_STATUS, &[project, cluster, status.as_str()], v);
+                out.push(
+                    PerStatus::LatestStatus,
+                    [project, cluster, status.as_str()],
+                    v,
+                );
             }
         }
         if let Some(c) = &s.latest_completed {
             if let Some(finished) = c.finished {
                 let finished = unix_seconds(finished);
-                out.push(fam::LATEST_COMPLETED_TS, &ids, finished);
-                out.push(fam::LATEST_COMPLETED_AGE, &ids, (now - finished).max(0.0));
+                out.push(PerCluster::LatestCompletedTimestamp, ids, finished);
+                out.push(
+                    PerCluster::LatestCompletedAge,
+                    ids,
+                    (now - finished).max(0.0),
+                );
             }
             if let Some(d) = c.duration {
-                out.push(fam::LATEST_COMPLETED_DURATION, &ids, d.as_secs_f64());
+                out.push(PerCluster::LatestCompletedDuration, ids, d.as_secs_f64());
             }
             if let Some(size) = c.size_bytes {
-                out.push(fam::LATEST_COMPLETED_SIZE, &ids, size as f64);
+                out.push(PerCluster::LatestCompletedSize, ids, size as f64);
             }
         }
         if let Some(oldest) = s.oldest_completed_finished {
-            out.push(fam::OLDEST_COMPLETED_TS, &ids, unix_seconds(oldest));
+            out.push(
+                PerCluster::OldestCompletedTimestamp,
+                ids,
+                unix_seconds(oldest),
+            );
         }
-        out.push(fam::FAILURES, &ids, backups.failures_total as f64);
+        out.push(PerCluster::Failures, ids, backups.failures_total as f64);
     }
 
     if let Some(up) = t.up() {
-        out.push(fam::TARGET_UP, &ids, f64::from(u8::from(up)));
+        out.push(PerCluster::TargetUp, ids, f64::from(u8::from(up)));
     }
     if let Some(at) = t.last_success {
-        out.push(fam::TARGET_LAST_SUCCESS, &ids, unix_seconds(at));
+        out.push(PerCluster::TargetLastSuccess, ids, unix_seconds(at));
     }
     if let Some(poll) = &t.last_poll {
-        out.push(fam::TARGET_POLL_DURATION, &ids, poll.duration.as_secs_f64());
+        out.push(
+            PerCluster::TargetPollDuration,
+            ids,
+            poll.duration.as_secs_f64(),
+        );
     }
     for reason in Reason::ALL {
         out.push(
-            fam::TARGET_ERRORS,
-            &[project, cluster, reason.as_str()],
+            TargetErrors,
+            [project, cluster, reason.as_str()],
             t.errors(reason) as f64,
         );
     }
 }
 
-/// Families under construction, one per spec.
-struct Families<'a> {
-    specs: &'a [FamilySpec],
-    metrics: Vec<Vec<proto::Metric>>,
+/// Families under construction: the series written so far, by family.
+struct Families {
+    /// Series per family to make room for: one per target for most.
+    targets: usize,
+    metrics: BTreeMap<Family, Vec<proto::Metric>>,
 }
 
-impl<'a> Families<'a> {
-    fn new(specs: &'a [FamilySpec], targets: usize) -> Families<'a> {
+impl Families {
+    fn new(targets: usize) -> Families {
         Families {
-            specs,
-            metrics: specs.iter().map(|_| Vec::with_capacity(targets)).collect(),
+            targets,
+            metrics: BTreeMap::new(),
         }
     }
 
-    fn push(&mut self, family: usize, values: &[&str], value: f64) {
-        let spec = &self.specs[family];
-        let labels = spec
-            .labels
-            .iter()
+    /// Adds one series. `values` has one value per label name of the family, by its type.
+    fn push<const N: usize, F: Labels<N>>(&mut self, family: F, values: [&str; N], value: f64) {
+        let labels = F::NAMES
+            .into_iter()
             .zip(values)
             .map(|(name, value)| {
                 let mut pair = LabelPair::default();
-                pair.set_name((*name).to_owned());
-                pair.set_value((*value).to_owned());
+                pair.set_name(name.to_owned());
+                pair.set_value(value.to_owned());
                 pair
             })
             .collect();
+        let family = family.family();
         let mut metric = proto::Metric::default();
         metric.set_label(labels);
-        match spec.kind {
+        match family.spec().kind {
             MetricType::COUNTER => {
                 let mut c = proto::Counter::default();
                 c.set_value(value);
@@ -454,22 +625,135 @@ impl<'a> Families<'a> {
                 metric.set_gauge(g);
             }
         }
-        self.metrics[family].push(metric);
+        let targets = self.targets;
+        self.metrics
+            .entry(family)
+            .or_insert_with(|| Vec::with_capacity(targets))
+            .push(metric);
     }
 
+    /// The families with at least one series.
     fn finish(self) -> Vec<MetricFamily> {
-        self.specs
-            .iter()
-            .zip(self.metrics)
-            .filter(|(_, metrics)| !metrics.is_empty())
-            .map(|(spec, metrics)| {
+        self.metrics
+            .into_iter()
+            .map(|(family, metrics)| {
+                let spec = family.spec();
                 let mut mf = MetricFamily::default();
                 mf.set_name(spec.name.to_owned());
-                mf.set_help(spec.help.clone());
+                mf.set_help(spec.full_help());
                 mf.set_field_type(spec.kind);
                 mf.set_metric(metrics);
                 mf
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::atlas::BackupApi;
+    use crate::clock::FixedClock;
+    use crate::state::{Backups, CycleReport, PollOutcome};
+    use crate::summary::{ClusterSummary, CompletedSnapshot, LatestSnapshot};
+    use crate::target::{Kind, Target};
+
+    /// A target with every figure known: each family has at least one series for it.
+    fn fully_known_state(now: Timestamp) -> ExporterState {
+        let mut t = TargetState::new(Target {
+            project_id: "5f3c9e2a1b4d6e7f80912a01".into(),
+            project_name: Some("demo".into()),
+            cluster_name: "Cluster0".into(),
+            kind: Kind::Dedicated,
+        });
+        t.backups = Some(Backups {
+            summary: Arc::new(ClusterSummary {
+                api: BackupApi::Dedicated,
+                by_status: [1; Status::COUNT],
+                unknown_status: 0,
+                latest: Some(LatestSnapshot {
+                    id: "b".into(),
+                    status: Some(Status::Completed),
+                    status_text: "COMPLETED".into(),
+                }),
+                latest_completed: Some(CompletedSnapshot {
+                    id: "b".into(),
+                    finished: Some(now),
+                    duration: Some(Duration::from_secs(90)),
+                    size_bytes: Some(1 << 30),
+                }),
+                oldest_completed_finished: Some(now),
+                failed: Vec::new(),
+                oldest_key: None,
+            }),
+            failures_total: 1,
+        });
+        t.last_poll = Some(PollOutcome {
+            at: now,
+            duration: Duration::from_millis(250),
+            error: None,
+        });
+        t.last_success = Some(now);
+        ExporterState {
+            targets: vec![Arc::new(t)],
+            last_cycle: Some(CycleReport {
+                finished_at: now,
+                duration: Duration::from_secs(1),
+            }),
+        }
+    }
+
+    fn collect(state: ExporterState, now: Timestamp) -> Vec<MetricFamily> {
+        let reload = ReloadStatus {
+            successful: true,
+            last_success: now,
+        };
+        StateCollector::new(
+            Arc::new(ArcSwap::from_pointee(state)),
+            Arc::new(ArcSwap::from_pointee(reload)),
+            Arc::new(FixedClock(now)),
+        )
+        .unwrap()
+        .collect()
+    }
+
+    #[test]
+    fn every_family_has_a_name_of_its_own() {
+        let names: BTreeSet<&str> = Family::ALL.iter().map(|f| f.spec().name).collect();
+        assert_eq!(names.len(), Family::ALL.len());
+    }
+
+    #[test]
+    fn a_fully_known_target_writes_every_family_and_no_other() {
+        let now: Timestamp = "2026-11-22T03:00:00Z".parse().unwrap();
+        let got: BTreeSet<String> = collect(fully_known_state(now), now)
+            .iter()
+            .map(|mf| mf.name().to_owned())
+            .collect();
+        let want: BTreeSet<String> = Family::ALL
+            .iter()
+            .map(|f| f.spec().name.to_owned())
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn every_series_carries_the_label_names_its_family_describes() {
+        let now: Timestamp = "2026-11-22T03:00:00Z".parse().unwrap();
+        for mf in collect(fully_known_state(now), now) {
+            let family = Family::ALL
+                .into_iter()
+                .find(|f| f.spec().name == mf.name())
+                .unwrap();
+            for metric in mf.get_metric() {
+                let names: Vec<&str> = metric.get_label().iter().map(LabelPair::name).collect();
+                assert_eq!(names, family.labels(), "{}", mf.name());
+            }
+        }
     }
 }

@@ -40,6 +40,9 @@ impl Status {
         Status::Completed,
     ];
 
+    /// How many statuses there are: the length of per-status arrays.
+    pub const COUNT: usize = Status::ALL.len();
+
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -51,7 +54,7 @@ impl Status {
         }
     }
 
-    /// Index into per-status arrays.
+    /// Index into per-status arrays: the position in [`Status::ALL`].
     pub fn index(self) -> usize {
         self as usize
     }
@@ -234,6 +237,13 @@ mod tests {
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn every_status_indexes_its_own_place_in_all() {
+        for (i, status) in Status::ALL.into_iter().enumerate() {
+            assert_eq!(status.index(), i, "{status}");
+        }
     }
 
     #[test]

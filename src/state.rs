@@ -51,7 +51,7 @@ pub struct TargetState {
     /// When a poll last succeeded.
     pub last_success: Option<Timestamp>,
     /// Failed polls by [`Reason`] (indexed like [`Reason::ALL`]).
-    pub errors_total: [u64; 9],
+    pub errors_total: [u64; Reason::COUNT],
 }
 
 impl TargetState {
@@ -63,7 +63,7 @@ impl TargetState {
             backups: None,
             last_poll: None,
             last_success: None,
-            errors_total: [0; 9],
+            errors_total: [0; Reason::COUNT],
         }
     }
 

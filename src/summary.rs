@@ -52,7 +52,7 @@ pub struct ClusterSummary {
     /// The API that listed them.
     pub api: BackupApi,
     /// Snapshots listed, by [`Status::index`].
-    pub by_status: [u64; 5],
+    pub by_status: [u64; Status::COUNT],
     /// Snapshots listed with a status this version does not know.
     pub unknown_status: u64,
     /// The newest snapshot; `None` when the listing is empty.
@@ -70,7 +70,7 @@ pub struct ClusterSummary {
 impl ClusterSummary {
     /// Summarizes snapshots sorted oldest first (as [`crate::snapshot::normalize`] returns them).
     pub fn from_sorted(api: BackupApi, snapshots: &[Snapshot]) -> ClusterSummary {
-        let mut by_status = [0u64; 5];
+        let mut by_status = [0u64; Status::COUNT];
         let mut unknown_status = 0;
         let mut failed = Vec::new();
         for s in snapshots {

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use super::endpoint::{BackupApi, ITEMS_PER_PAGE, Operation};
 use super::error::{ApiErrorBody, AtlasError};
 use super::oauth::TokenSource;
+use super::observer::RequestObserver;
 use super::wire::{DedicatedSnapshot, FlexSnapshot, LegacySnapshot, Page, TenantSnapshot};
 use crate::config::{AtlasConfig, Credentials};
 use crate::target::{ApiVersion, Kind};
@@ -24,20 +25,6 @@ pub const USER_AGENT: &str = concat!("atlas-snapshot-exporter/", env!("CARGO_PKG
 
 /// Atlas' answer when a non-flex cluster is asked for on a flex endpoint.
 pub const NON_FLEX_CLUSTER_IN_FLEX_API: &str = "CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API";
-
-/// Receives one call per HTTP response the client acts on (or per request that got none).
-pub trait RequestObserver: Send + Sync {
-    /// `status` is `None` when no response came back (timeout, network).
-    fn observe(&self, operation: Operation, status: Option<u16>, elapsed: Duration);
-}
-
-/// An observer that ignores everything, for one-off commands.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoopObserver;
-
-impl RequestObserver for NoopObserver {
-    fn observe(&self, _: Operation, _: Option<u16>, _: Duration) {}
-}
 
 /// Limits and settings of a client.
 #[derive(Debug, Clone)]

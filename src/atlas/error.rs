@@ -47,6 +47,9 @@ impl Reason {
         Reason::Other,
     ];
 
+    /// How many reasons there are: the length of per-reason arrays.
+    pub const COUNT: usize = Reason::ALL.len();
+
     /// Position in [`Reason::ALL`], for per-reason arrays.
     pub fn index(self) -> usize {
         self as usize
@@ -259,6 +262,13 @@ fn error_chain(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_reason_indexes_its_own_place_in_all() {
+        for (i, reason) in Reason::ALL.into_iter().enumerate() {
+            assert_eq!(reason.index(), i, "{reason}");
+        }
+    }
 
     #[test]
     fn statuses_map_to_their_documented_reasons() {

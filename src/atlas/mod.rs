@@ -2,6 +2,7 @@
 //!
 //! - [`client`]: [`AtlasClient`], one method per endpoint, paging, authentication, errors.
 //! - [`endpoint`]: paths, media types and operation names of the endpoints.
+//! - [`observer`]: [`RequestObserver`], what the client reports about each request it makes.
 //! - [`wire`]: response bodies as Atlas sends them.
 //! - [`error`]: [`AtlasError`] and the bounded [`Reason`] it maps to.
 
@@ -9,8 +10,10 @@ pub mod client;
 pub mod endpoint;
 pub mod error;
 mod oauth;
+pub mod observer;
 pub mod wire;
 
-pub use client::{AtlasClient, ClientOptions, Listing, NoopObserver, OneSnapshot, RequestObserver};
+pub use client::{AtlasClient, ClientOptions, Listing, OneSnapshot};
 pub use endpoint::{BackupApi, Operation};
 pub use error::{ApiErrorBody, AtlasError, Reason};
+pub use observer::{NoopObserver, RequestObserver};

@@ -10,9 +10,9 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use super::client::RequestObserver;
 use super::endpoint::Operation;
 use super::error::{ApiErrorBody, AtlasError};
+use super::observer::RequestObserver;
 use crate::secret::Secret;
 
 /// A token is replaced this long before Atlas says it expires.

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use hyper::header::HeaderValue;
 use zeroize::Zeroizing;
 
-use super::{Source, WebConfigError};
+use super::error::{Source, WebConfigError};
 
 /// The `WWW-Authenticate` value sent with a 401.
 const CHALLENGE: &str = "Basic realm=\"atlas-snapshot-exporter\", charset=\"UTF-8\"";

@@ -13,8 +13,7 @@ use rustls::{
 };
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use super::tls::SECTION;
-use super::{Source, WebConfigError};
+use super::error::{Source, TLS_SECTION, WebConfigError};
 
 /// `client_auth_type`: whether and how the server asks for client certificates. The names and
 /// meanings are Go's `crypto/tls.ClientAuthType`.
@@ -108,7 +107,7 @@ pub(super) fn verifier(
             };
             builder.build().map_err(|e| {
                 source.invalid(
-                    format!("{SECTION}.client_ca_file"),
+                    format!("{TLS_SECTION}.client_ca_file"),
                     format!("cannot verify client certificates with this CA: {e}"),
                 )
             })?
@@ -119,7 +118,7 @@ pub(super) fn verifier(
         ) => {
             // tls::build() refuses this first; kept as an error rather than a panic.
             return Err(source.invalid(
-                format!("{SECTION}.client_auth_type"),
+                format!("{TLS_SECTION}.client_auth_type"),
                 format!("{client_auth} needs client_ca_file (or client_ca)"),
             ));
         }

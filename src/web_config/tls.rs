@@ -12,9 +12,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::client_cert::{self, ClientAuthType};
-use super::{Source, WebConfigError};
-
-pub(super) const SECTION: &str = "tls_server_config";
+use super::error::{Source, TLS_SECTION, WebConfigError};
 
 /// `tls_server_config` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -172,17 +170,17 @@ pub(super) fn build(
         ("client_ca_file", raw.client_ca_file),
     )?;
     let Some(cert_pem) = cert_pem else {
-        return Err(source.invalid(SECTION, "missing one of cert or cert_file"));
+        return Err(source.invalid(TLS_SECTION, "missing one of cert or cert_file"));
     };
     let Some(key_pem) = key_pem else {
-        return Err(source.invalid(SECTION, "missing one of key or key_file"));
+        return Err(source.invalid(TLS_SECTION, "missing one of key or key_file"));
     };
 
     let client_auth = match raw.client_auth_type.as_deref() {
         None => ClientAuthType::NoClientCert,
         Some(name) => ClientAuthType::parse(name).ok_or_else(|| {
             source.invalid(
-                format!("{SECTION}.client_auth_type"),
+                format!("{TLS_SECTION}.client_auth_type"),
                 format!(
                     "unknown client auth type {name:?}; expected one of: {}",
                     ClientAuthType::NAMES.join(", ")
@@ -192,7 +190,7 @@ pub(super) fn build(
     };
     if client_auth.verifies() && client_ca_pem.is_none() {
         return Err(source.invalid(
-            format!("{SECTION}.client_auth_type"),
+            format!("{TLS_SECTION}.client_auth_type"),
             format!(
                 "{client_auth} verifies client certificates and needs client_ca_file (or client_ca)"
             ),
@@ -202,7 +200,7 @@ pub(super) fn build(
         && client_auth == ClientAuthType::NoClientCert
     {
         return Err(source.invalid(
-            format!("{SECTION}.{}", ca.key),
+            format!("{TLS_SECTION}.{}", ca.key),
             "a client CA is configured but client_auth_type is NoClientCert; \
              set client_auth_type to RequireAndVerifyClientCert",
         ));
@@ -210,7 +208,7 @@ pub(super) fn build(
     let allowed_sans = match raw.client_allowed_sans {
         None => None,
         Some(sans) => {
-            let key = format!("{SECTION}.client_allowed_sans");
+            let key = format!("{TLS_SECTION}.client_allowed_sans");
             if !client_auth.requires() {
                 return Err(source.invalid(
                     key,
@@ -239,7 +237,7 @@ pub(super) fn build(
     )?;
     if min > max {
         return Err(source.invalid(
-            format!("{SECTION}.min_version"),
+            format!("{TLS_SECTION}.min_version"),
             format!("{} is above max_version {}", min.name(), max.name()),
         ));
     }
@@ -265,7 +263,12 @@ pub(super) fn build(
 
     let mut config = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions)
-        .map_err(|e| source.invalid(SECTION, format!("cannot build the TLS configuration: {e}")))?
+        .map_err(|e| {
+            source.invalid(
+                TLS_SECTION,
+                format!("cannot build the TLS configuration: {e}"),
+            )
+        })?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, private_key)
         .map_err(|e| {
@@ -302,14 +305,14 @@ fn one_of<T: AsRef<str>>(
 ) -> Result<Option<PemSource<T>>, WebConfigError> {
     match (inline.1, file.1) {
         (Some(_), Some(_)) => Err(source.invalid(
-            SECTION,
+            TLS_SECTION,
             format!("{} and {} are both set; use one", inline.0, file.0),
         )),
         (Some(value), None) if value.as_ref().is_empty() => {
-            Err(source.invalid(format!("{SECTION}.{}", inline.0), "is empty"))
+            Err(source.invalid(format!("{TLS_SECTION}.{}", inline.0), "is empty"))
         }
         (None, Some(name)) if name.is_empty() => {
-            Err(source.invalid(format!("{SECTION}.{}", file.0), "is empty"))
+            Err(source.invalid(format!("{TLS_SECTION}.{}", file.0), "is empty"))
         }
         (Some(value), None) => Ok(Some(PemSource {
             key: inline.0,
@@ -335,7 +338,7 @@ impl<T: AsRef<str>> PemSource<T> {
     }
 
     fn full_key(&self) -> String {
-        format!("{SECTION}.{}", self.key)
+        format!("{TLS_SECTION}.{}", self.key)
     }
 
     /// How a message refers to the PEM text.
@@ -356,7 +359,7 @@ fn inline_key(
         None | Some(serde_yaml::Value::Null) => Ok(None),
         Some(serde_yaml::Value::String(text)) => Ok(Some(Zeroizing::new(text))),
         Some(_) => Err(source.invalid(
-            format!("{SECTION}.key"),
+            format!("{TLS_SECTION}.key"),
             "must be a string holding a PEM private key",
         )),
     }
@@ -368,7 +371,7 @@ fn version(
     value: Option<&str>,
     default: Version,
 ) -> Result<Version, WebConfigError> {
-    let full_key = format!("{SECTION}.{key}");
+    let full_key = format!("{TLS_SECTION}.{key}");
     match value {
         None => Ok(default),
         Some("TLS12") => Ok(Version::Tls12),
@@ -401,7 +404,7 @@ fn cipher_suites(
     };
     let mut chosen: Vec<(Version, SupportedCipherSuite)> = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let key = format!("{SECTION}.cipher_suites[{i}]");
+        let key = format!("{TLS_SECTION}.cipher_suites[{i}]");
         let Some((_, version, suite)) = CIPHER_SUITES.iter().find(|(n, _, _)| n == name) else {
             let known: Vec<&str> = CIPHER_SUITES.iter().map(|(n, _, _)| *n).collect();
             return Err(source.unsupported(
@@ -456,7 +459,7 @@ fn kx_groups(
     };
     let mut groups: Vec<&'static dyn SupportedKxGroup> = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let key = format!("{SECTION}.curve_preferences[{i}]");
+        let key = format!("{TLS_SECTION}.curve_preferences[{i}]");
         let group = match name.as_str() {
             "X25519" => aws_lc_rs::kx_group::X25519,
             "CurveP256" => aws_lc_rs::kx_group::SECP256R1,
