@@ -16,7 +16,12 @@ use std::time::Duration;
 use serde::de::{self, Deserialize, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess};
 
 use crate::secret::Secret;
-use crate::target::{ApiVersion, Kind, Target};
+use crate::target::{
+    ApiVersion, AtlasIdProblem, ClusterNameProblem, Kind, Target, check_atlas_id,
+    check_cluster_name,
+};
+
+pub use crate::target::MAX_CLUSTER_NAME_LEN;
 
 /// Default Atlas base URL.
 pub const DEFAULT_BASE_URL: &str = "https://cloud.mongodb.com";
@@ -31,8 +36,6 @@ pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// The largest `max_concurrency` accepted. Atlas rate-limits the snapshot endpoints per
 /// project; more requests in flight than this only buys 429 answers.
 pub const MAX_CONCURRENCY_LIMIT: usize = 64;
-/// The longest cluster name accepted.
-pub const MAX_CLUSTER_NAME_LEN: usize = 64;
 
 /// Environment variable for the API public key (the Atlas CLI's name).
 pub const ENV_PUBLIC_API_KEY: &str = "MONGODB_ATLAS_PUBLIC_API_KEY";
@@ -1145,14 +1148,10 @@ impl<'e> Checker<'e> {
                 return None;
             }
         };
-        let hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
-        if id.len() == 24 && id.chars().all(hex) {
-            return Some(id.to_owned());
-        }
-        let hint = if id.len() == 24 && id.chars().all(|c| c.is_ascii_hexdigit()) {
-            "; write it in lowercase"
-        } else {
-            ""
+        let hint = match check_atlas_id(id) {
+            Ok(()) => return Some(id.to_owned()),
+            Err(AtlasIdProblem::Uppercase) => "; write it in lowercase",
+            Err(AtlasIdProblem::NotHex) => "",
         };
         self.problem(
             path,
@@ -1271,30 +1270,18 @@ impl<'e> Checker<'e> {
                 return None;
             }
         };
-        let mut chars = name.chars();
-        let valid = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if !valid {
-            self.problem(
-                path,
-                format!(
-                    "invalid cluster name {name:?}: expected ASCII letters, digits and hyphens, \
-                     starting with a letter or digit"
-                ),
-            );
-            return None;
-        }
-        if name.len() > MAX_CLUSTER_NAME_LEN {
-            self.problem(
-                path,
-                format!(
-                    "the cluster name is {} characters long; the limit is {MAX_CLUSTER_NAME_LEN}",
-                    name.len()
-                ),
-            );
-            return None;
-        }
-        Some(name.to_owned())
+        let message = match check_cluster_name(name) {
+            Ok(()) => return Some(name.to_owned()),
+            Err(ClusterNameProblem::Shape) => format!(
+                "invalid cluster name {name:?}: expected ASCII letters, digits and hyphens, \
+                 starting with a letter or digit"
+            ),
+            Err(ClusterNameProblem::TooLong(len)) => format!(
+                "the cluster name is {len} characters long; the limit is {MAX_CLUSTER_NAME_LEN}"
+            ),
+        };
+        self.problem(path, message);
+        None
     }
 
     fn kind(&mut self, path: &str, node: &Node) -> Option<Kind> {
