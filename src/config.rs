@@ -9,7 +9,9 @@
 //! winning value by value. No message ever quotes a credential.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -459,6 +461,20 @@ struct CredentialKeys {
     client_secret_file: Slot,
 }
 
+impl CredentialKeys {
+    /// Where the credential key `key` (one of [`ATLAS_KEYS`]) goes.
+    fn slot(&mut self, key: &str) -> &mut Slot {
+        match key {
+            "public_key" => &mut self.public_key,
+            "private_key" => &mut self.private_key,
+            "private_key_file" => &mut self.private_key_file,
+            "client_id" => &mut self.client_id,
+            "client_secret" => &mut self.client_secret,
+            _ => &mut self.client_secret_file,
+        }
+    }
+}
+
 /// One credential: its keys in the file and its environment variable.
 struct CredentialSpec {
     /// What it is, in messages: "the public key".
@@ -492,6 +508,25 @@ const CLIENT_SECRET: CredentialSpec = CredentialSpec {
     file_key: Some("client_secret_file"),
     env: ENV_CLIENT_SECRET,
 };
+
+/// The values of one key that must be unique within a list (project ids, cluster names), each
+/// with the path of the entry that listed it first.
+#[derive(Default)]
+struct Listed(HashMap<String, String>);
+
+impl Listed {
+    /// Records that the entry at `entry_path` lists `value`; `Err` with the path of the earlier
+    /// entry when one already did.
+    fn record(&mut self, value: &str, entry_path: &str) -> Result<(), &str> {
+        match self.0.entry(value.to_owned()) {
+            Entry::Occupied(earlier) => Err(earlier.into_mut().as_str()),
+            Entry::Vacant(slot) => {
+                slot.insert(entry_path.to_owned());
+                Ok(())
+            }
+        }
+    }
+}
 
 /// Walks the YAML tree and collects every problem.
 struct Checker<'e> {
@@ -597,6 +632,69 @@ impl<'e> Checker<'e> {
         Some((found, path))
     }
 
+    /// Walks one mapping in document order: each key is checked with [`Checker::key`], and
+    /// `visit` gets the known ones with their path and value until it breaks off. Returns the
+    /// known keys that were set, for the required-key checks.
+    fn mapping(
+        &mut self,
+        path: &str,
+        entries: &[(Node, Node)],
+        known: &'static [&'static str],
+        mut visit: impl FnMut(&mut Self, &'static str, &str, &Node) -> ControlFlow<()>,
+    ) -> Vec<&'static str> {
+        let mut seen = Vec::new();
+        for (key, value) in entries {
+            let Some((key, key_path)) = self.key(path, key, known, &mut seen) else {
+                continue;
+            };
+            if visit(self, key, &key_path, value).is_break() {
+                break;
+            }
+        }
+        seen
+    }
+
+    /// Reports `key` missing from the mapping at `path` unless it is among the keys `set`.
+    fn require(&mut self, path: &str, set: &[&str], key: &str) {
+        if !set.contains(&key) {
+            self.problem(path, format!("missing required key {key:?}"));
+        }
+    }
+
+    /// Walks a list of mappings, `projects` or a project's `clusters`: it must list at least one
+    /// `noun`, and `item` checks each entry under the path `path[i]`, with the values already
+    /// listed that must stay unique. `None` when any entry failed.
+    fn list<T>(
+        &mut self,
+        path: &str,
+        node: &Node,
+        noun: &str,
+        mut item: impl FnMut(&mut Self, &str, &Node, &mut Listed) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let items = match node {
+            Node::Seq(items) => items.as_slice(),
+            Node::Null => &[],
+            other => {
+                self.wrong_type(path, &format!("a list of {noun}s"), other);
+                return None;
+            }
+        };
+        if items.is_empty() {
+            self.problem(path, format!("must list at least one {noun}"));
+            return None;
+        }
+        let mut listed = Listed::default();
+        let mut values = Vec::with_capacity(items.len());
+        let mut complete = true;
+        for (i, entry) in items.iter().enumerate() {
+            match item(self, &format!("{path}[{i}]"), entry, &mut listed) {
+                Some(value) => values.push(value),
+                None => complete = false,
+            }
+        }
+        complete.then_some(values)
+    }
+
     /// The whole file.
     fn config(&mut self, root: &Node) -> Option<Config> {
         let entries = match root {
@@ -617,50 +715,24 @@ impl<'e> Checker<'e> {
                 return None;
             }
         };
-        let mut seen = Vec::new();
         let mut atlas = None;
-        let mut atlas_seen = false;
         let mut poll_interval = Some(DEFAULT_POLL_INTERVAL);
         let mut projects = None;
-        let mut projects_seen = false;
-        for (key, value) in entries {
-            let Some((key, path)) = self.key("", key, TOP_KEYS, &mut seen) else {
-                continue;
-            };
+        let set = self.mapping("", entries, TOP_KEYS, |checker, key, path, value| {
             match key {
-                "atlas" => {
-                    atlas_seen = true;
-                    atlas = self.atlas(&path, Some(value));
-                }
-                "poll_interval" => {
-                    poll_interval = self.duration(&path, value, DEFAULT_POLL_INTERVAL);
-                    if let Some(d) = poll_interval
-                        && d < MIN_POLL_INTERVAL
-                    {
-                        self.problem(
-                            &path,
-                            format!(
-                                "must be at least {}, found {}",
-                                humantime::format_duration(MIN_POLL_INTERVAL),
-                                humantime::format_duration(d)
-                            ),
-                        );
-                        poll_interval = None;
-                    }
-                }
-                _ => {
-                    projects_seen = true;
-                    projects = self.projects(&path, value);
-                }
+                "atlas" => atlas = checker.atlas(path, Some(value)),
+                "poll_interval" => poll_interval = checker.poll_interval(path, value),
+                _ => projects = checker.list(path, value, "project", Self::project),
             }
-        }
-        if !projects_seen {
+            ControlFlow::Continue(())
+        });
+        if !set.contains(&"projects") {
             self.problem(
                 "",
                 "missing required key \"projects\": list the projects and clusters to poll",
             );
         }
-        if !atlas_seen {
+        if !set.contains(&"atlas") {
             atlas = self.atlas("atlas", None);
         }
         Some(Config {
@@ -668,6 +740,22 @@ impl<'e> Checker<'e> {
             poll_interval: poll_interval?,
             projects: projects?,
         })
+    }
+
+    fn poll_interval(&mut self, path: &str, node: &Node) -> Option<Duration> {
+        let interval = self.duration(path, node, DEFAULT_POLL_INTERVAL)?;
+        if interval < MIN_POLL_INTERVAL {
+            self.problem(
+                path,
+                format!(
+                    "must be at least {}, found {}",
+                    humantime::format_duration(MIN_POLL_INTERVAL),
+                    humantime::format_duration(interval)
+                ),
+            );
+            return None;
+        }
+        Some(interval)
     }
 
     /// The `atlas` section (`node` is `None` when it is absent or for [`AtlasConfig::from_env`]).
@@ -680,32 +768,18 @@ impl<'e> Checker<'e> {
         match node {
             None | Some(Node::Null) => {}
             Some(Node::Map(entries)) => {
-                let mut seen = Vec::new();
-                for (key, value) in entries {
-                    let Some((key, path)) = self.key(path, key, ATLAS_KEYS, &mut seen) else {
-                        continue;
-                    };
+                self.mapping(path, entries, ATLAS_KEYS, |checker, key, path, value| {
                     match key {
-                        "base_url" => base_url = self.base_url(&path, Some(value)),
-                        "api_version" => api_version = self.api_version(&path, value),
-                        "timeout" => {
-                            timeout = self.duration(&path, value, DEFAULT_TIMEOUT);
-                            if timeout == Some(Duration::ZERO) {
-                                self.problem(&path, "must be greater than 0");
-                                timeout = None;
-                            }
+                        "base_url" => base_url = checker.base_url(path, Some(value)),
+                        "api_version" => api_version = checker.api_version(path, value),
+                        "timeout" => timeout = checker.timeout(path, value),
+                        "max_concurrency" => {
+                            max_concurrency = checker.max_concurrency(path, value);
                         }
-                        "max_concurrency" => max_concurrency = self.max_concurrency(&path, value),
-                        "public_key" => keys.public_key = self.credential_text(&path, value),
-                        "private_key" => keys.private_key = self.credential_text(&path, value),
-                        "private_key_file" => {
-                            keys.private_key_file = self.credential_text(&path, value);
-                        }
-                        "client_id" => keys.client_id = self.credential_text(&path, value),
-                        "client_secret" => keys.client_secret = self.credential_text(&path, value),
-                        _ => keys.client_secret_file = self.credential_text(&path, value),
+                        credential => *keys.slot(credential) = checker.credential_text(path, value),
                     }
-                }
+                    ControlFlow::Continue(())
+                });
             }
             Some(other) => self.wrong_type(path, "a mapping", other),
         }
@@ -717,6 +791,15 @@ impl<'e> Checker<'e> {
             max_concurrency: max_concurrency?,
             credentials: credentials?,
         })
+    }
+
+    fn timeout(&mut self, path: &str, node: &Node) -> Option<Duration> {
+        let timeout = self.duration(path, node, DEFAULT_TIMEOUT)?;
+        if timeout.is_zero() {
+            self.problem(path, "must be greater than 0");
+            return None;
+        }
+        Some(timeout)
     }
 
     fn base_url(&mut self, path: &str, node: Option<&Node>) -> Option<reqwest::Url> {
@@ -1054,81 +1137,43 @@ impl<'e> Checker<'e> {
         }
     }
 
-    fn projects(&mut self, path: &str, node: &Node) -> Option<Vec<ProjectConfig>> {
-        let items = match node {
-            Node::Seq(items) => items.as_slice(),
-            Node::Null => &[],
-            other => {
-                self.wrong_type(path, "a list of projects", other);
-                return None;
-            }
-        };
-        if items.is_empty() {
-            self.problem(path, "must list at least one project");
-            return None;
-        }
-        let mut ids: HashMap<String, String> = HashMap::new();
-        let mut projects = Vec::with_capacity(items.len());
-        let mut complete = true;
-        for (i, item) in items.iter().enumerate() {
-            match self.project(&format!("{path}[{i}]"), item, &mut ids) {
-                Some(project) => projects.push(project),
-                None => complete = false,
-            }
-        }
-        complete.then_some(projects)
-    }
-
-    fn project(
-        &mut self,
-        path: &str,
-        node: &Node,
-        ids: &mut HashMap<String, String>,
-    ) -> Option<ProjectConfig> {
+    /// One entry of `projects`; `ids` holds the ids listed before it.
+    fn project(&mut self, path: &str, node: &Node, ids: &mut Listed) -> Option<ProjectConfig> {
         let Node::Map(entries) = node else {
             self.wrong_type(path, "a mapping with id and clusters", node);
             return None;
         };
-        let mut seen = Vec::new();
         let mut id = None;
         let mut name = Some(None);
         let mut clusters = None;
-        let (mut id_seen, mut clusters_seen) = (false, false);
-        for (key, value) in entries {
-            let Some((key, key_path)) = self.key(path, key, PROJECT_KEYS, &mut seen) else {
-                continue;
-            };
-            match key {
-                "id" => {
-                    id_seen = true;
-                    id = self.project_id(&key_path, value);
-                    if let Some(id) = &id {
-                        if let Some(earlier) = ids.get(id) {
-                            self.problem(
-                                &key_path,
+        let set = self.mapping(
+            path,
+            entries,
+            PROJECT_KEYS,
+            |checker, key, key_path, value| {
+                match key {
+                    "id" => {
+                        id = checker.project_id(key_path, value);
+                        if let Some(id) = &id
+                            && let Err(earlier) = ids.record(id, path)
+                        {
+                            checker.problem(
+                                key_path,
                                 format!(
                                     "duplicate project {id:?}: already listed at {earlier}; merge \
                                      the two clusters lists into one entry"
                                 ),
                             );
-                        } else {
-                            ids.insert(id.clone(), path.to_owned());
                         }
                     }
+                    "name" => name = checker.project_name(key_path, value),
+                    _ => clusters = checker.list(key_path, value, "cluster", Self::cluster),
                 }
-                "name" => name = self.project_name(&key_path, value),
-                _ => {
-                    clusters_seen = true;
-                    clusters = self.clusters(&key_path, value);
-                }
-            }
-        }
-        if !id_seen {
-            self.problem(path, "missing required key \"id\"");
-        }
-        if !clusters_seen {
-            self.problem(path, "missing required key \"clusters\"");
-        }
+                ControlFlow::Continue(())
+            },
+        );
+        self.require(path, &set, "id");
+        self.require(path, &set, "clusters");
         Some(ProjectConfig {
             id: id?,
             name: name?,
@@ -1179,37 +1224,8 @@ impl<'e> Checker<'e> {
         }
     }
 
-    fn clusters(&mut self, path: &str, node: &Node) -> Option<Vec<ClusterConfig>> {
-        let items = match node {
-            Node::Seq(items) => items.as_slice(),
-            Node::Null => &[],
-            other => {
-                self.wrong_type(path, "a list of clusters", other);
-                return None;
-            }
-        };
-        if items.is_empty() {
-            self.problem(path, "must list at least one cluster");
-            return None;
-        }
-        let mut names: HashMap<String, String> = HashMap::new();
-        let mut clusters = Vec::with_capacity(items.len());
-        let mut complete = true;
-        for (i, item) in items.iter().enumerate() {
-            match self.cluster(&format!("{path}[{i}]"), item, &mut names) {
-                Some(cluster) => clusters.push(cluster),
-                None => complete = false,
-            }
-        }
-        complete.then_some(clusters)
-    }
-
-    fn cluster(
-        &mut self,
-        path: &str,
-        node: &Node,
-        names: &mut HashMap<String, String>,
-    ) -> Option<ClusterConfig> {
+    /// One entry of a project's `clusters`; `names` holds the names listed before it.
+    fn cluster(&mut self, path: &str, node: &Node, names: &mut Listed) -> Option<ClusterConfig> {
         let entries = match node {
             Node::Map(entries) => entries,
             Node::String(name) => {
@@ -1224,34 +1240,33 @@ impl<'e> Checker<'e> {
                 return None;
             }
         };
-        let mut seen = Vec::new();
         let mut name = None;
-        let mut name_seen = false;
         let mut kind = Some(Kind::default());
-        for (key, value) in entries {
-            let Some((key, key_path)) = self.key(path, key, CLUSTER_KEYS, &mut seen) else {
-                continue;
-            };
-            if key == "name" {
-                name_seen = true;
-                name = self.cluster_name(&key_path, value);
-                if let Some(name) = &name {
-                    if let Some(earlier) = names.get(name) {
-                        self.problem(
-                            &key_path,
-                            format!("duplicate cluster {name:?}: already listed at {earlier}"),
-                        );
-                        return None;
-                    }
-                    names.insert(name.clone(), path.to_owned());
+        let set = self.mapping(
+            path,
+            entries,
+            CLUSTER_KEYS,
+            |checker, key, key_path, value| {
+                if key == "kind" {
+                    kind = checker.kind(key_path, value);
+                    return ControlFlow::Continue(());
                 }
-            } else {
-                kind = self.kind(&key_path, value);
-            }
-        }
-        if !name_seen {
-            self.problem(path, "missing required key \"name\"");
-        }
+                let found = checker.cluster_name(key_path, value);
+                if let Some(found) = &found
+                    && let Err(earlier) = names.record(found, path)
+                {
+                    checker.problem(
+                        key_path,
+                        format!("duplicate cluster {found:?}: already listed at {earlier}"),
+                    );
+                    // The entry repeats an earlier one: the rest of it is not looked at.
+                    return ControlFlow::Break(());
+                }
+                name = found;
+                ControlFlow::Continue(())
+            },
+        );
+        self.require(path, &set, "name");
         Some(ClusterConfig {
             name: name?,
             kind: kind?,
