@@ -140,7 +140,7 @@ fn version_string() -> &'static str {
 }
 
 fn parse_hex_id(s: &str) -> Result<String, String> {
-    if s.len() == 24 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if crate::target::is_atlas_id(s) {
         Ok(s.to_owned())
     } else {
         Err("expected 24 lowercase hex digits".to_owned())
@@ -148,9 +148,7 @@ fn parse_hex_id(s: &str) -> Result<String, String> {
 }
 
 fn parse_cluster_name(s: &str) -> Result<String, String> {
-    let mut bytes = s.bytes();
-    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
-    if first_ok && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    if crate::target::has_cluster_name_shape(s) {
         Ok(s.to_owned())
     } else {
         Err("expected a cluster name matching ^[a-zA-Z0-9][a-zA-Z0-9-]*$".to_owned())

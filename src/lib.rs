@@ -4,7 +4,8 @@
 //! A tour of the modules, in the order data flows through them:
 //!
 //! - [`config`]: the YAML config file, validated with every problem reported at once.
-//! - [`target`]: what is polled: a project id, a cluster name and a backup API kind.
+//! - [`target`]: what is polled: a project id, a cluster name and a backup API kind, and the
+//!   rules ids and cluster names follow.
 //! - [`atlas`]: the Atlas Administration API client: one method per endpoint, typed responses,
 //!   digest or OAuth2 authentication, paging, typed errors. It knows nothing of metrics.
 //! - [`snapshot`]: snapshots from any endpoint in one shape, ordered by time.

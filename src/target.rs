@@ -2,6 +2,9 @@
 //!
 //! These types sit between the config (which produces them) and the Atlas client and poller
 //! (which consume them). They carry no credentials.
+//!
+//! The rules for Atlas ids and cluster names live here too, the one place the config checks,
+//! the command-line arguments and the simulator's routes all take them from.
 
 use std::fmt;
 use std::str::FromStr;
@@ -133,6 +136,64 @@ impl fmt::Display for TargetKey {
     }
 }
 
+/// The longest cluster name the config accepts.
+pub const MAX_CLUSTER_NAME_LEN: usize = 64;
+
+/// Why a string is not an Atlas id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtlasIdProblem {
+    /// 24 hex digits, but some of them upper case: Atlas writes its ids in lower case.
+    Uppercase,
+    /// Not 24 hex digits.
+    NotHex,
+}
+
+/// Checks an Atlas object id, `^[a-f0-9]{24}$`: the shape of project (group) ids and snapshot
+/// ids.
+pub fn check_atlas_id(s: &str) -> Result<(), AtlasIdProblem> {
+    if s.len() != 24 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Err(AtlasIdProblem::NotHex)
+    } else if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Err(AtlasIdProblem::Uppercase)
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `s` is an Atlas object id ([`check_atlas_id`] without the reason).
+pub fn is_atlas_id(s: &str) -> bool {
+    check_atlas_id(s).is_ok()
+}
+
+/// Why a string is not a cluster name the config accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterNameProblem {
+    /// Not of the shape [`has_cluster_name_shape`] checks.
+    Shape,
+    /// The right shape, but longer than [`MAX_CLUSTER_NAME_LEN`]; holds the length.
+    TooLong(usize),
+}
+
+/// Whether `s` has the shape of a cluster name, `^[a-zA-Z0-9][a-zA-Z0-9-]*$`: the pattern of
+/// the Atlas API's `{clusterName}` path parameter, which sets no length limit.
+pub fn has_cluster_name_shape(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Checks a cluster name: its shape ([`has_cluster_name_shape`]), then its length against
+/// [`MAX_CLUSTER_NAME_LEN`].
+pub fn check_cluster_name(s: &str) -> Result<(), ClusterNameProblem> {
+    if !has_cluster_name_shape(s) {
+        Err(ClusterNameProblem::Shape)
+    } else if s.len() > MAX_CLUSTER_NAME_LEN {
+        Err(ClusterNameProblem::TooLong(s.len()))
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +204,49 @@ mod tests {
             assert_eq!(kind.as_str().parse::<Kind>(), Ok(kind));
         }
         assert!("Flex".parse::<Kind>().is_err());
+    }
+
+    #[test]
+    fn atlas_ids_are_24_lowercase_hex_digits() {
+        assert_eq!(check_atlas_id("5b69d0349b15c62cdfc38b78"), Ok(()));
+        assert_eq!(
+            check_atlas_id("5B69D0349B15C62CDFC38B78"),
+            Err(AtlasIdProblem::Uppercase)
+        );
+        for not_hex in [
+            "",
+            "5b69d0349b15c62cdfc38b7",
+            "5b69d0349b15c62cdfc38b780",
+            "5b69d0349b15c62cdfc38b7g",
+            "5b69d0349b15c62cdfc38b\u{e9}",
+            "production",
+        ] {
+            assert_eq!(
+                check_atlas_id(not_hex),
+                Err(AtlasIdProblem::NotHex),
+                "{not_hex}"
+            );
+            assert!(!is_atlas_id(not_hex));
+        }
+    }
+
+    #[test]
+    fn cluster_names_have_the_path_shape_and_at_most_64_characters() {
+        for good in ["Cluster0", "a-b-1", "0", "a-"] {
+            assert!(has_cluster_name_shape(good), "{good}");
+            assert_eq!(check_cluster_name(good), Ok(()));
+        }
+        for bad in ["", "-a", "a_b", "a b", "caf\u{e9}", "\u{e9}t\u{e9}"] {
+            assert!(!has_cluster_name_shape(bad), "{bad}");
+            assert_eq!(check_cluster_name(bad), Err(ClusterNameProblem::Shape));
+        }
+        let longest = "a".repeat(MAX_CLUSTER_NAME_LEN);
+        assert_eq!(check_cluster_name(&longest), Ok(()));
+        let too_long = "a".repeat(MAX_CLUSTER_NAME_LEN + 1);
+        assert!(has_cluster_name_shape(&too_long));
+        assert_eq!(
+            check_cluster_name(&too_long),
+            Err(ClusterNameProblem::TooLong(MAX_CLUSTER_NAME_LEN + 1))
+        );
     }
 }

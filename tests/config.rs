@@ -777,6 +777,22 @@ fn parse_str_reports_problems_under_the_name_it_is_given() {
 }
 
 #[test]
+fn an_empty_or_mistyped_project_id_or_cluster_name_says_what_belongs_there() {
+    let text = "projects:\n  - id:\n    clusters:\n      - name:\n  - id: [5b69d0349b15c62cdfc38b78]\n    clusters:\n      - name: [Cluster0]\n";
+    let err = Config::parse_str(text, "inline.yaml", &env(API_KEY_ENV)).unwrap_err();
+    assert_eq!(
+        err.render(),
+        [
+            "inline.yaml: projects[0].id: is empty; expected the project id (24 hex digits)",
+            "inline.yaml: projects[0].clusters[0].name: is empty; expected the cluster name",
+            "inline.yaml: projects[1].id: expected a string of 24 hex digits, found a list",
+            "inline.yaml: projects[1].clusters[0].name: expected a string, found a list",
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
 fn from_env_gives_the_defaults_and_the_credentials_of_the_environment() {
     let atlas = AtlasConfig::from_env(&env(SERVICE_ACCOUNT_ENV)).unwrap();
     assert_eq!(atlas.base_url.as_str(), "https://cloud.mongodb.com/");

@@ -253,20 +253,12 @@ fn classify_group(version: &str, group: &str, rest: &[&str]) -> Option<Endpoint>
 
 /// `^[a-f0-9]{24}$`: group and snapshot ids.
 pub(crate) fn is_object_id(s: &str) -> bool {
-    s.len() == 24
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    crate::target::is_atlas_id(s)
 }
 
-/// `^[a-zA-Z0-9][a-zA-Z0-9-]*$`: cluster names.
+/// `^[a-zA-Z0-9][a-zA-Z0-9-]*$`: cluster names (the spec sets no length limit on the path).
 pub(crate) fn is_cluster_name(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    match bytes.next() {
-        Some(first) if first.is_ascii_alphanumeric() => {
-            bytes.all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        }
-        _ => false,
-    }
+    crate::target::has_cluster_name_shape(s)
 }
 
 #[cfg(test)]

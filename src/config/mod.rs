@@ -1,0 +1,232 @@
+//! The YAML config file: its types, and loading it with every problem reported at once.
+//!
+//! The file is parsed into a plain YAML tree first and then walked key by key, so that one run
+//! reports every problem (unknown keys, wrong types, bad values, duplicate targets, missing
+//! credentials), each with its key path, in document order. Nothing is deserialized straight
+//! into the config types: a derive would stop at the first problem.
+//!
+//! This module owns the types and the entry points; the work is split by concern:
+//! `walker` (the YAML tree and the generic walk over it), `schema` (what each key must hold)
+//! and `credentials` (from the file or the environment; no message ever quotes one).
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::secret::Secret;
+use crate::target::{ApiVersion, Kind, Target};
+
+mod credentials;
+mod schema;
+mod walker;
+
+use credentials::Sources;
+use walker::Checker;
+
+pub use crate::target::MAX_CLUSTER_NAME_LEN;
+
+/// Default Atlas base URL.
+pub const DEFAULT_BASE_URL: &str = "https://cloud.mongodb.com";
+/// Default per-request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default number of requests in flight at once.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
+/// Default poll interval.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// The shortest poll interval accepted.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// The largest `max_concurrency` accepted. Atlas rate-limits the snapshot endpoints per
+/// project; more requests in flight than this only buys 429 answers.
+pub const MAX_CONCURRENCY_LIMIT: usize = 64;
+
+/// Environment variable for the API public key (the Atlas CLI's name).
+pub const ENV_PUBLIC_API_KEY: &str = "MONGODB_ATLAS_PUBLIC_API_KEY";
+/// Environment variable for the API private key.
+pub const ENV_PRIVATE_API_KEY: &str = "MONGODB_ATLAS_PRIVATE_API_KEY";
+/// Environment variable for the service account client id.
+pub const ENV_CLIENT_ID: &str = "MONGODB_ATLAS_CLIENT_ID";
+/// Environment variable for the service account client secret.
+pub const ENV_CLIENT_SECRET: &str = "MONGODB_ATLAS_CLIENT_SECRET";
+
+/// The file name [`AtlasConfig::from_env`] reports its problems under.
+pub const ENVIRONMENT: &str = "environment";
+
+/// A validated config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// How to reach and authenticate to Atlas.
+    pub atlas: AtlasConfig,
+    /// Time between the starts of two poll cycles.
+    pub poll_interval: Duration,
+    /// The projects and their clusters.
+    pub projects: Vec<ProjectConfig>,
+}
+
+/// The `atlas` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AtlasConfig {
+    /// Scheme, host and optional port (and path prefix) of the API server, without a trailing slash.
+    pub base_url: reqwest::Url,
+    /// Path family for the tenant and legacy kinds.
+    pub api_version: ApiVersion,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Requests in flight at once.
+    pub max_concurrency: usize,
+    /// The resolved credentials.
+    pub credentials: Credentials,
+}
+
+/// How the client authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// A programmatic API key pair, sent with HTTP digest authentication.
+    ApiKey {
+        /// The public key (the digest user name).
+        public_key: String,
+        /// The private key (the digest password).
+        private_key: Secret,
+    },
+    /// A service account, exchanged for an OAuth2 bearer token (client credentials flow).
+    ServiceAccount {
+        /// The client id (`mdb_sa_id_...`).
+        client_id: String,
+        /// The client secret (`mdb_sa_sk_...`).
+        client_secret: Secret,
+    },
+}
+
+/// One entry of `projects`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectConfig {
+    /// 24 hex digits.
+    pub id: String,
+    /// Optional display name.
+    pub name: Option<String>,
+    /// The clusters to poll.
+    pub clusters: Vec<ClusterConfig>,
+}
+
+/// One entry of `projects[].clusters`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// The cluster name.
+    pub name: String,
+    /// The configured kind.
+    pub kind: Kind,
+}
+
+/// Every problem found in one config file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct ConfigError {
+    /// The file the problems are in, as the user named it.
+    pub file: String,
+    /// The problems, in document order.
+    pub problems: Vec<Problem>,
+}
+
+/// One problem: where and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key path, like `projects[1].clusters[0].name`; empty for the whole file.
+    pub path: String,
+    /// What is wrong, never quoting a credential.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// One line per problem: `file: path: message`.
+    pub fn render(&self) -> String {
+        self.problems
+            .iter()
+            .map(|p| {
+                if p.path.is_empty() {
+                    format!("{}: {}", self.file, p.message)
+                } else {
+                    format!("{}: {}: {}", self.file, p.path, p.message)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Config {
+    /// Loads and validates a config file, reading credentials from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, &|name| std::env::var(name).ok())
+    }
+
+    /// Loads and validates a config file with an explicit environment lookup.
+    ///
+    /// Every problem is reported at once. A relative `*_file` path is read relative to the
+    /// directory of the config file, as Prometheus does.
+    pub fn load_with_env(
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse_str(&text, &file, env),
+            Err(err) => Err(ConfigError {
+                file,
+                problems: vec![Problem {
+                    path: String::new(),
+                    message: format!("cannot read the config file: {err}"),
+                }],
+            }),
+        }
+    }
+
+    /// Validates config text: [`Config::load_with_env`] without reading the file.
+    ///
+    /// `file` is the name problems are reported under; a relative `*_file` path is read
+    /// relative to its directory (the working directory when it has none). `*_file` paths are
+    /// still read from disk.
+    pub fn parse_str(
+        text: &str,
+        file: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let base_dir = Path::new(file)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let sources = Sources::file(env, base_dir);
+        let mut checker = Checker::default();
+        let config = match walker::parse(text) {
+            Ok(root) => checker.config(&root, &sources),
+            Err(problem) => {
+                checker.problem(&problem.path, problem.message);
+                None
+            }
+        };
+        checker.finish(file, config)
+    }
+
+    /// Every configured cluster as a poll target, in config order.
+    pub fn targets(&self) -> Vec<Target> {
+        self.projects
+            .iter()
+            .flat_map(|p| {
+                p.clusters.iter().map(move |c| Target {
+                    project_id: p.id.as_str().into(),
+                    project_name: p.name.as_deref().map(Into::into),
+                    cluster_name: c.name.as_str().into(),
+                    kind: c.kind,
+                })
+            })
+            .collect()
+    }
+}
+
+impl AtlasConfig {
+    /// The defaults, with credentials from the environment only: for the `snapshots` commands
+    /// when there is no config file. Problems are reported under the file name
+    /// [`ENVIRONMENT`].
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<AtlasConfig, ConfigError> {
+        let mut checker = Checker::default();
+        let atlas = checker.atlas("", None, &Sources::environment(env));
+        checker.finish(ENVIRONMENT, atlas)
+    }
+}

@@ -1,0 +1,502 @@
+//! The schema checks: what each key of the config file must hold, and the defaults of the
+//! keys left out. Credentials are collected here and resolved by `credentials`.
+
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use super::credentials::{CredentialKeys, Sources};
+use super::walker::{Checker, Listed, Node, child};
+use super::{
+    AtlasConfig, ClusterConfig, Config, DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, MAX_CLUSTER_NAME_LEN, MAX_CONCURRENCY_LIMIT,
+    MIN_POLL_INTERVAL, ProjectConfig,
+};
+use crate::target::{
+    ApiVersion, AtlasIdProblem, ClusterNameProblem, Kind, check_atlas_id, check_cluster_name,
+};
+
+/// The keys each mapping accepts, in the order the documentation lists them.
+const TOP_KEYS: &[&str] = &["atlas", "poll_interval", "projects"];
+const ATLAS_KEYS: &[&str] = &[
+    "base_url",
+    "api_version",
+    "timeout",
+    "max_concurrency",
+    "public_key",
+    "private_key",
+    "private_key_file",
+    "client_id",
+    "client_secret",
+    "client_secret_file",
+];
+const PROJECT_KEYS: &[&str] = &["id", "name", "clusters"];
+const CLUSTER_KEYS: &[&str] = &["name", "kind"];
+
+const DURATION_EXAMPLES: &str = "like 500ms, 30s, 15m, 1h or 1h30m";
+
+impl Checker {
+    /// The whole file.
+    pub(super) fn config(&mut self, root: &Node, sources: &Sources) -> Option<Config> {
+        let entries = match root {
+            Node::Map(entries) => entries,
+            Node::Null => {
+                self.problem(
+                    "",
+                    "the file is empty; expected at least a projects list (see config.example.yaml)",
+                );
+                return None;
+            }
+            other => {
+                self.wrong_type(
+                    "",
+                    "a mapping with the keys atlas, poll_interval and projects",
+                    other,
+                );
+                return None;
+            }
+        };
+        let mut atlas = None;
+        let mut poll_interval = Some(DEFAULT_POLL_INTERVAL);
+        let mut projects = None;
+        let set = self.mapping("", entries, TOP_KEYS, |checker, key, path, value| {
+            match key {
+                "atlas" => atlas = checker.atlas(path, Some(value), sources),
+                "poll_interval" => poll_interval = checker.poll_interval(path, value),
+                _ => projects = checker.list(path, value, "project", Self::project),
+            }
+            ControlFlow::Continue(())
+        });
+        if !set.contains(&"projects") {
+            self.problem(
+                "",
+                "missing required key \"projects\": list the projects and clusters to poll",
+            );
+        }
+        if !set.contains(&"atlas") {
+            atlas = self.atlas("atlas", None, sources);
+        }
+        Some(Config {
+            atlas: atlas?,
+            poll_interval: poll_interval?,
+            projects: projects?,
+        })
+    }
+
+    fn poll_interval(&mut self, path: &str, node: &Node) -> Option<Duration> {
+        let interval = self.duration(path, node, DEFAULT_POLL_INTERVAL)?;
+        if interval < MIN_POLL_INTERVAL {
+            self.problem(
+                path,
+                format!(
+                    "must be at least {}, found {}",
+                    humantime::format_duration(MIN_POLL_INTERVAL),
+                    humantime::format_duration(interval)
+                ),
+            );
+            return None;
+        }
+        Some(interval)
+    }
+
+    /// The `atlas` section (`node` is `None` when it is absent or for [`AtlasConfig::from_env`]).
+    pub(super) fn atlas(
+        &mut self,
+        path: &str,
+        node: Option<&Node>,
+        sources: &Sources,
+    ) -> Option<AtlasConfig> {
+        let mut base_url = self.base_url(&child(path, "base_url"), None);
+        let mut api_version = Some(ApiVersion::default());
+        let mut timeout = Some(DEFAULT_TIMEOUT);
+        let mut max_concurrency = Some(DEFAULT_MAX_CONCURRENCY);
+        let mut keys = CredentialKeys::default();
+        match node {
+            None | Some(Node::Null) => {}
+            Some(Node::Map(entries)) => {
+                self.mapping(path, entries, ATLAS_KEYS, |checker, key, path, value| {
+                    match key {
+                        "base_url" => base_url = checker.base_url(path, Some(value)),
+                        "api_version" => api_version = checker.api_version(path, value),
+                        "timeout" => timeout = checker.timeout(path, value),
+                        "max_concurrency" => {
+                            max_concurrency = checker.max_concurrency(path, value);
+                        }
+                        credential => *keys.slot(credential) = checker.credential_text(path, value),
+                    }
+                    ControlFlow::Continue(())
+                });
+            }
+            Some(other) => self.wrong_type(path, "a mapping", other),
+        }
+        let credentials = self.credentials(path, keys, sources);
+        Some(AtlasConfig {
+            base_url: base_url?,
+            api_version: api_version?,
+            timeout: timeout?,
+            max_concurrency: max_concurrency?,
+            credentials: credentials?,
+        })
+    }
+
+    fn timeout(&mut self, path: &str, node: &Node) -> Option<Duration> {
+        let timeout = self.duration(path, node, DEFAULT_TIMEOUT)?;
+        if timeout.is_zero() {
+            self.problem(path, "must be greater than 0");
+            return None;
+        }
+        Some(timeout)
+    }
+
+    fn base_url(&mut self, path: &str, node: Option<&Node>) -> Option<reqwest::Url> {
+        let text = match node {
+            None | Some(Node::Null) => DEFAULT_BASE_URL,
+            Some(Node::String(text)) => text.as_str(),
+            Some(other) => {
+                self.wrong_type(path, "a URL string", other);
+                return None;
+            }
+        };
+        // The value is never quoted back: a URL with user info may carry a password.
+        let mut url = match reqwest::Url::parse(text.trim()) {
+            Ok(url) => url,
+            Err(err) => {
+                self.problem(
+                    path,
+                    format!("not an absolute URL ({err}); expected one like {DEFAULT_BASE_URL}"),
+                );
+                return None;
+            }
+        };
+        let mut wrong = Vec::new();
+        if !matches!(url.scheme(), "http" | "https") {
+            wrong.push(format!(
+                "its scheme must be http or https, not {:?}",
+                url.scheme()
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            wrong.push("it must have a host".to_owned());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            wrong.push(
+                "it must not carry a user name or password (set the credentials keys instead)"
+                    .to_owned(),
+            );
+        }
+        if url.query().is_some() {
+            wrong.push("it must not have a query (?...)".to_owned());
+        }
+        if url.fragment().is_some() {
+            wrong.push("it must not have a fragment (#...)".to_owned());
+        }
+        if !wrong.is_empty() {
+            self.problem(path, wrong.join("; "));
+            return None;
+        }
+        let trimmed = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&trimmed);
+        Some(url)
+    }
+
+    fn api_version(&mut self, path: &str, node: &Node) -> Option<ApiVersion> {
+        let guess = |text: &str| match text.trim_start_matches(['v', 'V']) {
+            "1" | "1.0" => Some(ApiVersion::V1_0),
+            "2" | "2.0" => Some(ApiVersion::V2),
+            _ => None,
+        };
+        match node {
+            Node::Null => Some(ApiVersion::default()),
+            Node::String(text) => match text.as_str() {
+                "v2" => Some(ApiVersion::V2),
+                "v1.0" => Some(ApiVersion::V1_0),
+                other => {
+                    let hint = guess(other)
+                        .map(|v| format!("; did you mean {:?}?", v.as_str()))
+                        .unwrap_or_default();
+                    self.problem(
+                        path,
+                        format!("unknown API version {other:?}: expected \"v2\" or \"v1.0\"{hint}"),
+                    );
+                    None
+                }
+            },
+            Node::Number(n) => {
+                let hint = guess(&n.to_string())
+                    .map(|v| format!("; did you mean {:?}?", v.as_str()))
+                    .unwrap_or_default();
+                self.problem(
+                    path,
+                    format!("expected \"v2\" or \"v1.0\", found the number {n}{hint}"),
+                );
+                None
+            }
+            other => {
+                self.wrong_type(path, "\"v2\" or \"v1.0\"", other);
+                None
+            }
+        }
+    }
+
+    /// A duration string; `default` when the value is empty.
+    fn duration(&mut self, path: &str, node: &Node, default: Duration) -> Option<Duration> {
+        let text = match node {
+            Node::Null => return Some(default),
+            Node::String(text) => text.trim(),
+            Node::Number(n) => {
+                self.problem(
+                    path,
+                    format!("the duration {n} has no unit; add one, for example \"{n}s\""),
+                );
+                return None;
+            }
+            other => {
+                self.wrong_type(path, &format!("a duration {DURATION_EXAMPLES}"), other);
+                return None;
+            }
+        };
+        match humantime::parse_duration(text) {
+            Ok(d) => Some(d),
+            Err(err) => {
+                let message = match err {
+                    humantime::DurationError::Empty => {
+                        format!("the duration is empty; expected one {DURATION_EXAMPLES}")
+                    }
+                    _ if text.parse::<f64>().is_ok() => format!(
+                        "the duration {text:?} has no unit; add one, for example \"{text}s\""
+                    ),
+                    humantime::DurationError::UnknownUnit { unit, .. } => format!(
+                        "unknown unit {unit:?} in the duration {text:?}; use ms, s, m, h or d, {DURATION_EXAMPLES}"
+                    ),
+                    humantime::DurationError::NumberOverflow => {
+                        format!("the duration {text:?} is too large")
+                    }
+                    _ => format!("invalid duration {text:?}; expected one {DURATION_EXAMPLES}"),
+                };
+                self.problem(path, message);
+                None
+            }
+        }
+    }
+
+    fn max_concurrency(&mut self, path: &str, node: &Node) -> Option<usize> {
+        let range = format!("between 1 and {MAX_CONCURRENCY_LIMIT}");
+        match node {
+            Node::Null => Some(DEFAULT_MAX_CONCURRENCY),
+            Node::Number(n) => {
+                if let Some(v) = n.as_u64().and_then(|v| usize::try_from(v).ok())
+                    && (1..=MAX_CONCURRENCY_LIMIT).contains(&v)
+                {
+                    return Some(v);
+                }
+                if n.is_f64() {
+                    self.problem(path, format!("expected a whole number {range}, found {n}"));
+                } else {
+                    self.problem(path, format!("must be {range}, found {n}"));
+                }
+                None
+            }
+            Node::String(text) if text.trim().parse::<u64>().is_ok() => {
+                self.problem(
+                    path,
+                    format!("expected a whole number {range}, found a string; remove the quotes"),
+                );
+                None
+            }
+            other => {
+                self.wrong_type(path, &format!("a whole number {range}"), other);
+                None
+            }
+        }
+    }
+
+    /// One entry of `projects`; `ids` holds the ids listed before it.
+    fn project(&mut self, path: &str, node: &Node, ids: &mut Listed) -> Option<ProjectConfig> {
+        let Node::Map(entries) = node else {
+            self.wrong_type(path, "a mapping with id and clusters", node);
+            return None;
+        };
+        let mut id = None;
+        let mut name = Some(None);
+        let mut clusters = None;
+        let set = self.mapping(
+            path,
+            entries,
+            PROJECT_KEYS,
+            |checker, key, key_path, value| {
+                match key {
+                    "id" => {
+                        id = checker.project_id(key_path, value);
+                        if let Some(id) = &id
+                            && let Err(earlier) = ids.record(id, path)
+                        {
+                            checker.problem(
+                                key_path,
+                                format!(
+                                    "duplicate project {id:?}: already listed at {earlier}; merge \
+                                     the two clusters lists into one entry"
+                                ),
+                            );
+                        }
+                    }
+                    "name" => name = checker.project_name(key_path, value),
+                    _ => clusters = checker.list(key_path, value, "cluster", Self::cluster),
+                }
+                ControlFlow::Continue(())
+            },
+        );
+        self.require(path, &set, "id");
+        self.require(path, &set, "clusters");
+        Some(ProjectConfig {
+            id: id?,
+            name: name?,
+            clusters: clusters?,
+        })
+    }
+
+    /// The text of a key that must hold a string; `missing` says what belongs there when the
+    /// value is left empty.
+    fn required_text<'n>(
+        &mut self,
+        path: &str,
+        node: &'n Node,
+        missing: &str,
+        expected: &str,
+    ) -> Option<&'n str> {
+        match node {
+            Node::String(text) => Some(text),
+            Node::Null => {
+                self.problem(path, format!("is empty; expected {missing}"));
+                None
+            }
+            other => {
+                self.wrong_type(path, expected, other);
+                None
+            }
+        }
+    }
+
+    fn project_id(&mut self, path: &str, node: &Node) -> Option<String> {
+        let id = self.required_text(
+            path,
+            node,
+            "the project id (24 hex digits)",
+            "a string of 24 hex digits",
+        )?;
+        let hint = match check_atlas_id(id) {
+            Ok(()) => return Some(id.to_owned()),
+            Err(AtlasIdProblem::Uppercase) => "; write it in lowercase",
+            Err(AtlasIdProblem::NotHex) => "",
+        };
+        self.problem(
+            path,
+            format!(
+                "invalid project id {id:?}: expected 24 hex digits (0-9, a-f), like \
+                 5b69d0349b15c62cdfc38b78{hint}"
+            ),
+        );
+        None
+    }
+
+    /// `Some(None)` when absent, `None` after a problem.
+    fn project_name(&mut self, path: &str, node: &Node) -> Option<Option<String>> {
+        match node {
+            Node::Null => Some(None),
+            Node::String(name) if name.trim().is_empty() => {
+                self.problem(path, "is empty; leave the key out for no name");
+                None
+            }
+            Node::String(name) => Some(Some(name.clone())),
+            other => {
+                self.wrong_type(path, "a string", other);
+                None
+            }
+        }
+    }
+
+    /// One entry of a project's `clusters`; `names` holds the names listed before it.
+    fn cluster(&mut self, path: &str, node: &Node, names: &mut Listed) -> Option<ClusterConfig> {
+        let entries = match node {
+            Node::Map(entries) => entries,
+            Node::String(name) => {
+                self.problem(
+                    path,
+                    format!("expected a mapping with name and kind, found a string; write - name: {name}"),
+                );
+                return None;
+            }
+            other => {
+                self.wrong_type(path, "a mapping with name and kind", other);
+                return None;
+            }
+        };
+        let mut name = None;
+        let mut kind = Some(Kind::default());
+        let set = self.mapping(
+            path,
+            entries,
+            CLUSTER_KEYS,
+            |checker, key, key_path, value| {
+                if key == "kind" {
+                    kind = checker.kind(key_path, value);
+                    return ControlFlow::Continue(());
+                }
+                let found = checker.cluster_name(key_path, value);
+                if let Some(found) = &found
+                    && let Err(earlier) = names.record(found, path)
+                {
+                    checker.problem(
+                        key_path,
+                        format!("duplicate cluster {found:?}: already listed at {earlier}"),
+                    );
+                    // The entry repeats an earlier one: the rest of it is not looked at.
+                    return ControlFlow::Break(());
+                }
+                name = found;
+                ControlFlow::Continue(())
+            },
+        );
+        self.require(path, &set, "name");
+        Some(ClusterConfig {
+            name: name?,
+            kind: kind?,
+        })
+    }
+
+    fn cluster_name(&mut self, path: &str, node: &Node) -> Option<String> {
+        let name = self.required_text(path, node, "the cluster name", "a string")?;
+        let message = match check_cluster_name(name) {
+            Ok(()) => return Some(name.to_owned()),
+            Err(ClusterNameProblem::Shape) => format!(
+                "invalid cluster name {name:?}: expected ASCII letters, digits and hyphens, \
+                 starting with a letter or digit"
+            ),
+            Err(ClusterNameProblem::TooLong(len)) => format!(
+                "the cluster name is {len} characters long; the limit is {MAX_CLUSTER_NAME_LEN}"
+            ),
+        };
+        self.problem(path, message);
+        None
+    }
+
+    fn kind(&mut self, path: &str, node: &Node) -> Option<Kind> {
+        match node {
+            Node::Null => Some(Kind::default()),
+            Node::String(text) => match text.parse::<Kind>() {
+                Ok(kind) => Some(kind),
+                Err(err) => {
+                    let hint = text
+                        .to_ascii_lowercase()
+                        .parse::<Kind>()
+                        .map(|k| format!("; did you mean {:?}?", k.as_str()))
+                        .unwrap_or_default();
+                    self.problem(path, format!("{err}{hint}"));
+                    None
+                }
+            },
+            other => {
+                self.wrong_type(path, "a string", other);
+                None
+            }
+        }
+    }
+}
