@@ -13,10 +13,9 @@
 //! 10. the cluster's kind matches the endpoint → else 400;
 //! 11. the answer: one snapshot (404 if unknown) or a page of the listing.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -28,57 +27,20 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::Stats;
-use super::digest::{self, NonceTable};
+use super::digest;
 use super::errors::{ApiError, Resp, bytes_response, json_response, to_bytes};
 use super::faults::{Effect, FaultContext};
-use super::oauth::{self, TokenRequest, TokenTable};
+use super::oauth::{self, TokenRequest};
 use super::query::{Output, PageRequest, Query};
-use super::ratelimit::{Admission, RateLimiter, rate_limited};
+use super::ratelimit::{Admission, rate_limited};
 use super::render::{self, ClusterRef};
 use super::routes::{self, Endpoint, EndpointSet, Family, MEDIA_V1};
-use super::scenario::{RateLimit, Scenario, SimKind, SimSnapshot, SimStatus};
-use super::world::{ClusterView, Lookup, World};
+use super::scenario::{SimKind, SimSnapshot, SimStatus};
+use super::shared::{Shared, lock};
+use super::world::{ClusterView, Lookup};
 
 /// Largest request body read (only the OAuth endpoints read one).
 const MAX_BODY: usize = 64 * 1024;
-
-/// Locks a mutex, carrying on if a panicking thread poisoned it (the data stays consistent:
-/// every critical section here is a few plain assignments).
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// State shared by every connection of one simulator.
-pub(crate) struct Shared {
-    pub(crate) world: Mutex<World>,
-    pub(crate) stats: Mutex<Stats>,
-    nonces: Mutex<NonceTable>,
-    tokens: Mutex<TokenTable>,
-    limiter: Mutex<RateLimiter>,
-    limits: RateLimit,
-    api_keys: HashMap<String, String>,
-    service_accounts: HashMap<String, String>,
-    /// Used for links when a request has no Host header.
-    fallback_origin: String,
-}
-
-impl Shared {
-    pub(crate) fn new(scenario: Scenario, local: SocketAddr) -> Shared {
-        let limiter = RateLimiter::new(scenario.rate_limit);
-        Shared {
-            world: Mutex::new(World::new(scenario.projects)),
-            stats: Mutex::new(Stats::default()),
-            nonces: Mutex::new(NonceTable::new(scenario.nonce_ttl)),
-            tokens: Mutex::new(TokenTable::new(scenario.token_ttl)),
-            limits: limiter.limits(),
-            limiter: Mutex::new(limiter),
-            api_keys: scenario.api_keys.into_iter().collect(),
-            service_accounts: scenario.service_accounts.into_iter().collect(),
-            fallback_origin: format!("http://{local}"),
-        }
-    }
-}
 
 /// Marks a response as one page of a listing, for `Stats::pages_served`.
 #[derive(Clone, Copy)]

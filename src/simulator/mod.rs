@@ -33,9 +33,9 @@ mod ratelimit;
 mod render;
 mod routes;
 mod scenario;
+mod shared;
 mod world;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -50,34 +50,17 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
-use handler::{Shared, lock};
+use shared::{Shared, lock};
 
 pub use scenario::{
     DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PRIVATE_KEY, DEMO_PROJECT_IDS, DEMO_PUBLIC_KEY, Fault,
     HistoryOptions, InFlightPhase, RateLimit, Scenario, SimCluster, SimKind, SimProject,
     SimSnapshot, SimStatus, daily_history,
 };
+pub use shared::Stats;
 
 /// How long `shutdown` lets in-flight requests finish before cutting them off.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
-
-/// Request counters, for tests to see what a client did.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Stats {
-    /// Every HTTP request received.
-    pub requests: u64,
-    /// 401 responses sent, digest challenges included.
-    pub unauthorized: u64,
-    /// Responses by status code.
-    pub by_status: BTreeMap<u16, u64>,
-    /// Requests by route: `flex_list`, `flex_get`, `tenant_list_v2`, `tenant_get_v2`,
-    /// `tenant_list_v1`, `tenant_get_v1`, `dedicated_list`, `dedicated_get`, `legacy_list`,
-    /// `legacy_get` (v2), `legacy_list_v1`, `legacy_get_v1`, `flex_clusters_list`,
-    /// `flex_cluster_get`, `groups_list`, `oauth_token`, `oauth_revoke`, `unknown`.
-    pub by_route: BTreeMap<String, u64>,
-    /// Listing pages answered with 200 (a `MalformedJson` fault's broken page included).
-    pub pages_served: u64,
-}
 
 /// A running simulator. Dropping it stops the server (listener and connections);
 /// [`Simulator::shutdown`] does so gracefully.
