@@ -25,6 +25,7 @@
 
 mod digest;
 mod errors;
+mod expiring;
 mod faults;
 mod handler;
 mod oauth;
