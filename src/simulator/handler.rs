@@ -25,7 +25,6 @@ use hyper::header::{
 };
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
-use tokio::time::Instant;
 
 use super::digest;
 use super::errors::{ApiError, Resp, bytes_response, json_response, to_bytes};
@@ -103,7 +102,7 @@ async fn dispatch(
         _ => {}
     }
     if let Err(Unauthenticated { stale }) = authenticate(shared, &request) {
-        return unauthorized(shared, stale, Instant::now());
+        return unauthorized(shared, stale);
     }
     if endpoint == Endpoint::UnknownApi {
         return ApiError::resource_not_found(request.uri().path()).into_response();
@@ -197,7 +196,7 @@ struct Unauthenticated {
 }
 
 fn authenticate(shared: &Shared, request: &Request<Incoming>) -> Result<(), Unauthenticated> {
-    let now = Instant::now();
+    let now = shared.clock.now();
     let header = request
         .headers()
         .get(AUTHORIZATION)
@@ -232,8 +231,8 @@ fn authenticate(shared: &Shared, request: &Request<Incoming>) -> Result<(), Unau
 
 /// Atlas' 401: a JSON body without `errorCode` (as real Atlas sends it) and a fresh digest
 /// challenge, whatever scheme the client tried.
-fn unauthorized(shared: &Shared, stale: bool, now: Instant) -> Resp {
-    let nonce = lock(&shared.nonces).issue(now);
+fn unauthorized(shared: &Shared, stale: bool) -> Resp {
+    let nonce = lock(&shared.nonces).issue(shared.clock.now());
     let mut response = json_response(
         StatusCode::UNAUTHORIZED,
         MEDIA_V1,
@@ -282,7 +281,7 @@ async fn oauth_endpoint(shared: &Shared, endpoint: &Endpoint, request: Request<I
             &token_request,
             &shared.service_accounts,
             &mut tokens,
-            Instant::now(),
+            shared.clock.now(),
         )
     } else {
         oauth::revoke(&token_request, &shared.service_accounts, &mut tokens)
@@ -370,7 +369,7 @@ fn check_cluster_name(cluster: &str) -> Result<(), Failure> {
 }
 
 fn admit(shared: &Shared, ctx: &Ctx, scope: &str, set: EndpointSet) -> Result<Admission, Failure> {
-    let admission = lock(&shared.limiter).admit(scope, set, Instant::now());
+    let admission = lock(&shared.limiter).admit(scope, set, shared.clock.now());
     match admission {
         Admission::Refused { retry_after_secs } => Err(Failure {
             error: rate_limited(&ctx.path, retry_after_secs, &shared.limits),
@@ -404,7 +403,7 @@ async fn resolve_cluster(
         None => false,
         Some(Effect::Error { error, retry_after }) => return Err(Failure { error, retry_after }),
         Some(Effect::Delay(delay)) => {
-            tokio::time::sleep(delay).await;
+            shared.clock.sleep(delay).await;
             false
         }
         Some(Effect::Malformed) => true,

@@ -14,6 +14,8 @@
 //!   credentials for service accounts (token, revoke, expiry);
 //! - token-bucket rate limiting per (project, endpoint set), with Atlas' headers;
 //! - per-cluster faults (404, 500, 403, 429, malformed JSON, slowness) changeable at runtime;
+//! - an injectable clock ([`ManualClock`]) for tests that expire nonces and tokens, refill rate
+//!   limits or release slow requests without sleeping;
 //! - deterministic snapshot histories and a demo world ([`daily_history`], [`Scenario::demo`]);
 //! - request counters ([`Stats`]) for tests.
 //!
@@ -23,6 +25,7 @@
 //! fault), `410 Gone` for sunset versions, Atlas' fallback to older versions for later dates,
 //! restores, downloads, and any write endpoint.
 
+mod clock;
 mod digest;
 mod errors;
 mod expiring;
@@ -53,6 +56,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use shared::{Shared, lock};
 
+pub use clock::{ManualClock, SimClock, Sleep, TokioClock};
 pub use scenario::{
     DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PRIVATE_KEY, DEMO_PROJECT_IDS, DEMO_PUBLIC_KEY, Fault,
     HistoryOptions, InFlightPhase, RateLimit, Scenario, SimCluster, SimKind, SimProject,
@@ -81,11 +85,23 @@ impl fmt::Debug for Simulator {
 }
 
 impl Simulator {
-    /// Binds `addr` (use `127.0.0.1:0` in tests) and serves `scenario` on the current tokio runtime.
+    /// Binds `addr` (use `127.0.0.1:0` in tests) and serves `scenario` on the current tokio runtime,
+    /// on tokio's clock.
     pub async fn start(scenario: Scenario, addr: SocketAddr) -> io::Result<Simulator> {
+        Simulator::start_with_clock(scenario, addr, TokioClock).await
+    }
+
+    /// Like [`Simulator::start`], with `clock` as the time that nonce and token lifetimes,
+    /// rate-limit refills and `Slow` faults are measured against: a [`ManualClock`] lets a test
+    /// move time explicitly.
+    pub async fn start_with_clock(
+        scenario: Scenario,
+        addr: SocketAddr,
+        clock: impl SimClock,
+    ) -> io::Result<Simulator> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(scenario, addr));
+        let shared = Arc::new(Shared::new(scenario, addr, Arc::new(clock)));
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, Arc::clone(&shared), stopped));
         tracing::debug!(%addr, "atlas simulator listening");

@@ -1,11 +1,12 @@
 //! The state one simulator shares between its handle ([`super::Simulator`]) and every
-//! connection: the world, the request counters ([`Stats`]), the authentication tables and the
-//! rate limiter, each behind its own mutex.
+//! connection: the clock, the world, the request counters ([`Stats`]), the authentication tables
+//! and the rate limiter, each behind its own mutex.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use super::clock::SimClock;
 use super::digest::NonceTable;
 use super::oauth::TokenTable;
 use super::ratelimit::RateLimiter;
@@ -38,6 +39,8 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// State shared by every connection of one simulator.
 pub(crate) struct Shared {
+    /// The time every lifetime, refill and delay is measured against.
+    pub(crate) clock: Arc<dyn SimClock>,
     pub(crate) world: Mutex<World>,
     pub(crate) stats: Mutex<Stats>,
     pub(crate) nonces: Mutex<NonceTable>,
@@ -54,9 +57,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(scenario: Scenario, local: SocketAddr) -> Shared {
+    pub(crate) fn new(scenario: Scenario, local: SocketAddr, clock: Arc<dyn SimClock>) -> Shared {
         let limiter = RateLimiter::new(scenario.rate_limit);
         Shared {
+            clock,
             world: Mutex::new(World::new(scenario.projects)),
             stats: Mutex::new(Stats::default()),
             nonces: Mutex::new(NonceTable::new(scenario.nonce_ttl)),
