@@ -171,10 +171,11 @@ async fn a_response_larger_than_the_cap_is_refused() {
 
 #[tokio::test]
 async fn a_server_that_is_not_listening_is_a_network_error() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // Bound but never listening: connections are refused, and the port stays ours for the
+    // whole test, so no other process can start listening on it in between.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind(loopback()).unwrap();
+    let port = reserved.local_addr().unwrap().port();
     let client = AtlasClient::with_options(
         ClientOptions {
             base_url: format!("http://127.0.0.1:{port}").parse().unwrap(),
@@ -194,4 +195,5 @@ async fn a_server_that_is_not_listening_is_a_network_error() {
         .await
         .unwrap_err();
     assert_eq!(err.reason(), Reason::Network, "{err}");
+    drop(reserved);
 }

@@ -6,11 +6,12 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use atlas_snapshot_exporter::simulator::{
-    DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, Fault, HistoryOptions, InFlightPhase, RateLimit, Scenario,
-    SimCluster, SimKind, SimProject, SimSnapshot, SimStatus, Simulator, daily_history,
+    DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, Fault, HistoryOptions, InFlightPhase, ManualClock,
+    RateLimit, Scenario, SimCluster, SimKind, SimProject, SimSnapshot, SimStatus, Simulator,
+    daily_history,
 };
 use diqwest::{DigestAuthSession, WithDigestAuth};
 use jiff::{SignedDuration, Timestamp};
@@ -148,20 +149,25 @@ impl Reply {
     }
 }
 
-/// A running simulator with a reqwest client and a caching digest session.
+/// A running simulator on a clock the test moves, with a reqwest client and a caching digest
+/// session.
 struct Fixture {
     sim: Simulator,
+    clock: ManualClock,
     client: reqwest::Client,
     session: Arc<DigestAuthSession>,
 }
 
 impl Fixture {
     async fn start(scenario: Scenario) -> Fixture {
-        let sim = Simulator::start(scenario, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let clock = ManualClock::new();
+        let sim =
+            Simulator::start_with_clock(scenario, "127.0.0.1:0".parse().unwrap(), clock.clone())
+                .await
+                .unwrap();
         Fixture {
             sim,
+            clock,
             client: reqwest::Client::new(),
             session: Arc::new(DigestAuthSession::new(PUBLIC_KEY, PRIVATE_KEY)),
         }
@@ -388,7 +394,7 @@ async fn an_expired_nonce_gets_a_stale_challenge() {
         .await;
     assert_eq!(fresh.status, StatusCode::OK);
 
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    f.clock.advance(Duration::from_millis(150));
     let expired = f
         .raw(
             &path,
@@ -421,7 +427,7 @@ async fn a_diqwest_session_recovers_from_an_expired_nonce() {
         f.get(&flex_path("flex0"), V2_FLEX).await.status,
         StatusCode::OK
     );
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    f.clock.advance(Duration::from_millis(150));
     assert_eq!(
         f.get(&flex_path("flex0"), V2_FLEX).await.status,
         StatusCode::OK
@@ -1118,22 +1124,29 @@ async fn a_slow_fault_delays_its_cluster_without_blocking_others() {
         Some(Fault::Slow(Duration::from_millis(400)))
     ));
 
-    let started = Instant::now();
     let slow_path = flex_path("flex0");
     let slow = f.get(&slow_path, V2_FLEX);
-    let fast = async {
-        let reply = f.get(&flex_path("big"), V2_FLEX).await;
-        (reply.status, started.elapsed())
-    };
-    let (slow, (fast_status, fast_elapsed)) = tokio::join!(slow, fast);
-    assert_eq!(fast_status, StatusCode::OK);
-    assert!(
-        fast_elapsed < Duration::from_millis(300),
-        "blocked: {fast_elapsed:?}"
+    tokio::pin!(slow);
+    tokio::select! {
+        reply = &mut slow => panic!("answered before its delay: {}", reply.status),
+        () = f.clock.until_sleeping(1) => {}
+    }
+    let fast = f.get(&flex_path("big"), V2_FLEX).await;
+    assert_eq!(fast.status, StatusCode::OK);
+    assert_eq!(f.clock.sleepers(), 1, "the slow request is still held");
+    assert_eq!(
+        f.sim.stats().by_status.get(&200),
+        Some(&1),
+        "only the fast one"
     );
-    assert_eq!(slow.status, StatusCode::OK);
-    assert!(started.elapsed() >= Duration::from_millis(400));
 
+    f.clock.advance(Duration::from_millis(399));
+    assert_eq!(f.clock.sleepers(), 1, "399 ms of 400 is not enough");
+    f.clock.advance(Duration::from_millis(1));
+    assert_eq!(f.clock.sleepers(), 0);
+    assert_eq!(slow.await.status, StatusCode::OK);
+
+    // The clock stands still from here on, so only the client's own timeout can end this.
     let timed_out = f
         .client
         .get(f.url(&flex_path("flex0")))
@@ -1244,7 +1257,7 @@ async fn a_token_bucket_refills_over_time() {
     let limited = f.get(&flex_path("flex0"), V2_FLEX).await;
     assert_eq!(limited.status.as_u16(), 429);
     assert_eq!(limited.header(RETRY_AFTER), "1");
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    f.clock.advance(Duration::from_millis(250));
     assert_eq!(
         f.get(&flex_path("flex0"), V2_FLEX).await.status,
         StatusCode::OK
@@ -1297,7 +1310,7 @@ async fn an_oauth_token_works_as_a_bearer_until_it_expires() {
 
     let ok = bearer_get(&f, &token).await;
     assert_eq!(ok.status, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    f.clock.advance(Duration::from_millis(350));
     let expired = bearer_get(&f, &token).await;
     assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
     assert_fresh_challenge(&expired, false);
@@ -1416,12 +1429,15 @@ async fn stats_count_requests_by_route_and_status_and_can_be_reset() {
     assert_eq!(f.sim.stats(), Default::default());
 }
 
+/// Whether connecting to `addr` is refused within a few turns of the runtime. Dropping a
+/// simulator aborts its server task, which closes the listener the next time this (single
+/// threaded) test runtime schedules that task: yielding lets it run, no wall-clock wait needed.
 async fn listener_closes(addr: std::net::SocketAddr) -> bool {
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(addr).await.is_err() {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::task::yield_now().await;
     }
     false
 }

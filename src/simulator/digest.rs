@@ -10,12 +10,14 @@
 //! itself is right gets `stale=true`, so the client retries with the fresh nonce without treating
 //! its credentials as wrong. The nonce table is bounded by age and size.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use md5::{Digest, Md5};
 use tokio::time::Instant;
+
+use super::expiring::ExpiringMap;
 
 /// Atlas' digest realm.
 pub(crate) const REALM: &str = "MMS Public API";
@@ -60,8 +62,8 @@ impl Rejection {
     }
 }
 
+/// What is remembered about one live nonce: the `nc` values already used on it.
 struct NonceState {
-    issued: Instant,
     highest_nc: u32,
     seen: BTreeSet<u32>,
 }
@@ -69,35 +71,27 @@ struct NonceState {
 /// The nonces we issued and the `nc` values already used on each.
 pub(crate) struct NonceTable {
     ttl: Duration,
-    nonces: HashMap<String, NonceState>,
-    /// Issue order, oldest first, for expiry.
-    order: VecDeque<(Instant, String)>,
+    nonces: ExpiringMap<String, NonceState>,
 }
 
 impl NonceTable {
     pub(crate) fn new(ttl: Duration) -> NonceTable {
         NonceTable {
             ttl,
-            nonces: HashMap::new(),
-            order: VecDeque::new(),
+            nonces: ExpiringMap::new(MAX_NONCES),
         }
     }
 
     /// Makes, records and returns a fresh random nonce.
     pub(crate) fn issue(&mut self, now: Instant) -> String {
-        self.purge(now);
         let nonce: String = std::iter::repeat_with(fastrand::alphanumeric)
             .take(40)
             .collect();
-        self.nonces.insert(
-            nonce.clone(),
-            NonceState {
-                issued: now,
-                highest_nc: 0,
-                seen: BTreeSet::new(),
-            },
-        );
-        self.order.push_back((now, nonce.clone()));
+        let state = NonceState {
+            highest_nc: 0,
+            seen: BTreeSet::new(),
+        };
+        self.nonces.insert(nonce.clone(), state, self.ttl, now);
         nonce
     }
 
@@ -107,24 +101,12 @@ impl NonceTable {
         self.nonces.len()
     }
 
-    fn purge(&mut self, now: Instant) {
-        while let Some((issued, nonce)) = self.order.front() {
-            let expired = now.saturating_duration_since(*issued) > self.ttl;
-            if !expired && self.order.len() < MAX_NONCES {
-                break;
-            }
-            self.nonces.remove(nonce);
-            self.order.pop_front();
-        }
-    }
-
     /// Records `(nonce, nc)` if the nonce is live and the pair is new.
     fn admit(&mut self, nonce: &str, nc: u32, now: Instant) -> Result<(), Rejection> {
-        let ttl = self.ttl;
-        let state = match self.nonces.get_mut(nonce) {
-            Some(state) if now.saturating_duration_since(state.issued) <= ttl => state,
-            _ => return Err(Rejection::StaleNonce),
-        };
+        let state = self
+            .nonces
+            .get_mut(nonce, now)
+            .ok_or(Rejection::StaleNonce)?;
         if nc == 0 || nc.saturating_add(REPLAY_WINDOW) <= state.highest_nc {
             return Err(Rejection::BadNonceCount);
         }

@@ -13,10 +13,9 @@
 //! 10. the cluster's kind matches the endpoint → else 400;
 //! 11. the answer: one snapshot (404 if unknown) or a page of the listing.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -26,59 +25,21 @@ use hyper::header::{
 };
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
-use tokio::time::Instant;
 
-use super::Stats;
-use super::digest::{self, NonceTable};
+use super::digest;
 use super::errors::{ApiError, Resp, bytes_response, json_response, to_bytes};
 use super::faults::{Effect, FaultContext};
-use super::oauth::{self, TokenRequest, TokenTable};
+use super::oauth::{self, TokenRequest};
 use super::query::{Output, PageRequest, Query};
-use super::ratelimit::{Admission, RateLimiter, rate_limited};
+use super::ratelimit::{Admission, rate_limited};
 use super::render::{self, ClusterRef};
 use super::routes::{self, Endpoint, EndpointSet, Family, MEDIA_V1};
-use super::scenario::{RateLimit, Scenario, SimKind, SimSnapshot, SimStatus};
-use super::world::{ClusterView, Lookup, World};
+use super::scenario::{SimKind, SimSnapshot, SimStatus};
+use super::shared::{Shared, lock};
+use super::world::{ClusterView, Lookup};
 
 /// Largest request body read (only the OAuth endpoints read one).
 const MAX_BODY: usize = 64 * 1024;
-
-/// Locks a mutex, carrying on if a panicking thread poisoned it (the data stays consistent:
-/// every critical section here is a few plain assignments).
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// State shared by every connection of one simulator.
-pub(crate) struct Shared {
-    pub(crate) world: Mutex<World>,
-    pub(crate) stats: Mutex<Stats>,
-    nonces: Mutex<NonceTable>,
-    tokens: Mutex<TokenTable>,
-    limiter: Mutex<RateLimiter>,
-    limits: RateLimit,
-    api_keys: HashMap<String, String>,
-    service_accounts: HashMap<String, String>,
-    /// Used for links when a request has no Host header.
-    fallback_origin: String,
-}
-
-impl Shared {
-    pub(crate) fn new(scenario: Scenario, local: SocketAddr) -> Shared {
-        let limiter = RateLimiter::new(scenario.rate_limit);
-        Shared {
-            world: Mutex::new(World::new(scenario.projects)),
-            stats: Mutex::new(Stats::default()),
-            nonces: Mutex::new(NonceTable::new(scenario.nonce_ttl)),
-            tokens: Mutex::new(TokenTable::new(scenario.token_ttl)),
-            limits: limiter.limits(),
-            limiter: Mutex::new(limiter),
-            api_keys: scenario.api_keys.into_iter().collect(),
-            service_accounts: scenario.service_accounts.into_iter().collect(),
-            fallback_origin: format!("http://{local}"),
-        }
-    }
-}
 
 /// Marks a response as one page of a listing, for `Stats::pages_served`.
 #[derive(Clone, Copy)]
@@ -141,7 +102,7 @@ async fn dispatch(
         _ => {}
     }
     if let Err(Unauthenticated { stale }) = authenticate(shared, &request) {
-        return unauthorized(shared, stale, Instant::now());
+        return unauthorized(shared, stale);
     }
     if endpoint == Endpoint::UnknownApi {
         return ApiError::resource_not_found(request.uri().path()).into_response();
@@ -235,7 +196,7 @@ struct Unauthenticated {
 }
 
 fn authenticate(shared: &Shared, request: &Request<Incoming>) -> Result<(), Unauthenticated> {
-    let now = Instant::now();
+    let now = shared.clock.now();
     let header = request
         .headers()
         .get(AUTHORIZATION)
@@ -270,8 +231,8 @@ fn authenticate(shared: &Shared, request: &Request<Incoming>) -> Result<(), Unau
 
 /// Atlas' 401: a JSON body without `errorCode` (as real Atlas sends it) and a fresh digest
 /// challenge, whatever scheme the client tried.
-fn unauthorized(shared: &Shared, stale: bool, now: Instant) -> Resp {
-    let nonce = lock(&shared.nonces).issue(now);
+fn unauthorized(shared: &Shared, stale: bool) -> Resp {
+    let nonce = lock(&shared.nonces).issue(shared.clock.now());
     let mut response = json_response(
         StatusCode::UNAUTHORIZED,
         MEDIA_V1,
@@ -320,7 +281,7 @@ async fn oauth_endpoint(shared: &Shared, endpoint: &Endpoint, request: Request<I
             &token_request,
             &shared.service_accounts,
             &mut tokens,
-            Instant::now(),
+            shared.clock.now(),
         )
     } else {
         oauth::revoke(&token_request, &shared.service_accounts, &mut tokens)
@@ -408,7 +369,7 @@ fn check_cluster_name(cluster: &str) -> Result<(), Failure> {
 }
 
 fn admit(shared: &Shared, ctx: &Ctx, scope: &str, set: EndpointSet) -> Result<Admission, Failure> {
-    let admission = lock(&shared.limiter).admit(scope, set, Instant::now());
+    let admission = lock(&shared.limiter).admit(scope, set, shared.clock.now());
     match admission {
         Admission::Refused { retry_after_secs } => Err(Failure {
             error: rate_limited(&ctx.path, retry_after_secs, &shared.limits),
@@ -442,7 +403,7 @@ async fn resolve_cluster(
         None => false,
         Some(Effect::Error { error, retry_after }) => return Err(Failure { error, retry_after }),
         Some(Effect::Delay(delay)) => {
-            tokio::time::sleep(delay).await;
+            shared.clock.sleep(delay).await;
             false
         }
         Some(Effect::Malformed) => true,

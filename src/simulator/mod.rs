@@ -14,6 +14,8 @@
 //!   credentials for service accounts (token, revoke, expiry);
 //! - token-bucket rate limiting per (project, endpoint set), with Atlas' headers;
 //! - per-cluster faults (404, 500, 403, 429, malformed JSON, slowness) changeable at runtime;
+//! - an injectable clock ([`ManualClock`]) for tests that expire nonces and tokens, refill rate
+//!   limits or release slow requests without sleeping;
 //! - deterministic snapshot histories and a demo world ([`daily_history`], [`Scenario::demo`]);
 //! - request counters ([`Stats`]) for tests.
 //!
@@ -23,8 +25,10 @@
 //! fault), `410 Gone` for sunset versions, Atlas' fallback to older versions for later dates,
 //! restores, downloads, and any write endpoint.
 
+mod clock;
 mod digest;
 mod errors;
+mod expiring;
 mod faults;
 mod handler;
 mod oauth;
@@ -33,9 +37,9 @@ mod ratelimit;
 mod render;
 mod routes;
 mod scenario;
+mod shared;
 mod world;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -50,34 +54,18 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
-use handler::{Shared, lock};
+use shared::{Shared, lock};
 
+pub use clock::{ManualClock, SimClock, Sleep, TokioClock};
 pub use scenario::{
     DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PRIVATE_KEY, DEMO_PROJECT_IDS, DEMO_PUBLIC_KEY, Fault,
     HistoryOptions, InFlightPhase, RateLimit, Scenario, SimCluster, SimKind, SimProject,
     SimSnapshot, SimStatus, daily_history,
 };
+pub use shared::Stats;
 
 /// How long `shutdown` lets in-flight requests finish before cutting them off.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
-
-/// Request counters, for tests to see what a client did.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Stats {
-    /// Every HTTP request received.
-    pub requests: u64,
-    /// 401 responses sent, digest challenges included.
-    pub unauthorized: u64,
-    /// Responses by status code.
-    pub by_status: BTreeMap<u16, u64>,
-    /// Requests by route: `flex_list`, `flex_get`, `tenant_list_v2`, `tenant_get_v2`,
-    /// `tenant_list_v1`, `tenant_get_v1`, `dedicated_list`, `dedicated_get`, `legacy_list`,
-    /// `legacy_get` (v2), `legacy_list_v1`, `legacy_get_v1`, `flex_clusters_list`,
-    /// `flex_cluster_get`, `groups_list`, `oauth_token`, `oauth_revoke`, `unknown`.
-    pub by_route: BTreeMap<String, u64>,
-    /// Listing pages answered with 200 (a `MalformedJson` fault's broken page included).
-    pub pages_served: u64,
-}
 
 /// A running simulator. Dropping it stops the server (listener and connections);
 /// [`Simulator::shutdown`] does so gracefully.
@@ -97,11 +85,23 @@ impl fmt::Debug for Simulator {
 }
 
 impl Simulator {
-    /// Binds `addr` (use `127.0.0.1:0` in tests) and serves `scenario` on the current tokio runtime.
+    /// Binds `addr` (use `127.0.0.1:0` in tests) and serves `scenario` on the current tokio runtime,
+    /// on tokio's clock.
     pub async fn start(scenario: Scenario, addr: SocketAddr) -> io::Result<Simulator> {
+        Simulator::start_with_clock(scenario, addr, TokioClock).await
+    }
+
+    /// Like [`Simulator::start`], with `clock` as the time that nonce and token lifetimes,
+    /// rate-limit refills and `Slow` faults are measured against: a [`ManualClock`] lets a test
+    /// move time explicitly.
+    pub async fn start_with_clock(
+        scenario: Scenario,
+        addr: SocketAddr,
+        clock: impl SimClock,
+    ) -> io::Result<Simulator> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(scenario, addr));
+        let shared = Arc::new(Shared::new(scenario, addr, Arc::new(clock)));
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, Arc::clone(&shared), stopped));
         tracing::debug!(%addr, "atlas simulator listening");

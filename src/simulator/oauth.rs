@@ -3,7 +3,7 @@
 //! returns a bearer token valid for `token_ttl`; `POST /api/oauth/revoke` forgets one. Tokens are
 //! opaque random JWT-looking strings; the table of live tokens is bounded by expiry and size.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -14,30 +14,28 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::errors::{Resp, bytes_response, json_response};
+use super::expiring::ExpiringMap;
 use super::query::Query;
 
 /// At most this many live tokens; the oldest go first.
 const MAX_TOKENS: usize = 20_000;
 
-/// Issued bearer tokens and when they expire.
+/// Issued bearer tokens that have not expired or been revoked.
 pub(crate) struct TokenTable {
     ttl: Duration,
-    expiry: HashMap<String, Instant>,
-    order: VecDeque<(Instant, String)>,
+    live: ExpiringMap<String, ()>,
 }
 
 impl TokenTable {
     pub(crate) fn new(ttl: Duration) -> TokenTable {
         TokenTable {
             ttl,
-            expiry: HashMap::new(),
-            order: VecDeque::new(),
+            live: ExpiringMap::new(MAX_TOKENS),
         }
     }
 
     /// Makes and records a token for `client_id`.
     fn issue(&mut self, client_id: &str, now: Instant) -> String {
-        self.purge(now);
         let issued_at = jiff::Timestamp::now().as_second();
         let header =
             URL_SAFE_NO_PAD.encode(r#"{"alg":"ES512","typ":"JWT","kid":"atlas-simulator"}"#);
@@ -53,29 +51,17 @@ impl TokenTable {
         let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
         let signature = URL_SAFE_NO_PAD.encode(random_string(96));
         let token = format!("{header}.{payload}.{signature}");
-        let expires = now + self.ttl;
-        self.expiry.insert(token.clone(), expires);
-        self.order.push_back((expires, token.clone()));
+        self.live.insert(token.clone(), (), self.ttl, now);
         token
     }
 
     /// Whether `token` was issued and has not expired or been revoked.
     pub(crate) fn is_valid(&self, token: &str, now: Instant) -> bool {
-        self.expiry.get(token).is_some_and(|expires| now < *expires)
+        self.live.get(token, now).is_some()
     }
 
     fn revoke(&mut self, token: &str) {
-        self.expiry.remove(token);
-    }
-
-    fn purge(&mut self, now: Instant) {
-        while let Some((expires, token)) = self.order.front() {
-            if *expires > now && self.order.len() < MAX_TOKENS {
-                break;
-            }
-            self.expiry.remove(token);
-            self.order.pop_front();
-        }
+        self.live.remove(token);
     }
 }
 

@@ -3,6 +3,7 @@
 //! slicing a listing into a page and building its `links`.
 
 use serde_json::{Value, json};
+use url::form_urlencoded;
 
 use super::errors::ApiError;
 
@@ -18,15 +19,11 @@ pub(crate) struct Query {
 }
 
 impl Query {
-    /// Parses `a=1&b=x%20y` (also a form body). A key without `=` gets an empty value.
+    /// Parses `a=1&b=x%20y` (also a form body). A key without `=` gets an empty value; `+` is
+    /// a space; a `%` not followed by two hex digits stays as it is.
     pub(crate) fn parse(raw: &str) -> Query {
-        let pairs = raw
-            .split('&')
-            .filter(|part| !part.is_empty())
-            .map(|part| {
-                let (key, value) = part.split_once('=').unwrap_or((part, ""));
-                (percent_decode(key), percent_decode(value))
-            })
+        let pairs = form_urlencoded::parse(raw.as_bytes())
+            .into_owned()
             .collect();
         Query { pairs }
     }
@@ -52,15 +49,15 @@ impl Query {
     /// The query re-encoded without `pageNum`/`itemsPerPage`, followed by the given page's
     /// `pageNum` and `itemsPerPage`, as Atlas writes its page links.
     fn with_page(&self, page_num: u32, items_per_page: u32) -> String {
-        let mut parts: Vec<String> = self
-            .pairs
-            .iter()
-            .filter(|(k, _)| k != "pageNum" && k != "itemsPerPage")
-            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
-            .collect();
-        parts.push(format!("pageNum={page_num}"));
-        parts.push(format!("itemsPerPage={items_per_page}"));
-        parts.join("&")
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(
+                self.pairs
+                    .iter()
+                    .filter(|(k, _)| k != "pageNum" && k != "itemsPerPage"),
+            )
+            .append_pair("pageNum", &page_num.to_string())
+            .append_pair("itemsPerPage", &items_per_page.to_string())
+            .finish()
     }
 }
 
@@ -143,44 +140,6 @@ impl PageRequest {
     }
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -193,6 +152,21 @@ mod tests {
         assert_eq!(q.get("b"), Some("100%"));
         assert_eq!(q.get("c"), Some(""));
         assert_eq!(q.get("d"), Some("%zz"));
+    }
+
+    #[test]
+    fn page_links_keep_the_other_parameters_and_they_parse_back() {
+        let q = Query::parse("name=a%20b%26c&pageNum=7&tilde=%7E%2A&itemsPerPage=9&flag");
+        let link = q.with_page(2, 50);
+        assert_eq!(
+            link,
+            "name=a+b%26c&tilde=%7E*&flag=&pageNum=2&itemsPerPage=50"
+        );
+        let back = Query::parse(&link);
+        assert_eq!(back.get("name"), Some("a b&c"));
+        assert_eq!(back.get("tilde"), Some("~*"));
+        assert_eq!(back.get("flag"), Some(""));
+        assert_eq!(back.get("pageNum"), Some("2"));
     }
 
     #[test]

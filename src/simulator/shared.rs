@@ -1,0 +1,75 @@
+//! The state one simulator shares between its handle ([`super::Simulator`]) and every
+//! connection: the clock, the world, the request counters ([`Stats`]), the authentication tables
+//! and the rate limiter, each behind its own mutex.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::clock::SimClock;
+use super::digest::NonceTable;
+use super::oauth::TokenTable;
+use super::ratelimit::RateLimiter;
+use super::scenario::{RateLimit, Scenario};
+use super::world::World;
+
+/// Request counters, for tests to see what a client did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// Every HTTP request received.
+    pub requests: u64,
+    /// 401 responses sent, digest challenges included.
+    pub unauthorized: u64,
+    /// Responses by status code.
+    pub by_status: BTreeMap<u16, u64>,
+    /// Requests by route: `flex_list`, `flex_get`, `tenant_list_v2`, `tenant_get_v2`,
+    /// `tenant_list_v1`, `tenant_get_v1`, `dedicated_list`, `dedicated_get`, `legacy_list`,
+    /// `legacy_get` (v2), `legacy_list_v1`, `legacy_get_v1`, `flex_clusters_list`,
+    /// `flex_cluster_get`, `groups_list`, `oauth_token`, `oauth_revoke`, `unknown`.
+    pub by_route: BTreeMap<String, u64>,
+    /// Listing pages answered with 200 (a `MalformedJson` fault's broken page included).
+    pub pages_served: u64,
+}
+
+/// Locks a mutex, carrying on if a panicking thread poisoned it (the data stays consistent:
+/// every critical section here is a few plain assignments).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// State shared by every connection of one simulator.
+pub(crate) struct Shared {
+    /// The time every lifetime, refill and delay is measured against.
+    pub(crate) clock: Arc<dyn SimClock>,
+    pub(crate) world: Mutex<World>,
+    pub(crate) stats: Mutex<Stats>,
+    pub(crate) nonces: Mutex<NonceTable>,
+    pub(crate) tokens: Mutex<TokenTable>,
+    pub(crate) limiter: Mutex<RateLimiter>,
+    /// The limits 429 bodies quote (Atlas' defaults when the scenario sets none).
+    pub(crate) limits: RateLimit,
+    /// Public key → private key, for digest authentication.
+    pub(crate) api_keys: HashMap<String, String>,
+    /// Client id → client secret, for the OAuth token endpoint.
+    pub(crate) service_accounts: HashMap<String, String>,
+    /// Used for links when a request has no Host header.
+    pub(crate) fallback_origin: String,
+}
+
+impl Shared {
+    pub(crate) fn new(scenario: Scenario, local: SocketAddr, clock: Arc<dyn SimClock>) -> Shared {
+        let limiter = RateLimiter::new(scenario.rate_limit);
+        Shared {
+            clock,
+            world: Mutex::new(World::new(scenario.projects)),
+            stats: Mutex::new(Stats::default()),
+            nonces: Mutex::new(NonceTable::new(scenario.nonce_ttl)),
+            tokens: Mutex::new(TokenTable::new(scenario.token_ttl)),
+            limits: limiter.limits(),
+            limiter: Mutex::new(limiter),
+            api_keys: scenario.api_keys.into_iter().collect(),
+            service_accounts: scenario.service_accounts.into_iter().collect(),
+            fallback_origin: format!("http://{local}"),
+        }
+    }
+}
