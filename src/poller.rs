@@ -9,7 +9,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -17,12 +16,11 @@ use crate::atlas::{AtlasClient, AtlasError, BackupApi, RequestObserver};
 use crate::clock::Clock;
 use crate::config::{AtlasConfig, Config};
 use crate::snapshot::normalize;
-use crate::state::{Backups, CycleReport, ExporterState, PollError, PollOutcome, TargetState};
+use crate::state::{
+    Backups, CycleReport, ExporterState, PollError, PollOutcome, SharedState, TargetState,
+};
 use crate::summary::{ClusterSummary, FailureLedger};
 use crate::target::{Target, TargetKey};
-
-/// The state shared between the poller, which writes it, and the readers.
-pub type SharedState = Arc<ArcSwap<ExporterState>>;
 
 struct Record {
     state: TargetState,

@@ -24,8 +24,8 @@ use tokio::net::TcpListener;
 use crate::clock::Clock;
 use crate::landing;
 use crate::metrics::Metrics;
-use crate::poller::SharedState;
 use crate::reload::Reloader;
+use crate::state::SharedState;
 use crate::web_config::{BasicAuth, WebConfig};
 use arc_swap::ArcSwap;
 
