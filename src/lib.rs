@@ -16,8 +16,12 @@
 //! - [`server`] and [`landing`]: the HTTP endpoints; [`web_config`]: their TLS and basic auth.
 //! - [`reload`]: config reloads on SIGHUP and `POST /-/reload`.
 //! - [`simulator`]: a faithful Atlas stand-in on a real socket, for the demo, tests and benchmarks.
+//! - [`exporter`]: the wiring of listener, poller, server, reloader and signals, from a config
+//!   and [`exporter::ExporterOptions`]; the one way to start the exporter, for the commands,
+//!   the tests and the benchmarks alike.
 //! - [`demo`]: the exporter against the simulator, for `demo`.
-//! - [`cli`]: the commands; `main.rs` only calls [`cli::main`].
+//! - [`cli`]: the flags and the commands (the exporter's options, `check --probe`,
+//!   `snapshots`); `main.rs` only calls [`cli::main`].
 
 #![forbid(unsafe_code)]
 
@@ -27,6 +31,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod exporter;
 pub mod landing;
 pub mod logging;
 pub mod metrics;

@@ -1,4 +1,5 @@
-//! Shared test fixtures: a simulator and an exporter wired together over real sockets.
+//! Shared test fixtures: a simulator and an exporter polling it, built by the exporter's own
+//! wiring ([`Exporter::build`]), with poll cycles driven by hand and HTTP over a real socket.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,13 +12,11 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use atlas_snapshot_exporter::clock::{Clock, FixedClock, SystemClock};
 use atlas_snapshot_exporter::config::Config;
-use atlas_snapshot_exporter::metrics::Metrics;
+use atlas_snapshot_exporter::exporter::{Exporter, ExporterOptions};
 use atlas_snapshot_exporter::poller::Poller;
-use atlas_snapshot_exporter::server::{self, App, ServeOptions};
 use atlas_snapshot_exporter::simulator::{Scenario, Simulator};
-use atlas_snapshot_exporter::state::{ExporterState, ReloadStatus, SharedState};
+use atlas_snapshot_exporter::state::{ReloadStatus, SharedState};
 use jiff::Timestamp;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use exposition::Scrape;
@@ -35,6 +34,7 @@ pub fn loopback() -> SocketAddr {
 /// A simulator, an exporter polling it, and the exporter's HTTP server.
 pub struct Harness {
     pub sim: Simulator,
+    /// The exporter's poller: [`Harness::cycle`] runs one cycle.
     pub poller: Poller,
     pub state: SharedState,
     pub reload: Arc<ArcSwap<ReloadStatus>>,
@@ -88,43 +88,28 @@ impl Setup {
             atlas_snapshot_exporter::demo::config_for(&self.scenario, &sim.base_url()).unwrap();
         config.atlas.timeout = Duration::from_secs(5);
         (self.tweak)(&mut config);
-        let state: SharedState = Arc::new(ArcSwap::from_pointee(ExporterState::default()));
-        let reload = Arc::new(ArcSwap::from_pointee(ReloadStatus {
-            successful: true,
-            last_success: self.clock.now(),
-        }));
-        let metrics = Metrics::new(state.clone(), reload.clone(), self.clock.clone()).unwrap();
-        let poller = Poller::new(
-            &config,
-            metrics.api_observer(),
-            self.clock.clone(),
-            state.clone(),
-        )
-        .unwrap();
-        let app = Arc::new(App {
-            metrics,
-            state: state.clone(),
-            telemetry_path: "/metrics".into(),
-            reloader: None,
-            web: Default::default(),
-            clock: self.clock.clone(),
-        });
-        let listener = TcpListener::bind(loopback()).await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let options = ExporterOptions {
+            clock: self.clock,
+            ..ExporterOptions::new(loopback().to_string())
+        };
+        let exporter = Exporter::build(config.clone(), options).await.unwrap();
+        let url = exporter.url("");
+        let state = exporter.state();
+        let Exporter {
+            poller,
+            server,
+            reload_status,
+            ..
+        } = exporter;
         let (stop, mut stopped) = watch::channel(false);
-        tokio::spawn(server::serve(
-            listener,
-            app,
-            ServeOptions::default(),
-            async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            },
-        ));
+        tokio::spawn(server.serve(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
         Harness {
             sim,
             poller,
             state,
-            reload,
+            reload: reload_status,
             config,
             url,
             http: reqwest::Client::new(),
