@@ -217,15 +217,15 @@ impl Flags {
         default_listen: &str,
         reload_path: Option<PathBuf>,
     ) -> ExporterOptions {
+        let listen = self
+            .listen_address
+            .clone()
+            .unwrap_or_else(|| default_listen.to_owned());
         ExporterOptions {
-            listen: self
-                .listen_address
-                .clone()
-                .unwrap_or_else(|| default_listen.to_owned()),
             telemetry_path: self.telemetry_path.clone(),
             web_config_file: self.web_config_file.clone(),
             reload_path,
-            clock: Arc::new(SystemClock),
+            ..ExporterOptions::new(listen)
         }
     }
 

@@ -20,7 +20,7 @@ use crate::build_info;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::poller::Poller;
+use crate::poller::{ClientFactory, ConfigReceiver, Poller, config_channel};
 use crate::reload::Reloader;
 use crate::server::{self, App, ServeOptions};
 use crate::state::{ExporterState, ReloadStatus, SharedState};
@@ -43,6 +43,9 @@ pub struct ExporterOptions {
     pub reload_path: Option<PathBuf>,
     /// Wall-clock time, for ages, timestamps and the landing page.
     pub clock: Arc<dyn Clock>,
+    /// How the poller builds its Atlas client: [`crate::atlas::AtlasClient::new`] by default;
+    /// tests inject one that refuses a config, which no valid config file makes happen.
+    pub client_factory: ClientFactory,
 }
 
 impl ExporterOptions {
@@ -55,6 +58,7 @@ impl ExporterOptions {
             web_config_file: None,
             reload_path: None,
             clock: Arc::new(SystemClock),
+            client_factory: ClientFactory::default(),
         }
     }
 }
@@ -66,14 +70,13 @@ impl ExporterOptions {
 pub struct Exporter {
     /// The poll loop, not started.
     pub poller: Poller,
-    /// Reloaded configs for the poller; [`Poller::run`] listens on it.
-    pub configs: watch::Receiver<Arc<Config>>,
+    /// Reloaded configs for the poller; [`Poller::run`] takes them. Nothing is ever sent when
+    /// reloads are off.
+    pub configs: ConfigReceiver,
     /// The HTTP server, its listener bound.
     pub server: Server,
     /// The outcome of the last config (re)load, as the metrics show it.
     pub reload_status: Arc<ArcSwap<ReloadStatus>>,
-    // Kept alive so that the poller's reload channel stays open when there are no reloads.
-    _configs_tx: Option<watch::Sender<Arc<Config>>>,
 }
 
 /// The HTTP side of an exporter: a bound listener and what it serves.
@@ -92,6 +95,7 @@ impl Exporter {
             web_config_file,
             reload_path,
             clock,
+            client_factory,
         } = options;
         let web = match &web_config_file {
             Some(p) => WebConfig::load(p)
@@ -113,27 +117,24 @@ impl Exporter {
             Arc::clone(&clock),
         )
         .context("cannot register metrics")?;
-        let poller = Poller::new(
+        let poller = Poller::with_client_factory(
             &config,
             metrics.api_observer(),
+            client_factory,
             Arc::clone(&clock),
             Arc::clone(&state),
         )
         .context("cannot build the Atlas client")?;
-        let (tx, configs) = watch::channel(Arc::new(config));
-        let (reloader, configs_tx) = match reload_path {
-            Some(path) => (
-                Some(Arc::new(Reloader::new(
-                    path,
-                    tx,
-                    web_config_file.map(|p| (p, Arc::clone(&web))),
-                    Arc::clone(&reload_status),
-                    Arc::clone(&clock),
-                ))),
-                None,
-            ),
-            None => (None, Some(tx)),
-        };
+        let (configs_tx, configs) = config_channel();
+        let reloader = reload_path.map(|path| {
+            Arc::new(Reloader::new(
+                path,
+                configs_tx,
+                web_config_file.map(|p| (p, Arc::clone(&web))),
+                Arc::clone(&reload_status),
+                Arc::clone(&clock),
+            ))
+        });
         let app = Arc::new(App {
             metrics,
             state,
@@ -151,7 +152,6 @@ impl Exporter {
                 app,
             },
             reload_status,
-            _configs_tx: configs_tx,
         })
     }
 
@@ -186,7 +186,9 @@ impl Exporter {
             "atlas-snapshot-exporter listening"
         );
         let (stop_tx, stop_rx) = watch::channel(false);
-        let poller = tokio::spawn(self.poller.run(self.configs, stopped(stop_rx.clone())));
+        let (mut poller, mut configs) = (self.poller, self.configs);
+        let stop = stopped(stop_rx.clone());
+        let poller = tokio::spawn(async move { poller.run(&mut configs, stop).await });
         if let Some(reloader) = self.server.app.reloader.clone() {
             tokio::spawn(reload_on_sighup(reloader, stopped(stop_rx)));
         }
@@ -281,8 +283,8 @@ async fn reload_on_sighup(reloader: Arc<Reloader>, stop: impl Future<Output = ()
                     if received.is_none() {
                         return;
                     }
-                    let reloader = Arc::clone(&reloader);
-                    let _ = tokio::task::spawn_blocking(move || reloader.reload()).await;
+                    // The outcome is logged and shown by the reload-status metrics.
+                    let _ = reloader.reload().await;
                 }
             }
         }

@@ -14,7 +14,8 @@
 //!   [`state::SharedState`].
 //! - [`metrics`]: the Prometheus collector, built from the published state at scrape time.
 //! - [`server`] and [`landing`]: the HTTP endpoints; [`web_config`]: their TLS and basic auth.
-//! - [`reload`]: config reloads on SIGHUP and `POST /-/reload`.
+//! - [`reload`]: config reloads on SIGHUP and `POST /-/reload`; the result is what the poller
+//!   applied.
 //! - [`simulator`]: a faithful Atlas stand-in on a real socket, for the demo, tests and benchmarks.
 //! - [`exporter`]: the wiring of listener, poller, server, reloader and signals, from a config
 //!   and [`exporter::ExporterOptions`]; the one way to start the exporter, for the commands,

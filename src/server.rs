@@ -246,8 +246,15 @@ async fn reload(app: &App) -> Response<Full<Bytes>> {
             "nothing to reload: this exporter runs without a config file\n",
         );
     };
-    match tokio::task::spawn_blocking(move || reloader.reload()).await {
+    // The answer is the poller's verdict: 200 only once the poller has taken the config. The
+    // reload runs in its own task, so a client that hangs up cannot cut it off halfway (the
+    // config taken, the web config and the status not yet written).
+    match tokio::spawn(async move { reloader.reload().await }).await {
         Ok(Ok(())) => text(StatusCode::OK, "config reloaded\n"),
+        Ok(Err(e)) if e.poller_stopped() => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("failed to reload config:\n{e}\n"),
+        ),
         Ok(Err(e)) => text(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("failed to reload config:\n{e}\n"),

@@ -7,13 +7,16 @@ mod common;
 
 use std::time::Duration;
 
+use atlas_snapshot_exporter::atlas::{AtlasClient, AtlasError};
 use atlas_snapshot_exporter::clock::unix_seconds;
+use atlas_snapshot_exporter::poller::ClientFactory;
 use atlas_snapshot_exporter::simulator::{
     Fault, HistoryOptions, InFlightPhase, Scenario, SimCluster, SimKind, SimProject, SimSnapshot,
     SimStatus, daily_history,
 };
+use atlas_snapshot_exporter::state::ExporterState;
 use atlas_snapshot_exporter::target::{ApiVersion, Kind};
-use common::{Setup, cluster, cluster_and, fixed_now};
+use common::{Harness, Setup, cluster, cluster_and, fixed_now};
 
 const P1: &str = "5b69d0349b15c62cdfc38b78";
 const P2: &str = "6c7a0e1f2a3b4c5d6e7f8091";
@@ -769,4 +772,146 @@ async fn malformed_requests_get_a_4xx_and_the_server_keeps_serving() {
         );
     }
     assert_eq!(h.get("/-/healthy").await.status(), 200);
+}
+
+/// The `atlas.timeout` for which [`refusing_factory`] cannot build a client.
+const REFUSED_TIMEOUT: Duration = Duration::from_secs(7);
+
+/// Builds Atlas clients as the exporter does, except for an `atlas` section with
+/// [`REFUSED_TIMEOUT`]. No valid config makes `AtlasClient::new` fail for real today, so this
+/// stands in for one that would (a client whose TLS setup fails, say).
+fn refusing_factory() -> ClientFactory {
+    ClientFactory::new(|atlas, observer| {
+        if atlas.timeout == REFUSED_TIMEOUT {
+            Err(AtlasError::Internal(
+                "cannot build the HTTP client: refused by the test".into(),
+            ))
+        } else {
+            AtlasClient::new(atlas, observer)
+        }
+    })
+}
+
+fn config_yaml(base_url: &str, timeout: &str, clusters: &[&str]) -> String {
+    let clusters: String = clusters
+        .iter()
+        .map(|c| format!("      - name: {c}\n        kind: flex\n"))
+        .collect();
+    format!(
+        "atlas:\n  base_url: {base_url}\n  timeout: {timeout}\n  public_key: {KEY}\n  private_key: {SECRET}\npoll_interval: 1h\nprojects:\n  - id: {P1}\n    name: prod\n    clusters:\n{clusters}"
+    )
+}
+
+fn write_web_config(path: &std::path::Path, frame_options: &str) {
+    let text = format!("http_server_config:\n  headers:\n    X-Frame-Options: {frame_options}\n");
+    std::fs::write(path, text).unwrap();
+}
+
+/// POSTs /-/reload while the poller runs its own loop, the one that takes reloaded configs;
+/// waits until `applied` holds before stopping the loop.
+async fn reload_while_polling(
+    h: &mut Harness,
+    applied: impl Fn(&ExporterState) -> bool,
+) -> (reqwest::StatusCode, String) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let poll_loop = h.poller.run(&mut h.configs, async {
+        let _ = stopped.await;
+    });
+    let (http, url, state) = (&h.http, &h.url, &h.state);
+    let reload = async {
+        let r = http.post(format!("{url}/-/reload")).send().await.unwrap();
+        let answer = (r.status(), r.text().await.unwrap());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !applied(&state.load()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reload never took effect"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = stop.send(());
+        answer
+    };
+    let ((), answer) = tokio::join!(poll_loop, reload);
+    answer
+}
+
+#[tokio::test]
+async fn a_config_the_poller_refuses_fails_the_reload_and_the_old_config_keeps_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let web = dir.path().join("web.yml");
+    write_web_config(&web, "deny");
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("c1", healthy(1, 8)))
+            .with_cluster(flex("c2", healthy(2, 8))),
+    ]))
+    .config_file(&config, |base_url| {
+        config_yaml(base_url, "5s", &["c1", "c2"])
+    })
+    .web_config_file(&web)
+    .client_factory(refusing_factory())
+    .start()
+    .await;
+    h.cycle().await;
+    let base_url = h.sim.base_url();
+
+    // Both files are valid, but the poller cannot build a client for the new atlas section.
+    std::fs::write(&config, config_yaml(&base_url, "7s", &["c1"])).unwrap();
+    write_web_config(&web, "sameorigin");
+    let (status, body) = reload_while_polling(&mut h, |_| true).await;
+    assert!(!status.is_success(), "{status}: {body}");
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("the poller cannot use the new config")
+            && body.contains("refused by the test"),
+        "{body}"
+    );
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get("atlas_snapshot_exporter_config_last_reload_successful", &[]),
+        Some(0.0)
+    );
+    assert!(m.has("atlas_snapshot_cluster_info", &cluster(P1, "c2")));
+    assert_eq!(
+        h.get("/-/healthy").await.headers()["x-frame-options"],
+        "deny",
+        "the web config stays with the config it came with"
+    );
+
+    // The old config keeps polling: both clusters, one request each.
+    let requests = |m: &common::Scrape| {
+        m.get(
+            "atlas_snapshot_exporter_api_requests_total",
+            &[("endpoint", "list_flex_snapshots"), ("code", "200")],
+        )
+        .unwrap_or(0.0)
+    };
+    let before = requests(&m);
+    h.cycle().await;
+    let m = h.scrape().await;
+    assert_eq!(requests(&m) - before, 2.0);
+    for name in ["c1", "c2"] {
+        assert_eq!(
+            m.get("atlas_snapshot_target_up", &cluster(P1, name)),
+            Some(1.0),
+            "{name}"
+        );
+    }
+
+    // A config the poller takes: 200, the status says so, and both files apply.
+    std::fs::write(&config, config_yaml(&base_url, "5s", &["c1"])).unwrap();
+    let (status, body) = reload_while_polling(&mut h, |state| state.targets.len() == 1).await;
+    assert_eq!(status, 200, "{body}");
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get("atlas_snapshot_exporter_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+    assert!(!m.has("atlas_snapshot_cluster_info", &cluster(P1, "c2")));
+    assert_eq!(
+        h.get("/-/healthy").await.headers()["x-frame-options"],
+        "sameorigin"
+    );
 }
