@@ -12,17 +12,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
-use atlas_snapshot_exporter::clock::{Clock, SystemClock};
-use atlas_snapshot_exporter::metrics::Metrics;
-use atlas_snapshot_exporter::poller::Poller;
+use atlas_snapshot_exporter::exporter::{Exporter, ExporterOptions};
 use atlas_snapshot_exporter::simulator::{
     HistoryOptions, Scenario, SimCluster, SimKind, SimProject, Simulator, daily_history,
 };
-use atlas_snapshot_exporter::state::{ExporterState, ReloadStatus};
 
 const CLUSTERS_PER_PROJECT: usize = 50;
 
@@ -88,14 +83,15 @@ async fn measure(clusters: usize) -> Row {
         .unwrap();
     let mut config = atlas_snapshot_exporter::demo::config_for(&scenario, &sim.base_url()).unwrap();
     config.atlas.timeout = Duration::from_secs(30);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let state = Arc::new(ArcSwap::from_pointee(ExporterState::default()));
-    let reload = Arc::new(ArcSwap::from_pointee(ReloadStatus {
-        successful: true,
-        last_success: clock.now(),
-    }));
-    let metrics = Metrics::new(state.clone(), reload, clock.clone()).unwrap();
-    let mut poller = Poller::new(&config, metrics.api_observer(), clock, state.clone()).unwrap();
+    // The exporter as it runs, minus the poll loop: cycles are timed one by one.
+    let exporter = Exporter::build(config, ExporterOptions::new("127.0.0.1:0"))
+        .await
+        .unwrap();
+    let state = exporter.state();
+    let Exporter {
+        mut poller, server, ..
+    } = exporter;
+    let metrics = &server.app().metrics;
 
     let started = Instant::now();
     poller.run_cycle().await;

@@ -1,36 +1,32 @@
-//! The command line: flags in the Prometheus exporter style, and the five commands.
+//! The command line: flags in the Prometheus exporter style, and the five commands. Running the
+//! exporter (with or without the demo's simulator) is [`crate::exporter`]'s; the `check --probe`
+//! table and the `snapshots` commands live here.
 //!
 //! Exit codes: 0 success; 1 a bad config, a failed start, a failed probe or a failed API call;
 //! 2 a usage error (from clap).
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use arc_swap::ArcSwap;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 use serde::Serialize;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::atlas::{AtlasClient, NoopObserver};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AtlasConfig, Config, ConfigError};
+use crate::exporter::{Exporter, ExporterOptions};
 use crate::logging::{self, Format, Level};
-use crate::metrics::Metrics;
 use crate::poller::Poller;
-use crate::reload::Reloader;
-use crate::server::{self, App, ServeOptions};
 use crate::snapshot::{Snapshot, normalize, normalize_one};
-use crate::state::{ExporterState, ReloadStatus};
+use crate::state::ExporterState;
 use crate::target::Kind;
-use crate::web_config::WebConfig;
-use crate::{build_info, demo, landing};
+use crate::{demo, landing};
 
 /// The default `--web.listen-address`: 9930, from the exporter port range.
 pub const DEFAULT_LISTEN_ADDRESS: &str = ":9930";
@@ -199,21 +195,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let flags = cli.flags;
     match cli.command {
         None => run_from_config(&flags).await,
-        Some(Command::Demo { seed }) => demo::run(&flags, seed).await,
+        Some(Command::Demo { seed }) => {
+            demo::run(
+                flags.exporter_options(demo::DEMO_LISTEN_ADDRESS, None),
+                seed,
+            )
+            .await
+        }
         Some(Command::Check { probe }) => check(&flags, probe).await,
         Some(Command::Snapshots { command }) => snapshots(&flags, command).await,
     }
 }
 
 impl Flags {
-    /// `--web.listen-address`, when given.
-    pub(crate) fn listen_address(&self) -> Option<&str> {
-        self.listen_address.as_deref()
-    }
-
-    /// `--web.telemetry-path`.
-    pub(crate) fn telemetry_path(&self) -> &str {
-        &self.telemetry_path
+    /// The exporter's options from the `--web.*` flags: `default_listen` unless
+    /// `--web.listen-address` is given; reloads read `reload_path`.
+    fn exporter_options(
+        &self,
+        default_listen: &str,
+        reload_path: Option<PathBuf>,
+    ) -> ExporterOptions {
+        let listen = self
+            .listen_address
+            .clone()
+            .unwrap_or_else(|| default_listen.to_owned());
+        ExporterOptions {
+            telemetry_path: self.telemetry_path.clone(),
+            web_config_file: self.web_config_file.clone(),
+            reload_path,
+            ..ExporterOptions::new(listen)
+        }
     }
 
     fn config_path(&self) -> &Path {
@@ -237,215 +248,12 @@ async fn run_from_config(flags: &Flags) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    let listen = flags
-        .listen_address
-        .clone()
-        .unwrap_or_else(|| DEFAULT_LISTEN_ADDRESS.to_owned());
-    let exporter = Exporter::start(config, Some(path), flags, &listen).await?;
-    exporter.run_until_signal().await?;
+    let options = flags.exporter_options(DEFAULT_LISTEN_ADDRESS, Some(path));
+    Exporter::build(config, options)
+        .await?
+        .run_until_signal()
+        .await?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A started exporter: listener bound, poller and SIGHUP handler about to run.
-pub(crate) struct Exporter {
-    pub(crate) local_addr: SocketAddr,
-    listener: TcpListener,
-    app: Arc<App>,
-    poller: Poller,
-    configs: watch::Receiver<Arc<Config>>,
-    // Kept alive so that the poller's reload channel stays open in demo mode.
-    _configs_tx: Option<watch::Sender<Arc<Config>>>,
-}
-
-impl Exporter {
-    /// Binds the listener and builds every part; nothing runs yet.
-    pub(crate) async fn start(
-        config: Config,
-        reload_path: Option<PathBuf>,
-        flags: &Flags,
-        listen: &str,
-    ) -> anyhow::Result<Exporter> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let web = match &flags.web_config_file {
-            Some(p) => WebConfig::load(p)
-                .with_context(|| format!("cannot use the web config file {}", p.display()))?,
-            None => WebConfig::default(),
-        };
-        let web = Arc::new(ArcSwap::from_pointee(web));
-        let listener = bind(listen).await?;
-        let local_addr = listener.local_addr()?;
-
-        let state = Arc::new(ArcSwap::from_pointee(ExporterState::default()));
-        let reload_status = Arc::new(ArcSwap::from_pointee(ReloadStatus {
-            successful: true,
-            last_success: clock.now(),
-        }));
-        let metrics = Metrics::new(
-            Arc::clone(&state),
-            Arc::clone(&reload_status),
-            Arc::clone(&clock),
-        )
-        .context("cannot register metrics")?;
-        let poller = Poller::new(
-            &config,
-            metrics.api_observer(),
-            Arc::clone(&clock),
-            Arc::clone(&state),
-        )
-        .context("cannot build the Atlas client")?;
-        let (tx, configs) = watch::channel(Arc::new(config));
-        let (reloader, configs_tx) = match reload_path {
-            Some(path) => (
-                Some(Arc::new(Reloader::new(
-                    path,
-                    tx,
-                    flags.web_config_file.clone().map(|p| (p, Arc::clone(&web))),
-                    reload_status,
-                    Arc::clone(&clock),
-                ))),
-                None,
-            ),
-            None => (None, Some(tx)),
-        };
-        let app = Arc::new(App {
-            metrics,
-            state,
-            telemetry_path: flags.telemetry_path.clone(),
-            reloader,
-            web,
-            clock,
-        });
-        Ok(Exporter {
-            local_addr,
-            listener,
-            app,
-            poller,
-            configs,
-            _configs_tx: configs_tx,
-        })
-    }
-
-    fn tls(&self) -> bool {
-        self.app.web.load().tls_acceptor().is_some()
-    }
-
-    /// The URL of a path on this exporter, for people to click: loopback when listening on
-    /// every interface.
-    pub(crate) fn url(&self, path: &str) -> String {
-        let scheme = if self.tls() { "https" } else { "http" };
-        let addr = self.local_addr;
-        let host = if addr.ip().is_unspecified() {
-            "localhost".to_owned()
-        } else if addr.is_ipv6() {
-            format!("[{}]", addr.ip())
-        } else {
-            addr.ip().to_string()
-        };
-        format!("{scheme}://{host}:{}{path}", addr.port())
-    }
-
-    /// Runs until SIGINT or SIGTERM, then shuts down within the grace period.
-    pub(crate) async fn run_until_signal(self) -> anyhow::Result<()> {
-        tracing::info!(
-            version = build_info::VERSION,
-            revision = build_info::REVISION,
-            address = %self.local_addr,
-            tls = self.tls(),
-            "atlas-snapshot-exporter listening"
-        );
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let poller = tokio::spawn(self.poller.run(self.configs, stopped(stop_rx.clone())));
-        if let Some(reloader) = self.app.reloader.clone() {
-            tokio::spawn(reload_on_sighup(reloader, stopped(stop_rx.clone())));
-        }
-        let signal = async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            let _ = stop_tx.send(true);
-        };
-        server::serve(self.listener, self.app, ServeOptions::default(), signal).await;
-        let _ = tokio::time::timeout(Duration::from_millis(500), poller).await;
-        Ok(())
-    }
-}
-
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|stop| *stop).await;
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-}
-
-async fn reload_on_sighup(reloader: Arc<Reloader>, stop: impl std::future::Future<Output = ()>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP; reload with POST /-/reload");
-            return;
-        };
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => return,
-                received = hup.recv() => {
-                    if received.is_none() {
-                        return;
-                    }
-                    let reloader = Arc::clone(&reloader);
-                    let _ = tokio::task::spawn_blocking(move || reloader.reload()).await;
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (reloader, stop);
-    }
-}
-
-/// Binds `host:port`, `:port` (every IPv4 interface) or `[v6]:port`.
-async fn bind(address: &str) -> anyhow::Result<TcpListener> {
-    let address = if let Some(port) = address.strip_prefix(':') {
-        format!("0.0.0.0:{port}")
-    } else {
-        address.to_owned()
-    };
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&address)
-        .await
-        .with_context(|| format!("invalid --web.listen-address {address:?}"))?
-        .collect();
-    let mut last_error = None;
-    for addr in addrs {
-        match TcpListener::bind(addr).await {
-            Ok(l) => return Ok(l),
-            Err(e) => last_error = Some((addr, e)),
-        }
-    }
-    match last_error {
-        Some((addr, e)) => Err(e).with_context(|| format!("cannot listen on {addr}")),
-        None => bail!("--web.listen-address {address:?} resolves to no address"),
-    }
 }
 
 async fn check(flags: &Flags, probe: bool) -> anyhow::Result<ExitCode> {

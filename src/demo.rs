@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::Context;
 use jiff::Timestamp;
 
-use crate::cli::{Exporter, Flags};
 use crate::config::{AtlasConfig, ClusterConfig, Config, Credentials, ProjectConfig};
+use crate::exporter::{Exporter, ExporterOptions};
 use crate::secret::Secret;
 use crate::simulator::{Scenario, SimKind, Simulator};
 use crate::target::{ApiVersion, Kind};
@@ -24,18 +24,19 @@ pub const DEMO_LISTEN_ADDRESS: &str = "127.0.0.1:9930";
 pub const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Starts the simulator and the exporter, prints where the metrics are, runs until Ctrl-C.
-pub(crate) async fn run(flags: &Flags, seed: u64) -> anyhow::Result<ExitCode> {
+/// `options.reload_path` is ignored: the demo's config is made here, not read from a file.
+pub async fn run(options: ExporterOptions, seed: u64) -> anyhow::Result<ExitCode> {
     let scenario = Scenario::demo(seed, Timestamp::now());
     let simulator = Simulator::start(scenario.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .context("cannot start the Atlas simulator")?;
     let config = config_for(&scenario, &simulator.base_url())?;
-    let listen = flags
-        .listen_address()
-        .unwrap_or(DEMO_LISTEN_ADDRESS)
-        .to_owned();
-    let exporter = Exporter::start(config, None, flags, &listen).await?;
-    let url = exporter.url(flags.telemetry_path());
+    let options = ExporterOptions {
+        reload_path: None,
+        ..options
+    };
+    let exporter = Exporter::build(config, options).await?;
+    let url = exporter.metrics_url();
     println!("atlas-snapshot-exporter demo");
     println!("  Atlas simulator: {}", simulator.base_url());
     println!("  metrics:         {url}");

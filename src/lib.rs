@@ -11,12 +11,19 @@
 //! - [`snapshot`]: snapshots from any endpoint in one shape, ordered by time.
 //! - [`summary`]: what one listing says: counts, newest, latest completed, restore window.
 //! - [`poller`]: the poll loop; publishes an immutable [`state::ExporterState`] per cycle.
+//! - [`state`]: what the poller publishes and the readers below read, swapped whole through
+//!   [`state::SharedState`].
 //! - [`metrics`]: the Prometheus collector, built from the published state at scrape time.
 //! - [`server`] and [`landing`]: the HTTP endpoints; [`web_config`]: their TLS and basic auth.
-//! - [`reload`]: config reloads on SIGHUP and `POST /-/reload`.
+//! - [`reload`]: config reloads on SIGHUP and `POST /-/reload`; the result is what the poller
+//!   applied.
 //! - [`simulator`]: a faithful Atlas stand-in on a real socket, for the demo, tests and benchmarks.
+//! - [`exporter`]: the wiring of listener, poller, server, reloader and signals, from a config
+//!   and [`exporter::ExporterOptions`]; the one way to start the exporter, for the commands,
+//!   the tests and the benchmarks alike.
 //! - [`demo`]: the exporter against the simulator, for `demo`.
-//! - [`cli`]: the commands; `main.rs` only calls [`cli::main`].
+//! - [`cli`]: the flags and the commands (the exporter's options, `check --probe`,
+//!   `snapshots`); `main.rs` only calls [`cli::main`].
 
 #![forbid(unsafe_code)]
 
@@ -26,6 +33,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod exporter;
 pub mod landing;
 pub mod logging;
 pub mod metrics;

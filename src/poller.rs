@@ -3,26 +3,28 @@
 //! A cycle polls every target, up to `max_concurrency` at a time, summarizes each listing, and
 //! publishes a fresh [`ExporterState`] in one swap. A failed poll touches only its own target:
 //! it keeps that target's last good figures (a 404 drops them) and sets it down.
+//!
+//! Reloaded configs reach the running poller through a [`ConfigSender`], and the sender hears
+//! back whether the poller took the config: the reload status reports what the poller applies.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::atlas::{AtlasClient, AtlasError, BackupApi, RequestObserver};
 use crate::clock::Clock;
 use crate::config::{AtlasConfig, Config};
 use crate::snapshot::normalize;
-use crate::state::{Backups, CycleReport, ExporterState, PollError, PollOutcome, TargetState};
+use crate::state::{
+    Backups, CycleReport, ExporterState, PollError, PollOutcome, SharedState, TargetState,
+};
 use crate::summary::{ClusterSummary, FailureLedger};
 use crate::target::{Target, TargetKey};
-
-/// The state shared between the poller, which writes it, and the readers.
-pub type SharedState = Arc<ArcSwap<ExporterState>>;
 
 struct Record {
     state: TargetState,
@@ -37,6 +39,135 @@ struct PollResult {
     duration: Duration,
 }
 
+type BuildClient =
+    dyn Fn(&AtlasConfig, Arc<dyn RequestObserver>) -> Result<AtlasClient, AtlasError> + Send + Sync;
+
+/// How the poller builds its Atlas client from the `atlas` section: [`AtlasClient::new`] unless
+/// a test injects another. No valid config makes `AtlasClient::new` fail today, so a test of a
+/// config the poller refuses needs a factory that refuses.
+#[derive(Clone)]
+pub struct ClientFactory(Arc<BuildClient>);
+
+impl ClientFactory {
+    /// A factory that builds clients with `build`.
+    pub fn new(
+        build: impl Fn(&AtlasConfig, Arc<dyn RequestObserver>) -> Result<AtlasClient, AtlasError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> ClientFactory {
+        ClientFactory(Arc::new(build))
+    }
+
+    fn build(
+        &self,
+        atlas: &AtlasConfig,
+        observer: &Arc<dyn RequestObserver>,
+    ) -> Result<Arc<AtlasClient>, AtlasError> {
+        (self.0)(atlas, Arc::clone(observer)).map(Arc::new)
+    }
+}
+
+impl Default for ClientFactory {
+    fn default() -> Self {
+        ClientFactory::new(AtlasClient::new)
+    }
+}
+
+impl fmt::Debug for ClientFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientFactory")
+    }
+}
+
+/// A reloaded config on its way to the poller, with where to send the verdict.
+struct ConfigChange {
+    config: Config,
+    verdict: oneshot::Sender<Result<(), AtlasError>>,
+}
+
+impl fmt::Debug for ConfigChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ConfigChange")
+    }
+}
+
+/// Hands reloaded configs to a running poller ([`Poller::run`]) and waits for its verdict.
+#[derive(Clone, Debug)]
+pub struct ConfigSender(mpsc::Sender<ConfigChange>);
+
+/// The poller's end of a [`ConfigSender`].
+#[derive(Debug)]
+pub struct ConfigReceiver(mpsc::Receiver<ConfigChange>);
+
+/// A channel for reloaded configs, from the reloader to the poller.
+pub fn config_channel() -> (ConfigSender, ConfigReceiver) {
+    // One change at a time is in flight: the reloader waits for each verdict.
+    let (tx, rx) = mpsc::channel(1);
+    (ConfigSender(tx), ConfigReceiver(rx))
+}
+
+/// Why the poller did not take a reloaded config.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The poller cannot use the config: building the Atlas client for it failed.
+    #[error("the poller cannot use the new config: {0}")]
+    Refused(AtlasError),
+    /// The poller is not running (the exporter is shutting down).
+    #[error("the poller is not running")]
+    Stopped,
+}
+
+impl ConfigSender {
+    /// Sends `config` to the poller and returns once the poller has taken it or refused it.
+    /// Taken means checked with nothing left that can fail: a config that arrives during a
+    /// cycle answers at once and takes effect when the cycle ends.
+    pub async fn apply(&self, config: Config) -> Result<(), ApplyError> {
+        let (verdict, answer) = oneshot::channel();
+        self.0
+            .send(ConfigChange { config, verdict })
+            .await
+            .map_err(|_| ApplyError::Stopped)?;
+        match answer.await {
+            Ok(result) => result.map_err(ApplyError::Refused),
+            Err(_) => Err(ApplyError::Stopped),
+        }
+    }
+}
+
+/// A reloaded config the poller has taken: the part that can fail (a new client) is done, what
+/// is left cannot fail.
+struct Accepted {
+    /// The new `atlas` section and its client, when it differs from the running one.
+    client: Option<(AtlasConfig, Arc<AtlasClient>)>,
+    poll_interval: Duration,
+    targets: Vec<Target>,
+}
+
+/// What the poller needs to take a config while a cycle holds the poller itself.
+#[derive(Clone)]
+struct Intake {
+    atlas: AtlasConfig,
+    factory: ClientFactory,
+    observer: Arc<dyn RequestObserver>,
+}
+
+impl Intake {
+    fn accept(&self, config: &Config) -> Result<Accepted, AtlasError> {
+        let client = if config.atlas == self.atlas {
+            None
+        } else {
+            let client = self.factory.build(&config.atlas, &self.observer)?;
+            Some((config.atlas.clone(), client))
+        };
+        Ok(Accepted {
+            client,
+            poll_interval: config.poll_interval,
+            targets: config.targets(),
+        })
+    }
+}
+
 /// Polls Atlas and publishes what it finds.
 pub struct Poller {
     atlas: AtlasConfig,
@@ -44,6 +175,7 @@ pub struct Poller {
     records: Vec<Record>,
     poll_interval: Duration,
     observer: Arc<dyn RequestObserver>,
+    factory: ClientFactory,
     clock: Arc<dyn Clock>,
     shared: SharedState,
     last_cycle: Option<CycleReport>,
@@ -57,13 +189,26 @@ impl Poller {
         clock: Arc<dyn Clock>,
         shared: SharedState,
     ) -> Result<Poller, AtlasError> {
-        let client = Arc::new(AtlasClient::new(&config.atlas, Arc::clone(&observer))?);
+        Poller::with_client_factory(config, observer, ClientFactory::default(), clock, shared)
+    }
+
+    /// A poller whose Atlas clients, the first one and those of reloaded configs, come from
+    /// `factory`.
+    pub fn with_client_factory(
+        config: &Config,
+        observer: Arc<dyn RequestObserver>,
+        factory: ClientFactory,
+        clock: Arc<dyn Clock>,
+        shared: SharedState,
+    ) -> Result<Poller, AtlasError> {
+        let client = factory.build(&config.atlas, &observer)?;
         let mut poller = Poller {
             atlas: config.atlas.clone(),
             client,
             records: Vec::new(),
             poll_interval: config.poll_interval,
             observer,
+            factory,
             clock,
             shared,
             last_cycle: None,
@@ -79,16 +224,30 @@ impl Poller {
     }
 
     /// Applies a reloaded config: a new client when the `atlas` section changed; targets that
-    /// stay keep their state, new ones start empty, removed ones disappear at once.
+    /// stay keep their state, new ones start empty, removed ones disappear at once. When the
+    /// new client cannot be built, nothing changes.
     pub fn apply_config(&mut self, config: &Config) -> Result<(), AtlasError> {
-        if config.atlas != self.atlas {
-            self.client = Arc::new(AtlasClient::new(&config.atlas, Arc::clone(&self.observer))?);
-            self.atlas = config.atlas.clone();
-        }
-        self.poll_interval = config.poll_interval;
-        self.set_targets(config.targets());
-        self.publish();
+        let accepted = self.intake().accept(config)?;
+        self.commit(accepted);
         Ok(())
+    }
+
+    fn intake(&self) -> Intake {
+        Intake {
+            atlas: self.atlas.clone(),
+            factory: self.factory.clone(),
+            observer: Arc::clone(&self.observer),
+        }
+    }
+
+    fn commit(&mut self, accepted: Accepted) {
+        if let Some((atlas, client)) = accepted.client {
+            self.atlas = atlas;
+            self.client = client;
+        }
+        self.poll_interval = accepted.poll_interval;
+        self.set_targets(accepted.targets);
+        self.publish();
     }
 
     fn set_targets(&mut self, targets: Vec<Target>) {
@@ -218,13 +377,12 @@ impl Poller {
     }
 
     /// Runs cycles until `shutdown` resolves: one at once, then every `poll_interval` (a cycle
-    /// that overruns delays the next instead of overlapping it). A new config on `configs` is
-    /// applied between cycles and starts a cycle at once.
-    pub async fn run(
-        mut self,
-        mut configs: watch::Receiver<Arc<Config>>,
-        shutdown: impl Future<Output = ()>,
-    ) {
+    /// that overruns delays the next instead of overlapping it).
+    ///
+    /// A config on `configs` gets its verdict at once. Taken between cycles, it applies at once
+    /// and starts a cycle; taken during one, it applies when that cycle ends (a later one
+    /// replaces it) and the next cycle starts at once. A refused config changes nothing.
+    pub async fn run(&mut self, configs: &mut ConfigReceiver, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut interval = new_interval(self.poll_interval);
         let mut reloads_open = true;
@@ -232,23 +390,49 @@ impl Poller {
             tokio::select! {
                 () = &mut shutdown => return,
                 _ = interval.tick() => {
-                    tokio::select! {
-                        () = &mut shutdown => return,
-                        () = self.run_cycle() => {}
+                    let intake = self.intake();
+                    let mut taken = None;
+                    {
+                        let cycle = self.run_cycle();
+                        tokio::pin!(cycle);
+                        loop {
+                            tokio::select! {
+                                () = &mut shutdown => return,
+                                () = &mut cycle => break,
+                                change = configs.0.recv(), if reloads_open => match change {
+                                    Some(change) => match intake.accept(&change.config) {
+                                        Ok(accepted) => {
+                                            taken = Some(accepted);
+                                            let _ = change.verdict.send(Ok(()));
+                                        }
+                                        Err(e) => {
+                                            let _ = change.verdict.send(Err(e));
+                                        }
+                                    },
+                                    None => reloads_open = false,
+                                },
+                            }
+                        }
+                    }
+                    if let Some(accepted) = taken {
+                        self.commit(accepted);
+                        interval = new_interval(self.poll_interval);
                     }
                 }
-                changed = configs.changed(), if reloads_open => {
-                    if changed.is_err() {
-                        // The sender is gone: no more reloads; keep polling.
-                        reloads_open = false;
-                        continue;
-                    }
-                    let config = Arc::clone(&configs.borrow_and_update());
-                    match self.apply_config(&config) {
-                        Ok(()) => interval = new_interval(self.poll_interval),
-                        Err(e) => tracing::error!(error = %e, "cannot apply the reloaded config"),
-                    }
-                }
+                change = configs.0.recv(), if reloads_open => match change {
+                    Some(change) => match self.intake().accept(&change.config) {
+                        Ok(accepted) => {
+                            self.commit(accepted);
+                            interval = new_interval(self.poll_interval);
+                            let _ = change.verdict.send(Ok(()));
+                        }
+                        Err(e) => {
+                            let _ = change.verdict.send(Err(e));
+                        }
+                    },
+                    // The sender is gone: no more reloads; keep polling.
+                    None => reloads_open = false,
+                },
             }
         }
     }

@@ -1,25 +1,29 @@
-//! Config reloads, on SIGHUP or `POST /-/reload`: validate the file again and hand the new
-//! config to the poller. A bad file changes nothing but the reload-status metrics.
+//! Config reloads, on SIGHUP or `POST /-/reload`: validate the files again, hand the config to
+//! the poller, and report what the poller did with it. A bad file, or a config the poller
+//! refuses, changes nothing but the reload-status metrics.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use tokio::sync::watch;
+use tokio::sync::Mutex;
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
+use crate::poller::{ApplyError, ConfigSender};
 use crate::state::ReloadStatus;
 use crate::web_config::{WebConfig, WebConfigError};
 
 /// Reloads the config file into the running poller, and the web config file (when there is
-/// one) into the running server. Both load or neither applies.
+/// one) into the running server. Both apply or neither does.
 pub struct Reloader {
     path: PathBuf,
-    configs: watch::Sender<Arc<Config>>,
+    poller: ConfigSender,
     web: Option<(PathBuf, Arc<ArcSwap<WebConfig>>)>,
     status: Arc<ArcSwap<ReloadStatus>>,
     clock: Arc<dyn Clock>,
+    // One reload at a time, so that the status written last is that of the config applied last.
+    turn: Mutex<()>,
 }
 
 /// Why a reload changed nothing.
@@ -31,41 +35,55 @@ pub enum ReloadError {
     /// The web config file is bad.
     #[error("{0}")]
     Web(#[from] WebConfigError),
+    /// The files are good but the poller did not take the config: it cannot use it (the
+    /// running config keeps polling), or it has stopped.
+    #[error("{0}")]
+    Apply(#[from] ApplyError),
+    /// Reading the files did not finish (the task reading them panicked or was cancelled).
+    #[error("reading the config files failed: {0}")]
+    Interrupted(String),
+}
+
+impl ReloadError {
+    /// True when the poller has stopped (the exporter is shutting down): nothing is wrong with
+    /// the files.
+    pub fn poller_stopped(&self) -> bool {
+        matches!(self, ReloadError::Apply(ApplyError::Stopped))
+    }
 }
 
 impl Reloader {
-    /// A reloader for `path`; the poller listens on the receiver of `configs`. `web` is the web
+    /// A reloader for `path`, handing configs to the poller through `poller`. `web` is the web
     /// config file and the server's handle on it, when there is one.
     pub fn new(
         path: PathBuf,
-        configs: watch::Sender<Arc<Config>>,
+        poller: ConfigSender,
         web: Option<(PathBuf, Arc<ArcSwap<WebConfig>>)>,
         status: Arc<ArcSwap<ReloadStatus>>,
         clock: Arc<dyn Clock>,
     ) -> Reloader {
         Reloader {
             path,
-            configs,
+            poller,
             web,
             status,
             clock,
+            turn: Mutex::new(()),
         }
     }
 
-    /// Loads the files again. On success the poller applies the config between cycles and
-    /// polls at once, and new connections get the new web config (renewed certificates, new
-    /// users); on failure everything running stays and the error is returned and logged.
-    pub fn reload(&self) -> Result<(), ReloadError> {
-        match self.load() {
-            Ok((config, web)) => {
+    /// Loads the files again and hands the config to the poller. When the poller takes it (it
+    /// applies between cycles and polls at once), new connections get the new web config
+    /// (renewed certificates, new users) and the status says success; otherwise everything
+    /// running stays, the status says failure and the error is returned and logged.
+    pub async fn reload(&self) -> Result<(), ReloadError> {
+        let _turn = self.turn.lock().await;
+        match self.try_reload().await {
+            Ok(()) => {
                 self.status.store(Arc::new(ReloadStatus {
                     successful: true,
                     last_success: self.clock.now(),
                 }));
-                if let (Some(web), Some((_, handle))) = (web, &self.web) {
-                    handle.store(Arc::new(web));
-                }
-                self.configs.send_replace(Arc::new(config));
                 tracing::info!(file = %self.path.display(), "config reloaded");
                 Ok(())
             }
@@ -81,12 +99,26 @@ impl Reloader {
         }
     }
 
-    fn load(&self) -> Result<(Config, Option<WebConfig>), ReloadError> {
-        let config = Config::load(&self.path)?;
-        let web = match &self.web {
-            Some((path, _)) => Some(WebConfig::load(path)?),
-            None => None,
-        };
-        Ok((config, web))
+    async fn try_reload(&self) -> Result<(), ReloadError> {
+        let path = self.path.clone();
+        let web_path = self.web.as_ref().map(|(p, _)| p.clone());
+        let (config, web) = tokio::task::spawn_blocking(move || load(&path, web_path.as_deref()))
+            .await
+            .map_err(|e| ReloadError::Interrupted(e.to_string()))??;
+        self.poller.apply(config).await?;
+        if let (Some(web), Some((_, handle))) = (web, &self.web) {
+            handle.store(Arc::new(web));
+        }
+        Ok(())
     }
+}
+
+/// Reads and validates both files; blocking.
+fn load(path: &Path, web: Option<&Path>) -> Result<(Config, Option<WebConfig>), ReloadError> {
+    let config = Config::load(path)?;
+    let web = match web {
+        Some(path) => Some(WebConfig::load(path)?),
+        None => None,
+    };
+    Ok((config, web))
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Bytes;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -24,8 +24,8 @@ use tokio::net::TcpListener;
 use crate::clock::Clock;
 use crate::landing;
 use crate::metrics::Metrics;
-use crate::poller::SharedState;
 use crate::reload::Reloader;
+use crate::state::SharedState;
 use crate::web_config::{BasicAuth, WebConfig};
 use arc_swap::ArcSwap;
 
@@ -138,8 +138,9 @@ async fn serve_connection<S>(
     }
 }
 
-/// Answers one request.
-pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Answers one request. No endpoint reads the request body, so any body type will do: the
+/// server passes hyper's [`Incoming`](hyper::body::Incoming), unit tests an empty one.
+pub async fn handle<B>(app: &App, req: Request<B>) -> Response<Full<Bytes>> {
     let web = app.web.load_full();
     let mut response = route(app, web.basic_auth(), req).await;
     for (name, value) in web.response_headers() {
@@ -148,10 +149,10 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
     response
 }
 
-async fn route(
+async fn route<B>(
     app: &App,
     auth: Option<Arc<BasicAuth>>,
-    req: Request<Incoming>,
+    req: Request<B>,
 ) -> Response<Full<Bytes>> {
     if let Some(auth) = &auth
         && !auth
@@ -245,8 +246,15 @@ async fn reload(app: &App) -> Response<Full<Bytes>> {
             "nothing to reload: this exporter runs without a config file\n",
         );
     };
-    match tokio::task::spawn_blocking(move || reloader.reload()).await {
+    // The answer is the poller's verdict: 200 only once the poller has taken the config. The
+    // reload runs in its own task, so a client that hangs up cannot cut it off halfway (the
+    // config taken, the web config and the status not yet written).
+    match tokio::spawn(async move { reloader.reload().await }).await {
         Ok(Ok(())) => text(StatusCode::OK, "config reloaded\n"),
+        Ok(Err(e)) if e.poller_stopped() => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("failed to reload config:\n{e}\n"),
+        ),
         Ok(Err(e)) => text(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("failed to reload config:\n{e}\n"),
@@ -306,4 +314,128 @@ fn with_type(
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::state::{CycleReport, ExporterState, ReloadStatus};
+
+    fn app() -> App {
+        let now = "2026-11-22T12:00:00Z".parse().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(FixedClock(now));
+        let state: SharedState = Arc::new(ArcSwap::from_pointee(ExporterState::default()));
+        let reload = Arc::new(ArcSwap::from_pointee(ReloadStatus {
+            successful: true,
+            last_success: now,
+        }));
+        App {
+            metrics: Metrics::new(Arc::clone(&state), reload, Arc::clone(&clock)).unwrap(),
+            state,
+            telemetry_path: "/metrics".to_owned(),
+            reloader: None,
+            web: Arc::default(),
+            clock,
+        }
+    }
+
+    async fn call(app: &App, method: Method, path: &str) -> Response<Full<Bytes>> {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(())
+            .unwrap();
+        handle(app, req).await
+    }
+
+    fn content_type(r: &Response<Full<Bytes>>) -> &str {
+        r.headers()[header::CONTENT_TYPE].to_str().unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_unknown_path_is_404() {
+        let app = app();
+        for path in ["/nope", "/metrics/extra", "/-/", "/-/unknown"] {
+            assert_eq!(
+                call(&app, Method::GET, path).await.status(),
+                StatusCode::NOT_FOUND,
+                "{path}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wrong_method_is_405_with_the_allowed_ones() {
+        let app = app();
+        for (method, path, allow) in [
+            (Method::POST, "/metrics", "GET, HEAD"),
+            (Method::DELETE, "/metrics", "GET, HEAD"),
+            (Method::GET, "/-/reload", "POST, PUT"),
+            (Method::DELETE, "/-/reload", "POST, PUT"),
+        ] {
+            let r = call(&app, method.clone(), path).await;
+            assert_eq!(
+                r.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            assert_eq!(r.headers()[header::ALLOW], allow, "{method} {path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn healthy_is_200() {
+        let r = call(&app(), Method::GET, "/-/healthy").await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn ready_is_503_until_the_first_cycle_ends_then_200() {
+        let app = app();
+        let r = call(&app, Method::GET, "/-/ready").await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        app.state.store(Arc::new(ExporterState {
+            targets: Vec::new(),
+            last_cycle: Some(CycleReport {
+                finished_at: app.clock.now(),
+                duration: Duration::from_millis(20),
+            }),
+        }));
+        let r = call(&app, Method::GET, "/-/ready").await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn the_landing_page_is_html_and_links_the_metrics() {
+        let r = call(&app(), Method::GET, "/").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(content_type(&r), "text/html; charset=utf-8");
+        let body = http_body_util::BodyExt::collect(r.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(body.starts_with("<!DOCTYPE html>"), "{body}");
+        assert!(body.contains(r#"href="/metrics""#), "{body}");
+    }
+
+    #[tokio::test]
+    async fn head_answers_like_get_without_a_body() {
+        let r = call(&app(), Method::HEAD, "/metrics").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(content_type(&r), METRICS_CONTENT_TYPE);
+        let body = http_body_util::BodyExt::collect(r.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert!(body.is_empty());
+    }
+
+    #[tokio::test]
+    async fn reload_without_a_config_file_is_400() {
+        let r = call(&app(), Method::POST, "/-/reload").await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
 }

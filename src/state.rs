@@ -1,16 +1,21 @@
 //! What the poller publishes and the collector, landing page and readiness probe read.
 //!
 //! An [`ExporterState`] is immutable: each poll cycle (and each config reload) builds a new one
-//! and swaps it in whole, so a scrape never sees half a cycle.
+//! and swaps it in whole ([`SharedState`]), so a scrape never sees half a cycle.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use jiff::Timestamp;
 
 use crate::atlas::{AtlasError, BackupApi, Reason};
 use crate::summary::ClusterSummary;
 use crate::target::{Kind, Target};
+
+/// The state shared between the poller, which swaps a new one in, and the readers (the
+/// collector, the landing page, the readiness probe).
+pub type SharedState = Arc<ArcSwap<ExporterState>>;
 
 /// Everything the exporter knows, as of the last cycle or reload.
 #[derive(Debug, Clone, Default)]

@@ -6,8 +6,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use atlas_snapshot_exporter::simulator::{
@@ -67,10 +69,99 @@ fn write_config(
     path
 }
 
+/// How long a child may take to say where it listens, on a loaded CI machine.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// One output stream of a child, read line by line on a thread: each line is handed over as
+/// it comes, and the whole text is kept for when the child has exited.
+struct Lines {
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    reader: JoinHandle<String>,
+}
+
+impl Lines {
+    fn read(stream: impl Read + Send + 'static) -> Lines {
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                all.push_str(&line);
+                all.push('\n');
+                let _ = tx.send(line);
+            }
+            all
+        });
+        Lines { lines, reader }
+    }
+
+    /// Waits for the first line that `find` picks something out of.
+    async fn find<T>(&mut self, what: &str, find: impl Fn(&str) -> Option<T>) -> T {
+        let mut seen = String::new();
+        let deadline = tokio::time::Instant::now() + STARTUP_DEADLINE;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(line)) => {
+                    if let Some(found) = find(&line) {
+                        return found;
+                    }
+                    seen.push_str(&line);
+                    seen.push('\n');
+                }
+                Ok(None) => panic!("the output ended without {what}:\n{seen}"),
+                Err(_) => panic!("no {what} within {STARTUP_DEADLINE:?}:\n{seen}"),
+            }
+        }
+    }
+
+    /// Everything the stream carried; call once the child has exited.
+    fn all(self) -> String {
+        self.reader.join().unwrap()
+    }
+}
+
+/// The address in the exporter's `atlas-snapshot-exporter listening` log line, logfmt or JSON.
+fn logged_address(line: &str) -> Option<SocketAddr> {
+    if !line.contains("atlas-snapshot-exporter listening") {
+        return None;
+    }
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(line) {
+        return json["address"].as_str()?.parse().ok();
+    }
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix("address="))
+        .and_then(|a| a.trim_matches('"').parse().ok())
+}
+
 /// Kills the child on drop so that a failed assertion leaves no process behind.
 struct Running {
     child: Child,
     url: String,
+    stdout: Option<Lines>,
+    stderr: Option<Lines>,
+}
+
+impl Running {
+    /// Spawns the exporter with `args` on `127.0.0.1:0` and waits for the address it logs.
+    async fn spawn(args: &[&str], scheme: &str) -> Running {
+        let mut child = exporter()
+            .args(args)
+            .args(["--web.listen-address", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = Lines::read(child.stdout.take().unwrap());
+        let mut stderr = Lines::read(child.stderr.take().unwrap());
+        let address = stderr.find("listening address", logged_address).await;
+        assert_ne!(address.port(), 0);
+        Running {
+            child,
+            url: format!("{scheme}://{address}"),
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+        }
+    }
 }
 
 impl Drop for Running {
@@ -89,29 +180,9 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success());
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts the exporter on a free loopback port and waits until /-/ready answers 200.
+/// Starts the exporter on a loopback port of its choosing and waits until /-/ready answers 200.
 async fn start_exporter(args: &[&str]) -> Running {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let child = exporter()
-        .args(args)
-        .args(["--web.listen-address", &listen])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let running = Running {
-        child,
-        url: format!("http://{listen}"),
-    };
+    let running = Running::spawn(args, "http").await;
     wait_ready(&running.url).await;
     running
 }
@@ -152,14 +223,8 @@ fn stop_and_collect(mut running: Running) -> (std::process::ExitStatus, Duration
         std::thread::sleep(Duration::from_millis(20));
     };
     let took = started.elapsed();
-    let mut out = String::new();
-    let mut err = String::new();
-    if let Some(mut stdout) = running.child.stdout.take() {
-        stdout.read_to_string(&mut out).unwrap();
-    }
-    if let Some(mut stderr) = running.child.stderr.take() {
-        stderr.read_to_string(&mut err).unwrap();
-    }
+    let out = running.stdout.take().map(Lines::all).unwrap_or_default();
+    let err = running.stderr.take().map(Lines::all).unwrap_or_default();
     (status, took, out, err)
 }
 
@@ -231,30 +296,19 @@ fn the_exporter_refuses_to_start_with_a_bad_config() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_serves_the_contract_metrics_and_stops_cleanly_on_sigterm() {
-    let port = free_port();
-    let mut child = exporter()
-        .args(["demo", "--web.listen-address", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The demo prints where its metrics are.
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    let url = loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "demo exited early: {printed}"
-        );
-        printed.push_str(&line);
-        if let Some(url) = line.trim().strip_prefix("metrics:") {
-            break url.trim().to_owned();
-        }
-    };
-    assert_eq!(url, format!("http://127.0.0.1:{port}/metrics"));
-    let base = url.trim_end_matches("/metrics").to_owned();
-    let running = Running { child, url: base };
+    let mut running = Running::spawn(&["demo"], "http").await;
+    // The demo prints where its metrics are: where it logs that it listens.
+    let url = running
+        .stdout
+        .as_mut()
+        .unwrap()
+        .find("the metrics URL", |line| {
+            line.trim()
+                .strip_prefix("metrics:")
+                .map(|url| url.trim().to_owned())
+        })
+        .await;
+    assert_eq!(url, format!("{}/metrics", running.url));
     wait_ready(&running.url).await;
     let m = scrape(&running.url).await;
     for family in [
@@ -622,19 +676,16 @@ async fn the_web_config_serves_tls_with_basic_auth_and_reloads_with_the_config()
     };
     write_web("first-password");
 
-    let port = free_port();
-    let child = exporter()
-        .args(["--config.file", config.to_str().unwrap()])
-        .args(["--web.config.file", web.to_str().unwrap()])
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let running = Running {
-        child,
-        url: format!("https://127.0.0.1:{port}"),
-    };
+    let running = Running::spawn(
+        &[
+            "--config.file",
+            config.to_str().unwrap(),
+            "--web.config.file",
+            web.to_str().unwrap(),
+        ],
+        "https",
+    )
+    .await;
     let root = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap();
     let https = reqwest::Client::builder()
         .tls_certs_only([root])
@@ -672,9 +723,12 @@ async fn the_web_config_serves_tls_with_basic_auth_and_reloads_with_the_config()
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["x-frame-options"], "deny");
     assert!(
-        reqwest::get(format!("http://127.0.0.1:{port}/-/healthy"))
-            .await
-            .is_err(),
+        reqwest::get(format!(
+            "{}/-/healthy",
+            running.url.replacen("https://", "http://", 1)
+        ))
+        .await
+        .is_err(),
         "plain HTTP is not served"
     );
 

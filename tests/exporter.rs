@@ -7,13 +7,16 @@ mod common;
 
 use std::time::Duration;
 
+use atlas_snapshot_exporter::atlas::{AtlasClient, AtlasError};
 use atlas_snapshot_exporter::clock::unix_seconds;
+use atlas_snapshot_exporter::poller::ClientFactory;
 use atlas_snapshot_exporter::simulator::{
     Fault, HistoryOptions, InFlightPhase, Scenario, SimCluster, SimKind, SimProject, SimSnapshot,
     SimStatus, daily_history,
 };
+use atlas_snapshot_exporter::state::ExporterState;
 use atlas_snapshot_exporter::target::{ApiVersion, Kind};
-use common::{Setup, cluster, cluster_and, fixed_now};
+use common::{Harness, Setup, cluster, cluster_and, fixed_now};
 
 const P1: &str = "5b69d0349b15c62cdfc38b78";
 const P2: &str = "6c7a0e1f2a3b4c5d6e7f8091";
@@ -580,6 +583,10 @@ async fn readiness_waits_for_the_first_cycle_and_unknown_paths_are_404() {
     assert!(body.contains("c1") && body.contains(P1) && body.contains("href=\"/metrics\""));
 }
 
+/// Longer than any test runs: a `Fault::Slow` this long holds its answer until the test lets it
+/// go, and a client timeout this long never fires first.
+const HELD: Duration = Duration::from_secs(3600);
+
 #[tokio::test]
 async fn a_scrape_during_a_cycle_sees_the_whole_previous_cycle() {
     let mut h = Setup::new(scenario(vec![
@@ -587,35 +594,61 @@ async fn a_scrape_during_a_cycle_sees_the_whole_previous_cycle() {
             .with_cluster(flex("fast", healthy(1, 8)))
             .with_cluster(flex("slow", healthy(2, 8))),
     ]))
+    .tweak(|c| c.atlas.timeout = HELD)
     .start()
     .await;
     h.cycle().await;
     let c = cluster(P1, "fast");
-    assert_eq!(
-        h.scrape().await.get("atlas_snapshot_failures_total", &c),
-        Some(0.0)
-    );
+    let first = h.scrape().await;
+    assert_eq!(first.get("atlas_snapshot_failures_total", &c), Some(0.0));
+    // Listings the exporter has received an answer to, counted as they arrive, mid-cycle too.
+    let answered = |m: &common::Scrape| {
+        m.get(
+            "atlas_snapshot_exporter_api_requests_total",
+            &[("endpoint", "list_flex_snapshots"), ("code", "200")],
+        )
+        .unwrap_or(0.0)
+    };
+    let before = answered(&first);
 
     let mut failed = healthy(1, 8);
     failed[0].status = SimStatus::Failed;
     h.sim.set_snapshots(P1, "fast", failed);
-    h.sim
-        .set_fault(P1, "slow", Some(Fault::Slow(Duration::from_millis(1500))));
+    h.sim.set_fault(P1, "slow", Some(Fault::Slow(HELD)));
     let mut poller = h.poller;
     let cycle = tokio::spawn(async move {
         poller.run_cycle().await;
         poller
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let during = exposition_get(&h.http, &h.url).await;
+    // Mid-cycle for certain: the fast target's answer has reached the exporter, and the cycle
+    // cannot end while the slow target's answer is held.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let during = loop {
+        let m = exposition_get(&h.http, &h.url).await;
+        if answered(&m) > before {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fast target was never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(answered(&during), before + 1.0, "the slow answer is held");
     assert_eq!(
         during.get("atlas_snapshot_failures_total", &c),
         Some(0.0),
         "the fast target's new result waits for the cycle to end"
     );
-    h.poller = cycle.await.unwrap();
+
+    // Let the held answer go: dropping the simulator closes its connections, so the slow poll
+    // fails at once and the cycle ends.
+    drop(h.sim);
+    let _poller = cycle.await.unwrap();
     assert_eq!(
-        h.scrape().await.get("atlas_snapshot_failures_total", &c),
+        exposition_get(&h.http, &h.url)
+            .await
+            .get("atlas_snapshot_failures_total", &c),
         Some(1.0)
     );
 }
@@ -769,4 +802,225 @@ async fn malformed_requests_get_a_4xx_and_the_server_keeps_serving() {
         );
     }
     assert_eq!(h.get("/-/healthy").await.status(), 200);
+}
+
+/// The `atlas.timeout` for which [`refusing_factory`] cannot build a client.
+const REFUSED_TIMEOUT: Duration = Duration::from_secs(7);
+
+/// Builds Atlas clients as the exporter does, except for an `atlas` section with
+/// [`REFUSED_TIMEOUT`]. No valid config makes `AtlasClient::new` fail for real today, so this
+/// stands in for one that would (a client whose TLS setup fails, say).
+fn refusing_factory() -> ClientFactory {
+    ClientFactory::new(|atlas, observer| {
+        if atlas.timeout == REFUSED_TIMEOUT {
+            Err(AtlasError::Internal(
+                "cannot build the HTTP client: refused by the test".into(),
+            ))
+        } else {
+            AtlasClient::new(atlas, observer)
+        }
+    })
+}
+
+fn config_yaml(base_url: &str, timeout: &str, clusters: &[&str]) -> String {
+    let clusters: String = clusters
+        .iter()
+        .map(|c| format!("      - name: {c}\n        kind: flex\n"))
+        .collect();
+    format!(
+        "atlas:\n  base_url: {base_url}\n  timeout: {timeout}\n  public_key: {KEY}\n  private_key: {SECRET}\npoll_interval: 1h\nprojects:\n  - id: {P1}\n    name: prod\n    clusters:\n{clusters}"
+    )
+}
+
+fn write_web_config(path: &std::path::Path, frame_options: &str) {
+    let text = format!("http_server_config:\n  headers:\n    X-Frame-Options: {frame_options}\n");
+    std::fs::write(path, text).unwrap();
+}
+
+/// POSTs /-/reload while the poller runs its own loop, the one that takes reloaded configs;
+/// waits until `applied` holds before stopping the loop.
+async fn reload_while_polling(
+    h: &mut Harness,
+    applied: impl Fn(&ExporterState) -> bool,
+) -> (reqwest::StatusCode, String) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let poll_loop = h.poller.run(&mut h.configs, async {
+        let _ = stopped.await;
+    });
+    let (http, url, state) = (&h.http, &h.url, &h.state);
+    let reload = async {
+        let r = http.post(format!("{url}/-/reload")).send().await.unwrap();
+        let answer = (r.status(), r.text().await.unwrap());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !applied(&state.load()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reload never took effect"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = stop.send(());
+        answer
+    };
+    let ((), answer) = tokio::join!(poll_loop, reload);
+    answer
+}
+
+#[tokio::test]
+async fn a_config_the_poller_refuses_fails_the_reload_and_the_old_config_keeps_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let web = dir.path().join("web.yml");
+    write_web_config(&web, "deny");
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("c1", healthy(1, 8)))
+            .with_cluster(flex("c2", healthy(2, 8))),
+    ]))
+    .config_file(&config, |base_url| {
+        config_yaml(base_url, "5s", &["c1", "c2"])
+    })
+    .web_config_file(&web)
+    .client_factory(refusing_factory())
+    .start()
+    .await;
+    h.cycle().await;
+    let base_url = h.sim.base_url();
+
+    // Both files are valid, but the poller cannot build a client for the new atlas section.
+    std::fs::write(&config, config_yaml(&base_url, "7s", &["c1"])).unwrap();
+    write_web_config(&web, "sameorigin");
+    let (status, body) = reload_while_polling(&mut h, |_| true).await;
+    assert!(!status.is_success(), "{status}: {body}");
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("the poller cannot use the new config")
+            && body.contains("refused by the test"),
+        "{body}"
+    );
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get("atlas_snapshot_exporter_config_last_reload_successful", &[]),
+        Some(0.0)
+    );
+    assert!(m.has("atlas_snapshot_cluster_info", &cluster(P1, "c2")));
+    assert_eq!(
+        h.get("/-/healthy").await.headers()["x-frame-options"],
+        "deny",
+        "the web config stays with the config it came with"
+    );
+
+    // The old config keeps polling: both clusters, one request each.
+    let requests = |m: &common::Scrape| {
+        m.get(
+            "atlas_snapshot_exporter_api_requests_total",
+            &[("endpoint", "list_flex_snapshots"), ("code", "200")],
+        )
+        .unwrap_or(0.0)
+    };
+    let before = requests(&m);
+    h.cycle().await;
+    let m = h.scrape().await;
+    assert_eq!(requests(&m) - before, 2.0);
+    for name in ["c1", "c2"] {
+        assert_eq!(
+            m.get("atlas_snapshot_target_up", &cluster(P1, name)),
+            Some(1.0),
+            "{name}"
+        );
+    }
+
+    // A config the poller takes: 200, the status says so, and both files apply.
+    std::fs::write(&config, config_yaml(&base_url, "5s", &["c1"])).unwrap();
+    let (status, body) = reload_while_polling(&mut h, |state| state.targets.len() == 1).await;
+    assert_eq!(status, 200, "{body}");
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get("atlas_snapshot_exporter_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+    assert!(!m.has("atlas_snapshot_cluster_info", &cluster(P1, "c2")));
+    assert_eq!(
+        h.get("/-/healthy").await.headers()["x-frame-options"],
+        "sameorigin"
+    );
+}
+
+#[tokio::test]
+async fn a_reload_during_a_cycle_is_answered_at_once_and_applies_when_the_cycle_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("fast", healthy(1, 8)))
+            .with_cluster(flex("slow", healthy(2, 8))),
+    ]))
+    .config_file(&config, |base_url| {
+        config_yaml(base_url, "1h", &["fast", "slow"])
+    })
+    .start()
+    .await;
+    h.cycle().await;
+    let answered = |m: &common::Scrape| {
+        m.get(
+            "atlas_snapshot_exporter_api_requests_total",
+            &[("endpoint", "list_flex_snapshots"), ("code", "200")],
+        )
+        .unwrap_or(0.0)
+    };
+    let before = answered(&h.scrape().await);
+    h.sim.set_fault(P1, "slow", Some(Fault::Slow(HELD)));
+    std::fs::write(&config, config_yaml(&h.sim.base_url(), "1h", &["fast"])).unwrap();
+
+    let sim = h.sim;
+    let (http, url, state) = (&h.http, &h.url, &h.state);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // The loop starts a cycle at once; the slow target's answer holds it open.
+    let poll_loop = h.poller.run(&mut h.configs, async {
+        let _ = stopped.await;
+    });
+    let test = async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while answered(&exposition_get(http, url).await) == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the fast target was never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let reload = tokio::time::timeout(
+            Duration::from_secs(30),
+            http.post(format!("{url}/-/reload")).send(),
+        )
+        .await
+        .expect("the reload waited for the held cycle")
+        .unwrap();
+        assert_eq!(reload.status(), 200);
+        assert_eq!(
+            state.load().targets.len(),
+            2,
+            "taken, but applied only when the cycle ends"
+        );
+        let m = exposition_get(http, url).await;
+        assert_eq!(answered(&m), before + 1.0, "the slow answer is still held");
+        assert_eq!(
+            m.get("atlas_snapshot_exporter_config_last_reload_successful", &[]),
+            Some(1.0)
+        );
+
+        // Let the held answer go: the cycle ends, and the new config applies.
+        drop(sim);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while state.load().targets.len() != 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reloaded config never applied"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = stop.send(());
+    };
+    tokio::join!(poll_loop, test);
+    let state = h.state.load();
+    assert_eq!(&*state.targets[0].target.cluster_name, "fast");
 }

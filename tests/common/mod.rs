@@ -1,23 +1,23 @@
-//! Shared test fixtures: a simulator and an exporter wired together over real sockets.
+//! Shared test fixtures: a simulator and an exporter polling it, built by the exporter's own
+//! wiring ([`Exporter::build`]), with poll cycles driven by hand and HTTP over a real socket.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod exposition;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use atlas_snapshot_exporter::clock::{Clock, FixedClock, SystemClock};
 use atlas_snapshot_exporter::config::Config;
-use atlas_snapshot_exporter::metrics::Metrics;
-use atlas_snapshot_exporter::poller::{Poller, SharedState};
-use atlas_snapshot_exporter::server::{self, App, ServeOptions};
+use atlas_snapshot_exporter::exporter::{Exporter, ExporterOptions};
+use atlas_snapshot_exporter::poller::{ClientFactory, ConfigReceiver, Poller};
 use atlas_snapshot_exporter::simulator::{Scenario, Simulator};
-use atlas_snapshot_exporter::state::{ExporterState, ReloadStatus};
+use atlas_snapshot_exporter::state::{ReloadStatus, SharedState};
 use jiff::Timestamp;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use exposition::Scrape;
@@ -35,7 +35,10 @@ pub fn loopback() -> SocketAddr {
 /// A simulator, an exporter polling it, and the exporter's HTTP server.
 pub struct Harness {
     pub sim: Simulator,
+    /// The exporter's poller: [`Harness::cycle`] runs one cycle.
     pub poller: Poller,
+    /// Reloaded configs for the poller, for tests that run its loop ([`Poller::run`]).
+    pub configs: ConfigReceiver,
     pub state: SharedState,
     pub reload: Arc<ArcSwap<ReloadStatus>>,
     pub config: Config,
@@ -53,12 +56,21 @@ impl Drop for StopServer {
     }
 }
 
+/// Writes a config file's YAML given the simulator's base URL.
+pub type Yaml = Box<dyn FnOnce(&str) -> String>;
+
 /// How to build a harness.
 pub struct Setup {
     pub scenario: Scenario,
     pub clock: Arc<dyn Clock>,
     /// Adjusts the config derived from the scenario (kinds, timeouts, credentials).
     pub tweak: Box<dyn FnOnce(&mut Config)>,
+    /// A config file to start from and reload, instead of the scenario's config: its path and
+    /// the YAML to write there given the simulator's base URL.
+    pub config_file: Option<(PathBuf, Yaml)>,
+    /// The `--web.config.file`.
+    pub web_config_file: Option<PathBuf>,
+    pub client_factory: ClientFactory,
 }
 
 impl Setup {
@@ -67,7 +79,30 @@ impl Setup {
             scenario,
             clock: Arc::new(SystemClock),
             tweak: Box::new(|_| {}),
+            config_file: None,
+            web_config_file: None,
+            client_factory: ClientFactory::default(),
         }
+    }
+
+    /// Starts from a config file (written with `yaml(base_url)`) that reloads read again.
+    pub fn config_file(
+        mut self,
+        path: impl Into<PathBuf>,
+        yaml: impl FnOnce(&str) -> String + 'static,
+    ) -> Setup {
+        self.config_file = Some((path.into(), Box::new(yaml)));
+        self
+    }
+
+    pub fn web_config_file(mut self, path: impl Into<PathBuf>) -> Setup {
+        self.web_config_file = Some(path.into());
+        self
+    }
+
+    pub fn client_factory(mut self, factory: ClientFactory) -> Setup {
+        self.client_factory = factory;
+        self
     }
 
     pub fn fixed_clock(mut self, now: Timestamp) -> Setup {
@@ -84,47 +119,46 @@ impl Setup {
         let sim = Simulator::start(self.scenario.clone(), loopback())
             .await
             .unwrap();
-        let mut config =
-            atlas_snapshot_exporter::demo::config_for(&self.scenario, &sim.base_url()).unwrap();
-        config.atlas.timeout = Duration::from_secs(5);
+        let (mut config, reload_path) = match self.config_file {
+            Some((path, yaml)) => {
+                std::fs::write(&path, yaml(&sim.base_url())).unwrap();
+                (Config::load(&path).unwrap(), Some(path))
+            }
+            None => {
+                let mut config =
+                    atlas_snapshot_exporter::demo::config_for(&self.scenario, &sim.base_url())
+                        .unwrap();
+                config.atlas.timeout = Duration::from_secs(5);
+                (config, None)
+            }
+        };
         (self.tweak)(&mut config);
-        let state: SharedState = Arc::new(ArcSwap::from_pointee(ExporterState::default()));
-        let reload = Arc::new(ArcSwap::from_pointee(ReloadStatus {
-            successful: true,
-            last_success: self.clock.now(),
-        }));
-        let metrics = Metrics::new(state.clone(), reload.clone(), self.clock.clone()).unwrap();
-        let poller = Poller::new(
-            &config,
-            metrics.api_observer(),
-            self.clock.clone(),
-            state.clone(),
-        )
-        .unwrap();
-        let app = Arc::new(App {
-            metrics,
-            state: state.clone(),
-            telemetry_path: "/metrics".into(),
-            reloader: None,
-            web: Default::default(),
-            clock: self.clock.clone(),
-        });
-        let listener = TcpListener::bind(loopback()).await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let options = ExporterOptions {
+            clock: self.clock,
+            reload_path,
+            web_config_file: self.web_config_file,
+            client_factory: self.client_factory,
+            ..ExporterOptions::new(loopback().to_string())
+        };
+        let exporter = Exporter::build(config.clone(), options).await.unwrap();
+        let url = exporter.url("");
+        let state = exporter.state();
+        let Exporter {
+            poller,
+            configs,
+            server,
+            reload_status,
+        } = exporter;
         let (stop, mut stopped) = watch::channel(false);
-        tokio::spawn(server::serve(
-            listener,
-            app,
-            ServeOptions::default(),
-            async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            },
-        ));
+        tokio::spawn(server.serve(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
         Harness {
             sim,
             poller,
+            configs,
             state,
-            reload,
+            reload: reload_status,
             config,
             url,
             http: reqwest::Client::new(),
