@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
-use super::shared::lock;
+use super::sync::lock;
 
 /// A future that completes when a [`SimClock`] has moved past a deadline.
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;

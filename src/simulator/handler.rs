@@ -35,7 +35,8 @@ use super::ratelimit::{Admission, rate_limited};
 use super::render::{self, ClusterRef};
 use super::routes::{self, Endpoint, EndpointSet, Family, MEDIA_V1};
 use super::scenario::{SimKind, SimSnapshot, SimStatus};
-use super::shared::{Shared, lock};
+use super::shared::Shared;
+use super::sync::lock;
 use super::world::{ClusterView, Lookup};
 
 /// Largest request body read (only the OAuth endpoints read one).

@@ -38,6 +38,7 @@ mod render;
 mod routes;
 mod scenario;
 mod shared;
+mod sync;
 mod world;
 
 use std::fmt;
@@ -54,7 +55,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
-use shared::{Shared, lock};
+use shared::Shared;
+use sync::lock;
 
 pub use clock::{ManualClock, SimClock, Sleep, TokioClock};
 pub use scenario::{

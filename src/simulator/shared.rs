@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use super::clock::SimClock;
 use super::digest::NonceTable;
@@ -29,12 +29,6 @@ pub struct Stats {
     pub by_route: BTreeMap<String, u64>,
     /// Listing pages answered with 200 (a `MalformedJson` fault's broken page included).
     pub pages_served: u64,
-}
-
-/// Locks a mutex, carrying on if a panicking thread poisoned it (the data stays consistent:
-/// every critical section here is a few plain assignments).
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// State shared by every connection of one simulator.
