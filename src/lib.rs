@@ -24,6 +24,13 @@
 //! - [`demo`]: the exporter against the simulator, for `demo`.
 //! - [`cli`]: the flags and the commands (the exporter's options, `check --probe`,
 //!   `snapshots`); `main.rs` only calls [`cli::main`].
+//!
+//! Beside the flow, used throughout:
+//!
+//! - [`clock`]: wall-clock time, injectable so that tests and golden files can fix "now".
+//! - [`secret`]: a credential string that never reaches a log line, a label, an error or a page.
+//! - [`logging`]: logfmt or JSON log lines on stderr.
+//! - [`build_info`]: the version, git revision and compiler of this build.
 
 #![forbid(unsafe_code)]
 
