@@ -372,6 +372,28 @@ async fn a_wrong_private_key_costs_two_requests_a_call_and_is_unauthorized() {
             .await
             .unwrap_err();
         assert_eq!(err.reason(), Reason::Unauthorized);
+        // Atlas' pretty-printed 401 body is read like any other error.
+        assert_eq!(err.error_code(), Some("UNEXPECTED_ERROR"));
         assert_eq!(sim.stats().requests, 2);
     }
+}
+
+#[tokio::test]
+async fn errors_in_plain_application_json_and_charset_media_types_are_both_read() {
+    let sim = simulator().await;
+    let client =
+        AtlasClient::with_options(options(&sim), &api_key(), Arc::new(NoopObserver)).unwrap();
+    // Successes come as `application/vnd.atlas.2024-11-13+json;charset=utf-8`.
+    let listing = client
+        .list_snapshots(BackupApi::Flex, P1, "flex1")
+        .await
+        .unwrap();
+    assert_eq!(listing.len(), 40);
+    // Errors as `application/json`, with the code in the body and in `X-Error-Code`.
+    let err = client
+        .list_snapshots(BackupApi::Flex, P1, "nope")
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), Reason::NotFound);
+    assert_eq!(err.error_code(), Some("CLUSTER_NOT_FOUND"));
 }
