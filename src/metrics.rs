@@ -11,7 +11,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 
 use crate::atlas::{Operation, Reason, RequestObserver};
 use crate::build_info;
@@ -39,6 +39,7 @@ impl Metrics {
         let api = Arc::new(ApiMetrics::new()?);
         registry.register(Box::new(api.requests.clone()))?;
         registry.register(Box::new(api.durations.clone()))?;
+        registry.register(Box::new(api.challenges.clone()))?;
         registry.register(Box::new(StateCollector::new(state, reload, clock)?))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
@@ -66,10 +67,12 @@ impl Metrics {
     }
 }
 
-/// `atlas_snapshot_exporter_api_requests_total` and `..._api_request_duration_seconds`.
+/// `atlas_snapshot_exporter_api_requests_total`, `..._api_request_duration_seconds` and
+/// `..._auth_challenges_total`.
 pub struct ApiMetrics {
     requests: IntCounterVec,
     durations: HistogramVec,
+    challenges: IntCounter,
 }
 
 impl ApiMetrics {
@@ -91,9 +94,14 @@ impl ApiMetrics {
             ]),
             &["endpoint"],
         )?;
+        let challenges = IntCounter::new(
+            "atlas_snapshot_exporter_auth_challenges_total",
+            "Digest challenges answered: 401s inside the authentication handshake.",
+        )?;
         Ok(ApiMetrics {
             requests,
             durations,
+            challenges,
         })
     }
 }
@@ -107,6 +115,10 @@ impl RequestObserver for ApiMetrics {
         self.durations
             .with_label_values(&[operation.as_str()])
             .observe(elapsed.as_secs_f64());
+    }
+
+    fn challenge_answered(&self) {
+        self.challenges.inc();
     }
 }
 

@@ -1,29 +1,39 @@
-//! The Atlas client against the simulator: service accounts, get-one endpoints and limits.
+//! The Atlas client against the simulator: service accounts, get-one endpoints, limits and
+//! the two digest modes (nonce reuse, a fresh challenge per request).
 
 // Tests may panic: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use atlas_snapshot_exporter::atlas::{
-    AtlasClient, AtlasError, BackupApi, ClientOptions, NoopObserver, OneSnapshot, Reason,
+    AtlasClient, AtlasError, BackupApi, ClientOptions, NoopObserver, OneSnapshot, Operation,
+    Reason, RequestObserver,
 };
+use atlas_snapshot_exporter::clock::Clock;
 use atlas_snapshot_exporter::config::Credentials;
 use atlas_snapshot_exporter::secret::Secret;
 use atlas_snapshot_exporter::simulator::{
-    HistoryOptions, Scenario, SimCluster, SimKind, SimProject, Simulator, daily_history,
+    HistoryOptions, ManualClock, NonceReuse, Scenario, SimCluster, SimKind, SimProject, Simulator,
+    daily_history,
 };
 use atlas_snapshot_exporter::target::ApiVersion;
 use common::{fixed_now, loopback};
+use jiff::Timestamp;
 
 const P1: &str = "5b69d0349b15c62cdfc38b78";
 const CLIENT_ID: &str = "mdb_sa_id_test0000000000000000000001";
 const CLIENT_SECRET: &str = "mdb_sa_sk_test-secret";
 
 async fn simulator() -> Simulator {
+    Simulator::start(scenario(), loopback()).await.unwrap()
+}
+
+fn scenario() -> Scenario {
     let project = SimProject::new(P1, "prod")
         .with_cluster(
             SimCluster::new("flex1", SimKind::Flex).with_snapshots(daily_history(
@@ -41,11 +51,10 @@ async fn simulator() -> Simulator {
                 HistoryOptions::default(),
             )),
         );
-    let scenario = Scenario::new()
+    Scenario::new()
         .with_api_key("key", "private")
         .with_service_account(CLIENT_ID, CLIENT_SECRET)
-        .with_project(project);
-    Simulator::start(scenario, loopback()).await.unwrap()
+        .with_project(project)
 }
 
 fn options(sim: &Simulator) -> ClientOptions {
@@ -196,4 +205,195 @@ async fn a_server_that_is_not_listening_is_a_network_error() {
         .unwrap_err();
     assert_eq!(err.reason(), Reason::Network, "{err}");
     drop(reserved);
+}
+
+/// Counts the digest challenges the client answered.
+#[derive(Default)]
+struct Challenges(AtomicU64);
+
+impl Challenges {
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl RequestObserver for Challenges {
+    fn observe(&self, _: Operation, _: Option<u16>, _: Duration) {}
+
+    fn challenge_answered(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The client's wall clock, moved by hand.
+struct HandClock(Mutex<Timestamp>);
+
+impl HandClock {
+    fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now = now.checked_add(by).unwrap();
+    }
+}
+
+impl Clock for HandClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A digest client, its challenge count and its clock.
+fn digest_client(sim: &Simulator) -> (AtlasClient, Arc<Challenges>, Arc<HandClock>) {
+    let challenges = Arc::new(Challenges::default());
+    let clock = Arc::new(HandClock(Mutex::new(fixed_now())));
+    let client = AtlasClient::with_options(
+        options(sim),
+        &api_key(),
+        Arc::clone(&challenges) as Arc<dyn RequestObserver>,
+    )
+    .unwrap()
+    .with_clock(Arc::clone(&clock) as Arc<dyn Clock>);
+    (client, challenges, clock)
+}
+
+/// Lists `flex1` (one page) once; returns the HTTP requests it took.
+async fn requests_for_one_listing(sim: &Simulator, client: &AtlasClient) -> u64 {
+    sim.reset_stats();
+    let listing = client
+        .list_snapshots(BackupApi::Flex, P1, "flex1")
+        .await
+        .unwrap();
+    assert_eq!(listing.len(), 40);
+    sim.stats().requests
+}
+
+#[tokio::test]
+async fn where_nonces_may_be_reused_one_challenge_serves_every_later_call() {
+    let sim = simulator().await;
+    let (client, challenges, _) = digest_client(&sim);
+    assert_eq!(requests_for_one_listing(&sim, &client).await, 2);
+    for _ in 0..4 {
+        assert_eq!(requests_for_one_listing(&sim, &client).await, 1);
+    }
+    assert_eq!(challenges.get(), 1);
+}
+
+#[tokio::test]
+async fn where_nonces_are_single_use_every_call_costs_two_requests_never_three() {
+    for reuse in [NonceReuse::RefusedStale, NonceReuse::RefusedPlain] {
+        let sim = Simulator::start(
+            Scenario {
+                nonce_reuse: reuse,
+                ..scenario()
+            },
+            loopback(),
+        )
+        .await
+        .unwrap();
+        let (client, challenges, _) = digest_client(&sim);
+        // The first call meets a challenge; the second finds its reused nonce refused and
+        // answers the challenge of that refusal; from then on every call asks for a fresh one.
+        for call in 1..=6 {
+            assert_eq!(
+                requests_for_one_listing(&sim, &client).await,
+                2,
+                "{reuse:?}: call {call}"
+            );
+            assert_eq!(challenges.get(), call, "{reuse:?}");
+        }
+        assert_eq!(sim.stats().by_status.get(&200), Some(&1));
+    }
+}
+
+#[tokio::test]
+async fn after_a_refused_reuse_fresh_challenges_last_an_hour_then_reuse_is_tried_again() {
+    // A server that does allow reuse, whose first nonce expires before its first reuse: that
+    // looks like a refusal, and the client has no way to tell the two apart.
+    let sim_clock = ManualClock::new();
+    let sim = Simulator::start_with_clock(scenario(), loopback(), sim_clock.clone())
+        .await
+        .unwrap();
+    let (client, challenges, clock) = digest_client(&sim);
+    assert_eq!(requests_for_one_listing(&sim, &client).await, 2);
+    sim_clock.advance(Duration::from_secs(301));
+    assert_eq!(requests_for_one_listing(&sim, &client).await, 2);
+    // Fresh mode: a challenge per call, where reuse would have taken one request.
+    assert_eq!(requests_for_one_listing(&sim, &client).await, 2);
+    clock.advance(Duration::from_secs(3599));
+    assert_eq!(requests_for_one_listing(&sim, &client).await, 2);
+    assert_eq!(challenges.get(), 4);
+    clock.advance(Duration::from_secs(1));
+    // Reuse again: one challenge, then one request per call.
+    assert_eq!(requests_for_one_listing(&sim, &client).await, 2);
+    assert_eq!(requests_for_one_listing(&sim, &client).await, 1);
+    assert_eq!(requests_for_one_listing(&sim, &client).await, 1);
+    assert_eq!(challenges.get(), 5);
+}
+
+#[tokio::test]
+async fn a_nonce_that_served_several_calls_and_then_expired_keeps_the_reuse_mode() {
+    let sim_clock = ManualClock::new();
+    let sim = Simulator::start_with_clock(scenario(), loopback(), sim_clock.clone())
+        .await
+        .unwrap();
+    let (client, challenges, _) = digest_client(&sim);
+    assert_eq!(requests_for_one_listing(&sim, &client).await, 2);
+    assert_eq!(requests_for_one_listing(&sim, &client).await, 1);
+    sim_clock.advance(Duration::from_secs(301));
+    // The stale answer's 401 carries the new nonce: answered at once, not re-challenged.
+    assert_eq!(requests_for_one_listing(&sim, &client).await, 2);
+    assert_eq!(requests_for_one_listing(&sim, &client).await, 1);
+    assert_eq!(challenges.get(), 2);
+}
+
+#[tokio::test]
+async fn a_wrong_private_key_costs_two_requests_a_call_and_is_unauthorized() {
+    let sim = Simulator::start(
+        Scenario {
+            nonce_reuse: NonceReuse::RefusedStale,
+            ..scenario()
+        },
+        loopback(),
+    )
+    .await
+    .unwrap();
+    let client = AtlasClient::with_options(
+        options(&sim),
+        &Credentials::ApiKey {
+            public_key: "key".into(),
+            private_key: Secret::new("wrong"),
+        },
+        Arc::new(NoopObserver),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        sim.reset_stats();
+        let err = client
+            .list_snapshots(BackupApi::Flex, P1, "flex1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), Reason::Unauthorized);
+        // Atlas' pretty-printed 401 body is read like any other error.
+        assert_eq!(err.error_code(), Some("UNEXPECTED_ERROR"));
+        assert_eq!(sim.stats().requests, 2);
+    }
+}
+
+#[tokio::test]
+async fn errors_in_plain_application_json_and_charset_media_types_are_both_read() {
+    let sim = simulator().await;
+    let client =
+        AtlasClient::with_options(options(&sim), &api_key(), Arc::new(NoopObserver)).unwrap();
+    // Successes come as `application/vnd.atlas.2024-11-13+json;charset=utf-8`.
+    let listing = client
+        .list_snapshots(BackupApi::Flex, P1, "flex1")
+        .await
+        .unwrap();
+    assert_eq!(listing.len(), 40);
+    // Errors as `application/json`, with the code in the body and in `X-Error-Code`.
+    let err = client
+        .list_snapshots(BackupApi::Flex, P1, "nope")
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), Reason::NotFound);
+    assert_eq!(err.error_code(), Some("CLUSTER_NOT_FOUND"));
 }

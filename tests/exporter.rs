@@ -11,8 +11,8 @@ use atlas_snapshot_exporter::atlas::{AtlasClient, AtlasError};
 use atlas_snapshot_exporter::clock::unix_seconds;
 use atlas_snapshot_exporter::poller::ClientFactory;
 use atlas_snapshot_exporter::simulator::{
-    Fault, HistoryOptions, InFlightPhase, Scenario, SimCluster, SimKind, SimProject, SimSnapshot,
-    SimStatus, daily_history,
+    Fault, HistoryOptions, InFlightPhase, NonceReuse, Scenario, SimCluster, SimKind, SimProject,
+    SimSnapshot, SimStatus, daily_history,
 };
 use atlas_snapshot_exporter::state::ExporterState;
 use atlas_snapshot_exporter::target::{ApiVersion, Kind};
@@ -218,6 +218,70 @@ async fn the_right_key_costs_no_401_after_the_first_cycle() {
             Some(1.0)
         );
     }
+}
+
+/// Three flex targets with five listing pages between them: 8, 8 and 1203 snapshots.
+fn five_pages(nonce_reuse: NonceReuse) -> Scenario {
+    Scenario {
+        nonce_reuse,
+        ..scenario(vec![
+            SimProject::new(P1, "prod")
+                .with_cluster(flex("c1", healthy(1, 8)))
+                .with_cluster(flex("c2", healthy(2, 8)))
+                .with_cluster(flex("big", healthy(3, 1203))),
+        ])
+    }
+}
+
+const CHALLENGES: &str = "atlas_snapshot_exporter_auth_challenges_total";
+
+#[tokio::test]
+async fn where_nonces_are_single_use_a_cycle_costs_two_requests_a_page_never_three() {
+    for reuse in [NonceReuse::RefusedStale, NonceReuse::RefusedPlain] {
+        let mut h = Setup::new(five_pages(reuse)).start().await;
+        h.cycle().await;
+        let first = h.sim.stats();
+        assert_eq!(first.pages_served, 5, "{reuse:?}: {first:?}");
+        // Even the cycle that finds out costs no more: a refused nonce's 401 is answered.
+        assert_eq!(first.requests, 10, "{reuse:?}: {first:?}");
+        for cycle in 2..=3 {
+            h.sim.reset_stats();
+            h.cycle().await;
+            let stats = h.sim.stats();
+            assert_eq!(stats.pages_served, 5, "{reuse:?}: {stats:?}");
+            assert_eq!(
+                stats.requests, 10,
+                "{reuse:?} cycle {cycle}: challenge and answer per page: {stats:?}"
+            );
+            assert_eq!(stats.unauthorized, 5, "{reuse:?}: {stats:?}");
+        }
+        let m = h.scrape().await;
+        assert_eq!(m.get(CHALLENGES, &[]), Some(15.0), "{reuse:?}");
+        for name in ["c1", "c2", "big"] {
+            assert_eq!(
+                m.get("atlas_snapshot_target_up", &cluster(P1, name)),
+                Some(1.0)
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn where_nonces_may_be_reused_a_cycle_costs_one_request_a_page_and_no_challenge() {
+    let mut h = Setup::new(five_pages(NonceReuse::Allowed)).start().await;
+    h.cycle().await;
+    let after_first = h.scrape().await.get(CHALLENGES, &[]).unwrap();
+    // Targets start together, so each may meet its own first challenge.
+    assert!((1.0..=3.0).contains(&after_first), "{after_first}");
+    for _ in 0..2 {
+        h.sim.reset_stats();
+        h.cycle().await;
+        let stats = h.sim.stats();
+        assert_eq!(stats.pages_served, 5, "{stats:?}");
+        assert_eq!(stats.requests, 5, "{stats:?}");
+        assert_eq!(stats.unauthorized, 0, "{stats:?}");
+    }
+    assert_eq!(h.scrape().await.get(CHALLENGES, &[]), Some(after_first));
 }
 
 #[tokio::test]

@@ -141,6 +141,11 @@ impl Reply {
     fn assert_atlas_error(&self, status: u16, code: &str) {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
         assert_eq!(self.header(CONTENT_TYPE), "application/json");
+        assert_eq!(
+            self.header("x-error-code"),
+            code,
+            "the code, again, as a header"
+        );
         assert_eq!(self.body["error"], status);
         assert_eq!(self.body["errorCode"], code, "body: {}", self.body);
         assert!(self.body["detail"].is_string());
@@ -260,7 +265,14 @@ fn assert_fresh_challenge(reply: &Reply, stale: bool) {
         challenge_param(challenge, "stale").as_deref(),
         Some(if stale { "true" } else { "false" })
     );
-    assert!(challenge_param(challenge, "nonce").is_some_and(|n| n.len() >= 16));
+    let nonce = challenge_param(challenge, "nonce").unwrap();
+    assert_eq!(nonce.len(), 32, "{nonce}");
+    assert!(
+        nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/'),
+        "32 characters of the base64 alphabet, as Atlas' nonces: {nonce}"
+    );
     assert_eq!(reply.body["error"], 401);
 }
 
@@ -495,10 +507,14 @@ async fn requests_without_credentials_are_challenged_even_on_unknown_api_paths()
     let reply = f.raw("/api/atlas/v2/orgs", V2_2023, None).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_fresh_challenge(&reply, false);
-    assert!(
-        reply.body.get("errorCode").is_none(),
-        "Atlas' 401 body has no errorCode"
+    // Byte for byte the recorded 401 (Jackson's pretty printer, no trailing newline), and
+    // unlike other errors without an X-Error-Code header.
+    assert_eq!(
+        String::from_utf8(reply.raw.clone()).unwrap(),
+        "{\n  \"error\" : 401,\n  \"reason\" : \"Unauthorized\",\n  \"detail\" : \"You are not authorized for this resource.\",\n  \"errorCode\" : \"UNEXPECTED_ERROR\"\n}"
     );
+    assert_eq!(reply.header(CONTENT_TYPE), "application/json");
+    assert_eq!(reply.header("x-error-code"), "");
     let bogus_bearer = f
         .raw(&flex_path("flex0"), V2_FLEX, Some("Bearer nope"))
         .await;
@@ -619,11 +635,15 @@ async fn paging_1203_snapshots_by_500_takes_three_pages_with_links() {
     let sizes: Vec<usize> = pages.iter().map(|p| p.results().len()).collect();
     assert_eq!(sizes, [500, 500, 203]);
 
+    // As Atlas writes them: includeCount added, pageNum first on self only.
     let base = f.url(&flex_path("big"));
-    let href = |page: u32| format!("{base}?pageNum={page}&itemsPerPage=500");
-    assert_eq!(pages[0].link("self"), Some(href(1)));
+    let own = |page: u32| format!("{base}?includeCount=true&pageNum={page}&itemsPerPage=500");
+    let href = |page: u32| format!("{base}?includeCount=true&itemsPerPage=500&pageNum={page}");
+    assert_eq!(pages[0].link("self"), Some(own(1)));
+    assert_eq!(pages[0].body["links"][0]["rel"], "self", "self comes first");
     assert_eq!(pages[0].link("previous"), None);
     assert_eq!(pages[0].link("next"), Some(href(2)));
+    assert_eq!(pages[1].link("self"), Some(own(2)));
     assert_eq!(pages[1].link("previous"), Some(href(1)));
     assert_eq!(pages[1].link("next"), Some(href(3)));
     assert_eq!(pages[2].link("previous"), Some(href(2)));
@@ -637,8 +657,11 @@ async fn paging_1203_snapshots_by_500_takes_three_pages_with_links() {
                 .map(|s| s["id"].as_str().unwrap().to_string())
         })
         .collect();
-    let expected: Vec<String> = history(5, 1_203).into_iter().map(|s| s.id).collect();
-    assert_eq!(served, expected, "pages follow the listing order");
+    let expected: Vec<String> = history(5, 1_203).into_iter().rev().map(|s| s.id).collect();
+    assert_eq!(
+        served, expected,
+        "flex pages are oldest first, as Atlas lists them"
+    );
     assert_eq!(f.sim.stats().pages_served, 3);
     assert_eq!(
         f.sim.stats().by_route.get("flex_list"),
@@ -718,12 +741,14 @@ async fn links_are_absolute_and_built_from_the_host_header() {
     assert_eq!(
         next,
         format!(
-            "http://atlas.example:8443{}?pretty=false&pageNum=2&itemsPerPage=3",
+            "http://atlas.example:8443{}?includeCount=true&pretty=false&itemsPerPage=3&pageNum=2",
             flex_path("flex0")
         )
     );
-    let item_link = reply.results()[0]["links"][0]["href"].as_str().unwrap();
-    assert!(item_link.starts_with("http://atlas.example:8443/api/atlas/v2/groups/"));
+    assert!(
+        reply.results()[0].get("links").is_none(),
+        "flex items have no links"
+    );
 }
 
 #[tokio::test]
@@ -777,15 +802,55 @@ async fn tenant_and_flex_snapshots_render_upper_case_statuses_and_only_known_tim
     assert!(f.sim.set_snapshots(GROUP, "flex0", snapshots));
     let reply = f.get(&flex_path("flex0"), V2_FLEX).await;
     let results = reply.results();
-    assert_eq!(results[0]["status"], "PENDING");
-    assert_eq!(results[0]["scheduledTime"], "2026-11-23T02:00:00Z");
-    assert!(results[0].get("startTime").is_none());
-    assert!(results[0].get("finishTime").is_none());
-    assert_eq!(results[1]["status"], "ARCHIVED");
-    assert_eq!(results[1]["startTime"], "2026-11-22T02:00:07Z");
-    assert_eq!(results[1]["finishTime"], "2026-11-22T02:04:51Z");
-    assert!(results[1].get("storageSizeBytes").is_none());
-    assert!(results[1]["mongoDBVersion"].is_string());
+    // Flex listings are oldest first: the ARCHIVED one of the 22nd, then the PENDING one.
+    assert_eq!(results[1]["status"], "PENDING");
+    assert_eq!(results[1]["scheduledTime"], "2026-11-23T02:00:00Z");
+    assert!(results[1].get("startTime").is_none());
+    assert!(results[1].get("finishTime").is_none());
+    assert_eq!(results[0]["status"], "ARCHIVED");
+    assert_eq!(results[0]["startTime"], "2026-11-22T02:00:07Z");
+    assert_eq!(results[0]["finishTime"], "2026-11-22T02:04:51Z");
+    assert!(results[0].get("storageSizeBytes").is_none());
+    assert!(results[0]["mongoDBVersion"].is_string());
+}
+
+#[tokio::test]
+async fn a_flex_listing_is_served_as_recorded_oldest_first_without_item_links() {
+    let f = Fixture::start(scenario()).await;
+    // The scenario holds the history newest first; Atlas lists flex snapshots oldest first.
+    let held = history(3, 8);
+    assert!(f.sim.set_snapshots(GROUP, "flex0", held.clone()));
+    let reply = f.get(&flex_path("flex0"), V2_FLEX).await;
+    let ids: Vec<&str> = reply
+        .results()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    let oldest_first: Vec<&str> = held.iter().rev().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, oldest_first);
+    assert_eq!(reply.body["totalCount"], 8);
+    for (item, snapshot) in reply.results().iter().zip(held.iter().rev()) {
+        assert!(item.get("links").is_none(), "{item}");
+        let expiration = snapshot
+            .scheduled
+            .unwrap()
+            .checked_add(jiff::SignedDuration::from_hours(8 * 24))
+            .unwrap();
+        assert_eq!(
+            item["expiration"],
+            Timestamp::from_second(expiration.as_second())
+                .unwrap()
+                .to_string(),
+            "scheduledTime + 8 days"
+        );
+    }
+    assert_eq!(
+        reply.link("self"),
+        Some(format!(
+            "{}?includeCount=true&pageNum=1&itemsPerPage=100",
+            f.url(&flex_path("flex0"))
+        ))
+    );
 }
 
 #[tokio::test]

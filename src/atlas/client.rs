@@ -7,16 +7,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diqwest::{DigestAuthSession, WithDigestAuth};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 
+use super::digest::DigestAuth;
 use super::endpoint::{BackupApi, ITEMS_PER_PAGE, Operation};
 use super::error::{ApiErrorBody, AtlasError};
 use super::oauth::TokenSource;
 use super::observer::RequestObserver;
 use super::wire::{DedicatedSnapshot, FlexSnapshot, LegacySnapshot, Page, TenantSnapshot};
+use crate::clock::Clock;
 use crate::config::{AtlasConfig, Credentials};
 use crate::target::{ApiVersion, Kind};
 
@@ -61,7 +62,7 @@ impl ClientOptions {
 }
 
 enum Auth {
-    Digest(DigestAuthSession),
+    Digest(DigestAuth),
     Bearer(TokenSource),
 }
 
@@ -166,10 +167,7 @@ impl AtlasClient {
             Credentials::ApiKey {
                 public_key,
                 private_key,
-            } => Auth::Digest(DigestAuthSession::new(
-                public_key.as_str(),
-                private_key.expose(),
-            )),
+            } => Auth::Digest(DigestAuth::new(public_key, private_key)),
             Credentials::ServiceAccount {
                 client_id,
                 client_secret,
@@ -186,6 +184,15 @@ impl AtlasClient {
             auth,
             observer,
         })
+    }
+
+    /// Measures time-based authentication decisions (how long a host that refused digest nonce
+    /// reuse gets a fresh challenge per request) against `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> AtlasClient {
+        if let Auth::Digest(digest) = &mut self.auth {
+            digest.set_clock(clock);
+        }
+        self
     }
 
     /// The options this client was built with.
@@ -455,7 +462,7 @@ impl AtlasClient {
                     // The cached nonce produced a final 401 (wrong key, revoked key): start the
                     // next call with a fresh challenge instead of a doomed preemptive attempt.
                     if let Some(host) = url.host_str() {
-                        let _ = session.invalidate_host(host);
+                        session.forget(host);
                     }
                     return Err(error);
                 }
@@ -490,8 +497,8 @@ impl AtlasClient {
         let request = self.http.get(url.clone()).header(ACCEPT, accept);
         let timeout = self.options.timeout;
         match &self.auth {
-            Auth::Digest(session) => request
-                .send_digest_auth(session)
+            Auth::Digest(digest) => digest
+                .send(&self.http, url, accept, self.observer.as_ref())
                 .await
                 .map_err(|e| match e {
                     diqwest::error::Error::Reqwest(e) => AtlasError::from_reqwest(&e, timeout),

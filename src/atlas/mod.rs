@@ -1,12 +1,14 @@
 //! The Atlas Administration API client.
 //!
 //! - [`client`]: [`AtlasClient`], one method per endpoint, paging, authentication, errors.
+//! - `digest`: HTTP Digest for API keys, reusing the nonce unless the server refuses that.
 //! - [`endpoint`]: paths, media types and operation names of the endpoints.
 //! - [`observer`]: [`RequestObserver`], what the client reports about each request it makes.
 //! - [`wire`]: response bodies as Atlas sends them.
 //! - [`error`]: [`AtlasError`] and the bounded [`Reason`] it maps to.
 
 pub mod client;
+mod digest;
 pub mod endpoint;
 pub mod error;
 mod oauth;

@@ -12,6 +12,9 @@ use super::endpoint::Operation;
 pub trait RequestObserver: Send + Sync {
     /// `status` is `None` when no response came back (timeout, network).
     fn observe(&self, operation: Operation, status: Option<u16>, elapsed: Duration);
+
+    /// A digest challenge (a 401 inside the handshake) was answered. Ignored by default.
+    fn challenge_answered(&self) {}
 }
 
 /// An observer that ignores everything, for one-off commands.

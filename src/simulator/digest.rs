@@ -8,7 +8,10 @@
 //! `DigestAuthSession`, do so); `nc` values may arrive out of order, but `nc=0` and a repeated
 //! `(nonce, nc)` pair are rejected as replays. A nonce that is expired or unknown while the digest
 //! itself is right gets `stale=true`, so the client retries with the fresh nonce without treating
-//! its credentials as wrong. The nonce table is bounded by age and size.
+//! its credentials as wrong. With [`NonceReuse::RefusedStale`] or [`NonceReuse::RefusedPlain`] a
+//! nonce answers one request only; its second use is refused with `stale=true` or without.
+//! Nonces are 32 characters of the base64 alphabet, as Atlas' are. The nonce table is bounded
+//! by age and size.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -18,6 +21,7 @@ use md5::{Digest, Md5};
 use tokio::time::Instant;
 
 use super::expiring::ExpiringMap;
+use super::scenario::NonceReuse;
 
 /// Atlas' digest realm.
 pub(crate) const REALM: &str = "MMS Public API";
@@ -26,6 +30,10 @@ pub(crate) const REALM: &str = "MMS Public API";
 const REPLAY_WINDOW: u32 = 4_096;
 /// At most this many live nonces; the oldest go first.
 const MAX_NONCES: usize = 20_000;
+/// Characters of an Atlas nonce: the base64 alphabet.
+const NONCE_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Length of an Atlas nonce (24 random bytes in base64).
+const NONCE_LEN: usize = 32;
 
 /// The `WWW-Authenticate` value Atlas sends with every 401.
 pub(crate) fn challenge(nonce: &str, stale: bool) -> String {
@@ -47,8 +55,11 @@ pub(crate) enum Rejection {
     UnknownUser,
     /// The response hash is wrong (wrong password, method or nonce).
     BadResponse,
-    /// Right digest, but the nonce expired or was never issued (or was evicted).
+    /// Right digest, but the nonce expired or was never issued (or was evicted), or it was
+    /// used once already where [`NonceReuse::RefusedStale`] allows one use only.
     StaleNonce,
+    /// Right digest, but the nonce was used once already ([`NonceReuse::RefusedPlain`]).
+    NonceUsed,
     /// `nc` of zero, unparsable, or too far behind on this nonce.
     BadNonceCount,
     /// This `(nonce, nc)` pair was used before.
@@ -71,22 +82,26 @@ struct NonceState {
 /// The nonces we issued and the `nc` values already used on each.
 pub(crate) struct NonceTable {
     ttl: Duration,
+    reuse: NonceReuse,
     nonces: ExpiringMap<String, NonceState>,
 }
 
 impl NonceTable {
-    pub(crate) fn new(ttl: Duration) -> NonceTable {
+    pub(crate) fn new(ttl: Duration, reuse: NonceReuse) -> NonceTable {
         NonceTable {
             ttl,
+            reuse,
             nonces: ExpiringMap::new(MAX_NONCES),
         }
     }
 
     /// Makes, records and returns a fresh random nonce.
     pub(crate) fn issue(&mut self, now: Instant) -> String {
-        let nonce: String = std::iter::repeat_with(fastrand::alphanumeric)
-            .take(40)
-            .collect();
+        let nonce: String = std::iter::repeat_with(|| {
+            char::from(NONCE_ALPHABET[fastrand::usize(..NONCE_ALPHABET.len())])
+        })
+        .take(NONCE_LEN)
+        .collect();
         let state = NonceState {
             highest_nc: 0,
             seen: BTreeSet::new(),
@@ -109,6 +124,13 @@ impl NonceTable {
             .ok_or(Rejection::StaleNonce)?;
         if nc == 0 || nc.saturating_add(REPLAY_WINDOW) <= state.highest_nc {
             return Err(Rejection::BadNonceCount);
+        }
+        if !state.seen.is_empty() {
+            match self.reuse {
+                NonceReuse::Allowed => {}
+                NonceReuse::RefusedStale => return Err(Rejection::StaleNonce),
+                NonceReuse::RefusedPlain => return Err(Rejection::NonceUsed),
+            }
         }
         if !state.seen.insert(nc) {
             return Err(Rejection::Replayed);
@@ -268,7 +290,7 @@ mod tests {
     #[test]
     fn a_nonce_accepts_out_of_order_counts_once_each() {
         let now = Instant::now();
-        let mut table = NonceTable::new(Duration::from_secs(60));
+        let mut table = NonceTable::new(Duration::from_secs(60), NonceReuse::Allowed);
         let nonce = table.issue(now);
         let check = |table: &mut NonceTable, nc| {
             verify(
@@ -290,7 +312,7 @@ mod tests {
     #[test]
     fn wrong_password_uri_or_unknown_nonce_are_told_apart() {
         let now = Instant::now();
-        let mut table = NonceTable::new(Duration::from_secs(60));
+        let mut table = NonceTable::new(Duration::from_secs(60), NonceReuse::Allowed);
         let nonce = table.issue(now);
         let wrong = authorization(&nonce, 1, "/x", "nope");
         assert_eq!(
@@ -316,7 +338,7 @@ mod tests {
     #[test]
     fn expired_nonces_are_stale_and_purged() {
         let start = Instant::now();
-        let mut table = NonceTable::new(Duration::from_secs(1));
+        let mut table = NonceTable::new(Duration::from_secs(1), NonceReuse::Allowed);
         let nonce = table.issue(start);
         let later = start + Duration::from_secs(2);
         let header = authorization(&nonce, 1, "/x", "secret");
@@ -329,9 +351,35 @@ mod tests {
     }
 
     #[test]
+    fn a_single_use_nonce_is_refused_on_its_second_use_stale_or_not() {
+        let now = Instant::now();
+        for (reuse, second) in [
+            (NonceReuse::RefusedStale, Rejection::StaleNonce),
+            (NonceReuse::RefusedPlain, Rejection::NonceUsed),
+        ] {
+            let mut table = NonceTable::new(Duration::from_secs(60), reuse);
+            let nonce = table.issue(now);
+            assert!(table.admit(&nonce, 1, now).is_ok());
+            assert_eq!(table.admit(&nonce, 2, now), Err(second));
+            assert_eq!(second.is_stale(), reuse == NonceReuse::RefusedStale);
+        }
+    }
+
+    #[test]
+    fn nonces_look_like_atlas_ones() {
+        let mut table = NonceTable::new(Duration::from_secs(60), NonceReuse::Allowed);
+        let nonce = table.issue(Instant::now());
+        assert_eq!(nonce.len(), 32);
+        assert!(
+            nonce.bytes().all(|b| NONCE_ALPHABET.contains(&b)),
+            "{nonce}"
+        );
+    }
+
+    #[test]
     fn counts_far_behind_the_highest_are_refused() {
         let now = Instant::now();
-        let mut table = NonceTable::new(Duration::from_secs(60));
+        let mut table = NonceTable::new(Duration::from_secs(60), NonceReuse::Allowed);
         let nonce = table.issue(now);
         assert!(table.admit(&nonce, REPLAY_WINDOW + 10, now).is_ok());
         assert_eq!(table.admit(&nonce, 5, now), Err(Rejection::BadNonceCount));

@@ -1,17 +1,25 @@
 //! Atlas' error bodies (`ApiError`) and the small response builders every handler shares.
 //!
-//! Errors are always `application/json`, never the versioned media type, and carry
+//! Errors are always `application/json`, never the versioned media type, carry
 //! `{"detail","error","errorCode","parameters","reason"}` with `parameters` holding strings and
-//! numbers, as real Atlas responses do (the spec's "array of objects" is wrong).
+//! numbers, as real Atlas responses do (the spec's "array of objects" is wrong), and repeat the
+//! code in an `X-Error-Code` header. The 401 is the exception, copied byte for byte from a
+//! recorded one: pretty-printed, its own key order, no `parameters` and no `X-Error-Code`.
 
 use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
 /// The response type of every handler.
 pub(crate) type Resp = Response<Full<Bytes>>;
+
+/// The header that repeats an error's `errorCode`.
+pub(crate) const X_ERROR_CODE: HeaderName = HeaderName::from_static("x-error-code");
+
+/// Atlas' 401 body, exactly as recorded (Jackson's pretty printer, no trailing newline).
+pub(crate) const UNAUTHORIZED_BODY: &str = "{\n  \"error\" : 401,\n  \"reason\" : \"Unauthorized\",\n  \"detail\" : \"You are not authorized for this resource.\",\n  \"errorCode\" : \"UNEXPECTED_ERROR\"\n}";
 
 /// An Atlas `ApiError`: status, code, detail and parameters.
 #[derive(Debug, Clone)]
@@ -152,7 +160,11 @@ impl ApiError {
     }
 
     pub(crate) fn into_response(self) -> Resp {
-        json_response(self.status, "application/json", &self.body(), false)
+        let mut response = json_response(self.status, "application/json", &self.body(), false);
+        response
+            .headers_mut()
+            .insert(X_ERROR_CODE, HeaderValue::from_static(self.code));
+        response
     }
 }
 

@@ -27,7 +27,7 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 
 use super::digest;
-use super::errors::{ApiError, Resp, bytes_response, json_response, to_bytes};
+use super::errors::{ApiError, Resp, UNAUTHORIZED_BODY, bytes_response, json_response, to_bytes};
 use super::faults::{Effect, FaultContext};
 use super::oauth::{self, TokenRequest};
 use super::query::{Output, PageRequest, Query};
@@ -230,19 +230,14 @@ fn authenticate(shared: &Shared, request: &Request<Incoming>) -> Result<(), Unau
     Err(Unauthenticated { stale })
 }
 
-/// Atlas' 401: a JSON body without `errorCode` (as real Atlas sends it) and a fresh digest
-/// challenge, whatever scheme the client tried.
+/// Atlas' 401, as recorded: its fixed pretty-printed body (`errorCode` `UNEXPECTED_ERROR`) and
+/// a fresh digest challenge, whatever scheme the client tried.
 fn unauthorized(shared: &Shared, stale: bool) -> Resp {
     let nonce = lock(&shared.nonces).issue(shared.clock.now());
-    let mut response = json_response(
+    let mut response = bytes_response(
         StatusCode::UNAUTHORIZED,
         MEDIA_V1,
-        &json!({
-            "detail": "You are not authorized for this resource.",
-            "error": 401,
-            "reason": "Unauthorized",
-        }),
-        false,
+        Bytes::from_static(UNAUTHORIZED_BODY.as_bytes()),
     );
     if let Ok(value) = HeaderValue::from_str(&digest::challenge(&nonce, stale)) {
         response.headers_mut().insert(WWW_AUTHENTICATE, value);
@@ -522,11 +517,15 @@ async fn snapshots(
         return Ok(success(media, &body, output, admission, malformed));
     }
 
-    let kept: Vec<&SimSnapshot> = view
+    let mut kept: Vec<&SimSnapshot> = view
         .snapshots
         .iter()
         .filter(|s| completed.is_none_or(|want| (s.status == SimStatus::Completed) == want))
         .collect();
+    if family == Family::Flex {
+        // Atlas lists flex snapshots oldest first, whatever order they were taken in.
+        kept.sort_by_key(|s| (s.scheduled.is_none(), s.scheduled));
+    }
     let body = match page {
         None => {
             let href = match &ctx.raw_query {

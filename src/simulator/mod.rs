@@ -61,8 +61,8 @@ use sync::lock;
 pub use clock::{ManualClock, SimClock, Sleep, TokioClock};
 pub use scenario::{
     DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PRIVATE_KEY, DEMO_PROJECT_IDS, DEMO_PUBLIC_KEY, Fault,
-    HistoryOptions, InFlightPhase, RateLimit, Scenario, SimCluster, SimKind, SimProject,
-    SimSnapshot, SimStatus, daily_history,
+    HistoryOptions, InFlightPhase, NonceReuse, RateLimit, Scenario, SimCluster, SimKind,
+    SimProject, SimSnapshot, SimStatus, daily_history,
 };
 pub use shared::Stats;
 

@@ -1,6 +1,9 @@
 //! Query strings (and `x-www-form-urlencoded` bodies, which share the syntax): parsing, the
 //! common list parameters (`pageNum`, `itemsPerPage`, `includeCount`, `pretty`, `envelope`),
-//! slicing a listing into a page and building its `links`.
+//! slicing a listing into a page and building its `links` as Atlas writes them (recorded):
+//! `self` first; the other parameters sorted by name, with `includeCount=true` added when the
+//! request had none; then `pageNum&itemsPerPage` on `self`, `itemsPerPage&pageNum` on the
+//! others.
 
 use serde_json::{Value, json};
 use url::form_urlencoded;
@@ -46,17 +49,36 @@ impl Query {
         }
     }
 
-    /// The query re-encoded without `pageNum`/`itemsPerPage`, followed by the given page's
-    /// `pageNum` and `itemsPerPage`, as Atlas writes its page links.
-    fn with_page(&self, page_num: u32, items_per_page: u32) -> String {
+    /// The query of a page link: the other parameters sorted by name, `includeCount=true`
+    /// among them if the request had none, then the page's `pageNum` and `itemsPerPage`, in
+    /// that order for the `self` link and the other way round for the rest.
+    fn with_page(&self, page_num: u32, items_per_page: u32, is_self: bool) -> String {
+        let mut pairs: Vec<(&str, &str)> = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| k != "pageNum" && k != "itemsPerPage")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        if self.get("includeCount").is_none() {
+            pairs.push(("includeCount", "true"));
+        }
+        pairs.sort_by_key(|(k, _)| *k);
+        let page_num = page_num.to_string();
+        let items_per_page = items_per_page.to_string();
+        let paging = if is_self {
+            [
+                ("pageNum", page_num.as_str()),
+                ("itemsPerPage", items_per_page.as_str()),
+            ]
+        } else {
+            [
+                ("itemsPerPage", items_per_page.as_str()),
+                ("pageNum", page_num.as_str()),
+            ]
+        };
         form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(
-                self.pairs
-                    .iter()
-                    .filter(|(k, _)| k != "pageNum" && k != "itemsPerPage"),
-            )
-            .append_pair("pageNum", &page_num.to_string())
-            .append_pair("itemsPerPage", &items_per_page.to_string())
+            .extend_pairs(pairs)
+            .extend_pairs(paging)
             .finish()
     }
 }
@@ -113,7 +135,8 @@ impl PageRequest {
         items.get(start..end).unwrap_or(&[])
     }
 
-    /// `self` always, `previous` except on page 1, `next` unless this is the last page.
+    /// `self` always and first, `previous` except on page 1, `next` unless this is the last
+    /// page. (No recording shows a `previous` link; it is written like `next`.)
     pub(crate) fn links(
         &self,
         origin: &str,
@@ -121,21 +144,21 @@ impl PageRequest {
         query: &Query,
         total: usize,
     ) -> Vec<Value> {
-        let href = |page: u32| {
+        let href = |page: u32, is_self: bool| {
             format!(
                 "{origin}{path}?{}",
-                query.with_page(page, self.items_per_page)
+                query.with_page(page, self.items_per_page, is_self)
             )
         };
         let mut links = Vec::with_capacity(3);
+        links.push(json!({"href": href(self.page_num, true), "rel": "self"}));
         if self.page_num > 1 {
-            links.push(json!({"href": href(self.page_num - 1), "rel": "previous"}));
+            links.push(json!({"href": href(self.page_num - 1, false), "rel": "previous"}));
         }
         let shown = (self.page_num as usize).saturating_mul(self.items_per_page as usize);
         if shown < total {
-            links.push(json!({"href": href(self.page_num + 1), "rel": "next"}));
+            links.push(json!({"href": href(self.page_num + 1, false), "rel": "next"}));
         }
-        links.push(json!({"href": href(self.page_num), "rel": "self"}));
         links
     }
 }
@@ -157,10 +180,10 @@ mod tests {
     #[test]
     fn page_links_keep_the_other_parameters_and_they_parse_back() {
         let q = Query::parse("name=a%20b%26c&pageNum=7&tilde=%7E%2A&itemsPerPage=9&flag");
-        let link = q.with_page(2, 50);
+        let link = q.with_page(2, 50, false);
         assert_eq!(
             link,
-            "name=a+b%26c&tilde=%7E*&flag=&pageNum=2&itemsPerPage=50"
+            "flag=&includeCount=true&name=a+b%26c&tilde=%7E*&itemsPerPage=50&pageNum=2"
         );
         let back = Query::parse(&link);
         assert_eq!(back.get("name"), Some("a b&c"));
@@ -200,13 +223,40 @@ mod tests {
                 .map(|l| l["rel"].as_str().unwrap_or_default().to_string())
                 .collect()
         };
-        assert_eq!(rels(1), ["next", "self"]);
-        assert_eq!(rels(2), ["previous", "next", "self"]);
-        assert_eq!(rels(3), ["previous", "self"]);
+        assert_eq!(rels(1), ["self", "next"]);
+        assert_eq!(rels(2), ["self", "previous", "next"]);
+        assert_eq!(rels(3), ["self", "previous"]);
         let links = page(2).links("http://h", "/p", &q, items.len());
         assert_eq!(
+            links[2]["href"],
+            "http://h/p?completed=all&includeCount=true&itemsPerPage=3&pageNum=3"
+        );
+    }
+
+    #[test]
+    fn links_are_written_as_atlas_writes_them() {
+        // The recorded first page of a listing the Atlas CLI asked for without includeCount.
+        let first = PageRequest {
+            page_num: 1,
+            items_per_page: 100,
+            include_count: true,
+        };
+        let q = Query::parse("status=CLOSED&itemsPerPage=100");
+        let links = first.links("http://h", "/p", &q, 250);
+        assert_eq!(links[0]["rel"], "self");
+        assert_eq!(
+            links[0]["href"],
+            "http://h/p?includeCount=true&status=CLOSED&pageNum=1&itemsPerPage=100"
+        );
+        assert_eq!(links[1]["rel"], "next");
+        assert_eq!(
             links[1]["href"],
-            "http://h/p?completed=all&pageNum=3&itemsPerPage=3"
+            "http://h/p?includeCount=true&status=CLOSED&itemsPerPage=100&pageNum=2"
+        );
+        let kept = Query::parse("includeCount=false");
+        assert_eq!(
+            first.links("http://h", "/p", &kept, 1)[0]["href"],
+            "http://h/p?includeCount=false&pageNum=1&itemsPerPage=100"
         );
     }
 }

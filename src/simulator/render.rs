@@ -18,6 +18,8 @@ const MONGODB_VERSION: &str = "8.0.4";
 const LEGACY_MONGOD_VERSION: &str = "4.0.28";
 /// The organisation every simulated project belongs to.
 const ORG_ID: &str = "5a0a1e7e0f2912c554080adc";
+/// How long Atlas keeps a flex snapshot: its `expiration` is this long after `scheduledTime`.
+const FLEX_RETENTION_DAYS: i64 = 8;
 /// When every simulated project was created.
 const PROJECT_CREATED: &str = "2024-01-15T12:00:00Z";
 
@@ -67,16 +69,18 @@ pub(crate) fn snapshot(family: Family, s: &SimSnapshot, at: &ClusterRef<'_>) -> 
         s.id
     );
     match family.kind() {
-        SimKind::Tenant | SimKind::Flex => tenant_like(s, href),
+        SimKind::Tenant => tenant_like(s, Some(href)),
+        SimKind::Flex => tenant_like(s, None),
         SimKind::Dedicated => dedicated(s, at, href),
         SimKind::Legacy => legacy(family, s, at, href),
     }
 }
 
 /// `BackupTenantSnapshot` / `FlexBackupSnapshot20241113`: absent times are omitted; the version
-/// appears once the snapshot started; `expiration` (of the download link) one day after a
-/// COMPLETED snapshot finished.
-fn tenant_like(s: &SimSnapshot, href: String) -> Value {
+/// appears once the snapshot started. Tenant: `expiration` one day after a COMPLETED snapshot
+/// finished, and a `self` link (`href`). Flex, as recorded: `expiration` is `scheduledTime`
+/// plus the 8 days flex snapshots are kept, and items carry no `links`.
+fn tenant_like(s: &SimSnapshot, href: Option<String>) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), json!(s.id));
     m.insert("status".into(), json!(s.status.as_upper()));
@@ -89,13 +93,20 @@ fn tenant_like(s: &SimSnapshot, href: String) -> Value {
     }
     if let Some(t) = s.finished {
         m.insert("finishTime".into(), json!(time(t)));
-        if s.status == SimStatus::Completed
-            && let Some(expiration) = plus_days(t, 1)
-        {
-            m.insert("expiration".into(), json!(time(expiration)));
-        }
     }
-    m.insert("links".into(), json!([link(href, "self")]));
+    let expiration = match &href {
+        Some(_) => s
+            .finished
+            .filter(|_| s.status == SimStatus::Completed)
+            .and_then(|t| plus_days(t, 1)),
+        None => s.scheduled.and_then(|t| plus_days(t, FLEX_RETENTION_DAYS)),
+    };
+    if let Some(expiration) = expiration {
+        m.insert("expiration".into(), json!(time(expiration)));
+    }
+    if let Some(href) = href {
+        m.insert("links".into(), json!([link(href, "self")]));
+    }
     Value::Object(m)
 }
 
@@ -301,8 +312,37 @@ mod tests {
         );
         let v = snapshot(Family::Flex, &s, &at());
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["id", "links", "scheduledTime", "status"]);
+        assert_eq!(keys, ["expiration", "id", "scheduledTime", "status"]);
         assert_eq!(v["status"], "PENDING");
+    }
+
+    #[test]
+    fn a_completed_flex_snapshot_has_the_recorded_keys_and_expires_8_days_after_its_schedule() {
+        // As in the recorded flex listing: scheduled 17:05:10, expiration 8 days on.
+        let s = snap(
+            SimStatus::Completed,
+            [
+                Some("2026-08-02T17:05:10Z"),
+                Some("2026-08-02T17:05:37Z"),
+                Some("2026-08-02T17:06:56Z"),
+            ],
+            None,
+        );
+        let v = snapshot(Family::Flex, &s, &at());
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "expiration",
+                "finishTime",
+                "id",
+                "mongoDBVersion",
+                "scheduledTime",
+                "startTime",
+                "status"
+            ]
+        );
+        assert_eq!(v["expiration"], "2026-08-10T17:05:10Z");
     }
 
     #[test]

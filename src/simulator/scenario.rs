@@ -30,6 +30,8 @@ pub struct Scenario {
     pub service_accounts: Vec<(String, String)>,
     /// Digest nonces older than this get a 401 with `stale=true` (default 300 s).
     pub nonce_ttl: Duration,
+    /// Whether a digest nonce may answer more than one request (default: it may).
+    pub nonce_reuse: NonceReuse,
     /// OAuth access token lifetime (default 3600 s, as Atlas).
     pub token_ttl: Duration,
     /// A token bucket per (project, endpoint set); `None` means unlimited.
@@ -43,10 +45,26 @@ impl Default for Scenario {
             api_keys: Vec::new(),
             service_accounts: Vec::new(),
             nonce_ttl: Duration::from_secs(300),
+            nonce_reuse: NonceReuse::Allowed,
             token_ttl: Duration::from_secs(3600),
             rate_limit: None,
         }
     }
+}
+
+/// Whether a digest nonce answers one request or many. Nothing public says which Atlas does;
+/// MongoDB's own Go clients never reuse one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NonceReuse {
+    /// A nonce answers any number of requests with increasing `nc` until it expires.
+    #[default]
+    Allowed,
+    /// A nonce answers one request; its second use gets a 401 with `stale=true`, as RFC 7616
+    /// has a server say when the digest was right and only the nonce is spent.
+    RefusedStale,
+    /// A nonce answers one request; its second use gets a plain 401 (`stale=false`), as from a
+    /// server that forgets a nonce once it is used.
+    RefusedPlain,
 }
 
 /// Token bucket parameters, as Atlas documents them: each request takes one token; `refill`

@@ -57,7 +57,7 @@ impl Shared {
             clock,
             world: Mutex::new(World::new(scenario.projects)),
             stats: Mutex::new(Stats::default()),
-            nonces: Mutex::new(NonceTable::new(scenario.nonce_ttl)),
+            nonces: Mutex::new(NonceTable::new(scenario.nonce_ttl, scenario.nonce_reuse)),
             tokens: Mutex::new(TokenTable::new(scenario.token_ttl)),
             limits: limiter.limits(),
             limiter: Mutex::new(limiter),
