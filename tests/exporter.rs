@@ -702,7 +702,7 @@ async fn every_status_is_always_present_and_absent_things_stay_absent() {
         );
         assert_eq!(
             m.all("atlas_snapshot_target_errors_total", &c).len(),
-            9,
+            10,
             "{name}"
         );
     }
