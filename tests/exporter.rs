@@ -1025,20 +1025,59 @@ async fn a_reload_during_a_cycle_is_answered_at_once_and_applies_when_the_cycle_
     assert_eq!(&*state.targets[0].target.cluster_name, "fast");
 }
 
-/// Log lines written while the guard lives, on this thread: the poller's tasks run here too
-/// on the tests' current-thread runtime.
+/// Log lines written on this thread while the guard lives (the poller's tasks run here too, on
+/// the tests' current-thread runtime).
+///
+/// One global subscriber serves every test, writing to the buffer of the thread that logs:
+/// thread-local default subscribers in parallel tests race tracing's per-callsite interest
+/// cache, and a line could go missing.
 #[derive(Clone, Default)]
 struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
+thread_local! {
+    static CAPTURING: std::cell::RefCell<Option<CapturedLogs>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Stops capturing on this thread when dropped.
+struct CaptureGuard;
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        CAPTURING.with(|c| c.borrow_mut().take());
+    }
+}
+
+/// Writes to the capturing thread's buffer, or nowhere.
+struct ThreadWriter;
+
+impl std::io::Write for ThreadWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURING.with(|c| {
+            if let Some(logs) = c.borrow().as_ref() {
+                logs.0.lock().unwrap().extend_from_slice(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl CapturedLogs {
-    fn start() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
+    fn start() -> (CapturedLogs, CaptureGuard) {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            tracing_subscriber::fmt()
+                .with_writer(|| ThreadWriter)
+                .with_ansi(false)
+                .with_max_level(tracing::Level::WARN)
+                .init();
+        });
         let logs = CapturedLogs::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(logs.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::WARN)
-            .finish();
-        (logs.clone(), tracing::subscriber::set_default(subscriber))
+        CAPTURING.with(|c| *c.borrow_mut() = Some(logs.clone()));
+        (logs, CaptureGuard)
     }
 
     fn lines_with(&self, needles: &[&str]) -> Vec<String> {
@@ -1047,23 +1086,6 @@ impl CapturedLogs {
             .filter(|l| needles.iter().all(|n| l.contains(n)))
             .map(str::to_owned)
             .collect()
-    }
-}
-
-impl std::io::Write for CapturedLogs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
-    type Writer = CapturedLogs;
-    fn make_writer(&'a self) -> CapturedLogs {
-        self.clone()
     }
 }
 
