@@ -25,7 +25,7 @@ use crate::logging::{self, Format, Level};
 use crate::poller::Poller;
 use crate::snapshot::{Snapshot, normalize, normalize_one};
 use crate::state::ExporterState;
-use crate::target::Kind;
+use crate::target::{ApiVersion, Kind};
 use crate::{demo, landing};
 
 /// The default `--web.listen-address`: 9930, from the exporter port range.
@@ -256,6 +256,28 @@ async fn run_from_config(flags: &Flags) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `check` warns about without failing: `kind: tenant` on the v2 API, whose endpoints
+/// Atlas sunset on 2026-01-22.
+fn sunset_warnings(config: &Config) -> Vec<String> {
+    if config.atlas.api_version != ApiVersion::V2 {
+        return Vec::new();
+    }
+    let mut warnings = Vec::new();
+    for (p, project) in config.projects.iter().enumerate() {
+        for (c, cluster) in project.clusters.iter().enumerate() {
+            if cluster.kind == Kind::Tenant {
+                warnings.push(format!(
+                    "projects[{p}].clusters[{c}].kind: tenant with api_version v2: the tenant \
+                     snapshot endpoints were sunset on 2026-01-22 (M2/M5 clusters are Flex \
+                     clusters now); use kind: flex (or auto) for cluster {}",
+                    cluster.name
+                ));
+            }
+        }
+    }
+    warnings
+}
+
 async fn check(flags: &Flags, probe: bool) -> anyhow::Result<ExitCode> {
     let path = flags.config_path();
     let config = match load_config(path) {
@@ -271,6 +293,9 @@ async fn check(flags: &Flags, probe: bool) -> anyhow::Result<ExitCode> {
         clusters,
         plural(clusters)
     );
+    for warning in sunset_warnings(&config) {
+        eprintln!("{}: warning: {warning}", path.display());
+    }
     if !probe {
         return Ok(ExitCode::SUCCESS);
     }

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use jiff::Timestamp;
 
+use crate::atlas::{Reason, gone_hint};
 use crate::build_info;
 use crate::state::{ExporterState, TargetState};
 
@@ -109,7 +110,15 @@ fn row(html: &mut String, t: &TargetState, now: Timestamp) {
         .as_ref()
         .and_then(|p| p.error.as_ref())
         .map_or_else(String::new, |e| {
-            format!("{}: {}", escape(e.reason.as_str()), escape(&e.message))
+            let mut cell = format!("{}: {}", escape(e.reason.as_str()), escape(&e.message));
+            if e.reason == Reason::Gone {
+                let _ = write!(
+                    cell,
+                    r#"<br><strong class="hint">What to do:</strong> {}"#,
+                    escape(gone_hint(t.kind()))
+                );
+            }
+            cell
         });
     let _ = writeln!(
         html,

@@ -5,7 +5,7 @@
 //! left the config, or whose project was deleted, vanish by construction.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -13,7 +13,9 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 
-use crate::atlas::{Operation, Reason, RequestObserver};
+use jiff::Timestamp;
+
+use crate::atlas::{Announcements, Operation, Reason, RequestObserver};
 use crate::build_info;
 use crate::clock::{Clock, unix_seconds};
 use crate::snapshot::Status;
@@ -40,7 +42,12 @@ impl Metrics {
         registry.register(Box::new(api.requests.clone()))?;
         registry.register(Box::new(api.durations.clone()))?;
         registry.register(Box::new(api.challenges.clone()))?;
-        registry.register(Box::new(StateCollector::new(state, reload, clock)?))?;
+        registry.register(Box::new(StateCollector::new(
+            state,
+            reload,
+            clock,
+            Arc::clone(&api),
+        )?))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -68,11 +75,24 @@ impl Metrics {
 }
 
 /// `atlas_snapshot_exporter_api_requests_total`, `..._api_request_duration_seconds` and
-/// `..._auth_challenges_total`.
+/// `..._auth_challenges_total`, and the facts from response headers that the state collector
+/// exports: sunset dates and the lowest rate-limit headroom of the last cycle.
 pub struct ApiMetrics {
     requests: IntCounterVec,
     durations: HistogramVec,
     challenges: IntCounter,
+    announced: Mutex<Announced>,
+}
+
+/// What response headers announced.
+#[derive(Debug, Default)]
+struct Announced {
+    /// The latest `Sunset:` date seen per endpoint.
+    sunsets: BTreeMap<Operation, Timestamp>,
+    /// The lowest `Ratelimit-Remaining` per project and endpoint in the cycle under way.
+    remaining_now: BTreeMap<(String, Operation), u64>,
+    /// The same for the last finished cycle: what is exported.
+    remaining_last_cycle: BTreeMap<(String, Operation), u64>,
 }
 
 impl ApiMetrics {
@@ -102,7 +122,14 @@ impl ApiMetrics {
             requests,
             durations,
             challenges,
+            announced: Mutex::new(Announced::default()),
         })
+    }
+
+    fn lock_announced(&self) -> std::sync::MutexGuard<'_, Announced> {
+        self.announced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -119,6 +146,29 @@ impl RequestObserver for ApiMetrics {
 
     fn challenge_answered(&self) {
         self.challenges.inc();
+    }
+
+    fn announced(&self, operation: Operation, project_id: &str, announcements: &Announcements) {
+        let mut announced = self.lock_announced();
+        if let Some(sunset) = announcements.sunset {
+            announced.sunsets.insert(operation, sunset);
+        }
+        if let Some(rate) = announcements.rate_limit {
+            announced
+                .remaining_now
+                .entry((project_id.to_owned(), operation))
+                .and_modify(|low| *low = (*low).min(rate.remaining))
+                .or_insert(rate.remaining);
+        }
+    }
+
+    fn cycle_started(&self) {
+        self.lock_announced().remaining_now.clear();
+    }
+
+    fn cycle_finished(&self) {
+        let mut announced = self.lock_announced();
+        announced.remaining_last_cycle = std::mem::take(&mut announced.remaining_now);
     }
 }
 
@@ -140,9 +190,21 @@ enum Family {
     TargetErrors,
     /// The exporter's own families, without labels.
     Unlabelled(Unlabelled),
+    /// `atlas_snapshot_exporter_api_sunset_timestamp_seconds`.
+    ApiSunset,
+    /// `atlas_snapshot_exporter_rate_limit_remaining`.
+    RateLimitRemaining,
     /// `atlas_snapshot_exporter_build_info`.
     BuildInfo,
 }
+
+/// `atlas_snapshot_exporter_api_sunset_timestamp_seconds`, labelled `{endpoint}`.
+#[derive(Debug, Clone, Copy)]
+struct ApiSunset;
+
+/// `atlas_snapshot_exporter_rate_limit_remaining`, labelled `{project_id, endpoint}`.
+#[derive(Debug, Clone, Copy)]
+struct RateLimitRemaining;
 
 /// `atlas_snapshot_cluster_info`, labelled `{project_id, project_name, cluster_name, kind}`.
 #[derive(Debug, Clone, Copy)]
@@ -245,6 +307,20 @@ impl Labels<0> for Unlabelled {
     }
 }
 
+impl Labels<1> for ApiSunset {
+    const NAMES: [&'static str; 1] = ["endpoint"];
+    fn family(self) -> Family {
+        Family::ApiSunset
+    }
+}
+
+impl Labels<2> for RateLimitRemaining {
+    const NAMES: [&'static str; 2] = ["project_id", "endpoint"];
+    fn family(self) -> Family {
+        Family::RateLimitRemaining
+    }
+}
+
 impl Labels<3> for BuildInfo {
     const NAMES: [&'static str; 3] = ["version", "revision", "rustc_version"];
     fn family(self) -> Family {
@@ -301,7 +377,7 @@ impl FamilySpec {
 
 impl Family {
     /// Every family, in the order their descriptions are registered.
-    const ALL: [Family; 18] = [
+    const ALL: [Family; 20] = [
         Family::ClusterInfo,
         Family::PerStatus(PerStatus::Snapshots),
         Family::PerStatus(PerStatus::LatestStatus),
@@ -319,6 +395,8 @@ impl Family {
         Family::Unlabelled(Unlabelled::LastPollCycleTimestamp),
         Family::Unlabelled(Unlabelled::ConfigLastReloadSuccessful),
         Family::Unlabelled(Unlabelled::ConfigLastReloadSuccessTimestamp),
+        Family::ApiSunset,
+        Family::RateLimitRemaining,
         Family::BuildInfo,
     ];
 
@@ -330,6 +408,8 @@ impl Family {
             Family::PerCluster(_) => &PerCluster::NAMES,
             Family::TargetErrors => &TargetErrors::NAMES,
             Family::Unlabelled(_) => &Unlabelled::NAMES,
+            Family::ApiSunset => &ApiSunset::NAMES,
+            Family::RateLimitRemaining => &RateLimitRemaining::NAMES,
             Family::BuildInfo => &BuildInfo::NAMES,
         }
     }
@@ -413,6 +493,14 @@ impl Family {
                 "atlas_snapshot_exporter_config_last_reload_success_timestamp_seconds",
                 "When the config was last loaded successfully, in Unix seconds.",
             ),
+            Family::ApiSunset => gauge(
+                "atlas_snapshot_exporter_api_sunset_timestamp_seconds",
+                "The Sunset date Atlas announced for this endpoint's API version (media type), in Unix seconds; absent until a response carries Sunset.",
+            ),
+            Family::RateLimitRemaining => gauge(
+                "atlas_snapshot_exporter_rate_limit_remaining",
+                "The lowest Ratelimit-Remaining Atlas sent for this project and endpoint during the last finished poll cycle.",
+            ),
             Family::BuildInfo => gauge(
                 "atlas_snapshot_exporter_build_info",
                 "Always 1; labels say which build is running.",
@@ -437,6 +525,7 @@ struct StateCollector {
     state: Arc<ArcSwap<ExporterState>>,
     reload: Arc<ArcSwap<ReloadStatus>>,
     clock: Arc<dyn Clock>,
+    api: Arc<ApiMetrics>,
     descs: Vec<Desc>,
 }
 
@@ -445,6 +534,7 @@ impl StateCollector {
         state: Arc<ArcSwap<ExporterState>>,
         reload: Arc<ArcSwap<ReloadStatus>>,
         clock: Arc<dyn Clock>,
+        api: Arc<ApiMetrics>,
     ) -> prometheus::Result<StateCollector> {
         let descs = Family::ALL
             .into_iter()
@@ -454,6 +544,7 @@ impl StateCollector {
             state,
             reload,
             clock,
+            api,
             descs,
         })
     }
@@ -495,6 +586,19 @@ impl Collector for StateCollector {
             [],
             unix_seconds(reload.last_success),
         );
+        {
+            let announced = self.api.lock_announced();
+            for (operation, sunset) in &announced.sunsets {
+                out.push(ApiSunset, [operation.as_str()], unix_seconds(*sunset));
+            }
+            for ((project, operation), remaining) in &announced.remaining_last_cycle {
+                out.push(
+                    RateLimitRemaining,
+                    [project, operation.as_str()],
+                    *remaining as f64,
+                );
+            }
+        }
         out.push(
             BuildInfo,
             [
@@ -669,7 +773,7 @@ mod tests {
     use jiff::Timestamp;
 
     use super::*;
-    use crate::atlas::BackupApi;
+    use crate::atlas::{BackupApi, RateLimitHeaders};
     use crate::clock::FixedClock;
     use crate::state::{Backups, CycleReport, PollOutcome};
     use crate::summary::{ClusterSummary, CompletedSnapshot, LatestSnapshot};
@@ -720,7 +824,31 @@ mod tests {
         }
     }
 
-    fn collect(state: ExporterState, now: Timestamp) -> Vec<MetricFamily> {
+    /// Request metrics after one cycle whose responses announced a sunset and rate limits.
+    fn api_after_a_cycle() -> Arc<ApiMetrics> {
+        let api = Arc::new(ApiMetrics::new().unwrap());
+        api.cycle_started();
+        api.announced(
+            Operation::DedicatedSnapshotsList,
+            "5f3c9e2a1b4d6e7f80912a01",
+            &Announcements {
+                sunset: Some("2027-07-01T00:00:00Z".parse().unwrap()),
+                deprecation: None,
+                rate_limit: Some(RateLimitHeaders {
+                    limit: Some(1200),
+                    remaining: 1199,
+                }),
+            },
+        );
+        api.cycle_finished();
+        api
+    }
+
+    fn collect_with(
+        state: ExporterState,
+        now: Timestamp,
+        api: Arc<ApiMetrics>,
+    ) -> Vec<MetricFamily> {
         let reload = ReloadStatus {
             successful: true,
             last_success: now,
@@ -729,9 +857,79 @@ mod tests {
             Arc::new(ArcSwap::from_pointee(state)),
             Arc::new(ArcSwap::from_pointee(reload)),
             Arc::new(FixedClock(now)),
+            api,
         )
         .unwrap()
         .collect()
+    }
+
+    fn collect(state: ExporterState, now: Timestamp) -> Vec<MetricFamily> {
+        collect_with(state, now, api_after_a_cycle())
+    }
+
+    fn gauges(families: &[MetricFamily], name: &str) -> Vec<(Vec<String>, f64)> {
+        families
+            .iter()
+            .filter(|mf| mf.name() == name)
+            .flat_map(|mf| mf.get_metric())
+            .map(|m| {
+                let labels = m.get_label().iter().map(|l| l.value().to_owned()).collect();
+                (labels, m.get_gauge().get_value())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_rate_limit_gauge_is_the_lowest_remaining_of_the_last_finished_cycle() {
+        let now: Timestamp = "2026-11-22T03:00:00Z".parse().unwrap();
+        let api = Arc::new(ApiMetrics::new().unwrap());
+        let seen = |remaining| Announcements {
+            rate_limit: Some(RateLimitHeaders {
+                limit: Some(1200),
+                remaining,
+            }),
+            ..Announcements::default()
+        };
+        let p = "5f3c9e2a1b4d6e7f80912a01";
+        api.cycle_started();
+        for remaining in [1199, 1150, 1180] {
+            api.announced(Operation::FlexSnapshotsList, p, &seen(remaining));
+        }
+        api.announced(Operation::DedicatedSnapshotsList, p, &seen(900));
+        let name = "atlas_snapshot_exporter_rate_limit_remaining";
+        let during = collect_with(ExporterState::default(), now, Arc::clone(&api));
+        assert!(
+            gauges(&during, name).is_empty(),
+            "nothing before a cycle ends"
+        );
+        api.cycle_finished();
+        let after = collect_with(ExporterState::default(), now, Arc::clone(&api));
+        assert_eq!(
+            gauges(&after, name),
+            vec![
+                (vec![p.to_owned(), "list_flex_snapshots".to_owned()], 1150.0),
+                (
+                    vec![p.to_owned(), "list_dedicated_snapshots".to_owned()],
+                    900.0
+                ),
+            ]
+        );
+        // The next cycle starts afresh: a higher remaining replaces the old low once it ends,
+        // and an endpoint not called in it leaves.
+        api.cycle_started();
+        api.announced(Operation::FlexSnapshotsList, p, &seen(1190));
+        let mid = collect_with(ExporterState::default(), now, Arc::clone(&api));
+        assert_eq!(
+            gauges(&mid, name).len(),
+            2,
+            "the last cycle stays until the next ends"
+        );
+        api.cycle_finished();
+        let next = collect_with(ExporterState::default(), now, api);
+        assert_eq!(
+            gauges(&next, name),
+            vec![(vec![p.to_owned(), "list_flex_snapshots".to_owned()], 1190.0)]
+        );
     }
 
     #[test]

@@ -274,6 +274,7 @@ impl Poller {
     /// Polls every target once and publishes the result.
     pub async fn run_cycle(&mut self) {
         let started = Instant::now();
+        self.observer.cycle_started();
         let limit = Arc::new(Semaphore::new(self.atlas.max_concurrency.max(1)));
         let mut tasks = JoinSet::new();
         let mut task_index = HashMap::new();
@@ -309,6 +310,7 @@ impl Poller {
             finished_at: self.clock.now(),
             duration: started.elapsed(),
         });
+        self.observer.cycle_finished();
         self.publish();
     }
 

@@ -775,3 +775,60 @@ async fn the_web_config_serves_tls_with_basic_auth_and_reloads_with_the_config()
         200
     );
 }
+
+#[test]
+fn check_warns_about_tenant_on_v2_but_still_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tenant.yaml");
+    std::fs::write(
+        &path,
+        "projects:\n  - id: 5b69d0349b15c62cdfc38b78\n    clusters:\n      - name: M2AWS\n        kind: tenant\n      - name: Cluster0\n        kind: dedicated\n",
+    )
+    .unwrap();
+    let out = exporter()
+        .args(["check", "--config.file"])
+        .arg(&path)
+        .env("MONGODB_ATLAS_PUBLIC_API_KEY", "abcdefgh")
+        .env(
+            "MONGODB_ATLAS_PRIVATE_API_KEY",
+            "11111111-2222-3333-4444-555555555555",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    let warning = warnings[0];
+    for needle in [
+        "projects[0].clusters[0].kind",
+        "sunset on 2026-01-22",
+        "use kind: flex (or auto)",
+        "M2AWS",
+    ] {
+        assert!(warning.contains(needle), "missing {needle:?} in {warning}");
+    }
+}
+
+#[test]
+fn check_does_not_warn_about_tenant_on_v1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tenant-v1.yaml");
+    std::fs::write(
+        &path,
+        "atlas:\n  api_version: v1.0\nprojects:\n  - id: 5b69d0349b15c62cdfc38b78\n    clusters:\n      - name: M2AWS\n        kind: tenant\n",
+    )
+    .unwrap();
+    let out = exporter()
+        .args(["check", "--config.file"])
+        .arg(&path)
+        .env("MONGODB_ATLAS_PUBLIC_API_KEY", "abcdefgh")
+        .env(
+            "MONGODB_ATLAS_PRIVATE_API_KEY",
+            "11111111-2222-3333-4444-555555555555",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+}

@@ -11,8 +11,8 @@ use atlas_snapshot_exporter::atlas::{AtlasClient, AtlasError};
 use atlas_snapshot_exporter::clock::unix_seconds;
 use atlas_snapshot_exporter::poller::ClientFactory;
 use atlas_snapshot_exporter::simulator::{
-    Fault, HistoryOptions, InFlightPhase, NonceReuse, Scenario, SimCluster, SimKind, SimProject,
-    SimSnapshot, SimStatus, daily_history,
+    Fault, HistoryOptions, InFlightPhase, NonceReuse, RateLimit, Scenario, SimCluster, SimKind,
+    SimProject, SimSnapshot, SimStatus, SunsetNotice, daily_history,
 };
 use atlas_snapshot_exporter::state::ExporterState;
 use atlas_snapshot_exporter::target::{ApiVersion, Kind};
@@ -766,7 +766,7 @@ async fn every_status_is_always_present_and_absent_things_stay_absent() {
         );
         assert_eq!(
             m.all("atlas_snapshot_target_errors_total", &c).len(),
-            9,
+            10,
             "{name}"
         );
     }
@@ -1087,4 +1087,241 @@ async fn a_reload_during_a_cycle_is_answered_at_once_and_applies_when_the_cycle_
     tokio::join!(poll_loop, test);
     let state = h.state.load();
     assert_eq!(&*state.targets[0].target.cluster_name, "fast");
+}
+
+/// Log lines written on this thread while the guard lives (the poller's tasks run here too, on
+/// the tests' current-thread runtime).
+///
+/// One global subscriber serves every test, writing to the buffer of the thread that logs:
+/// thread-local default subscribers in parallel tests race tracing's per-callsite interest
+/// cache, and a line could go missing.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+thread_local! {
+    static CAPTURING: std::cell::RefCell<Option<CapturedLogs>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Stops capturing on this thread when dropped.
+struct CaptureGuard;
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        CAPTURING.with(|c| c.borrow_mut().take());
+    }
+}
+
+/// Writes to the capturing thread's buffer, or nowhere.
+struct ThreadWriter;
+
+impl std::io::Write for ThreadWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURING.with(|c| {
+            if let Some(logs) = c.borrow().as_ref() {
+                logs.0.lock().unwrap().extend_from_slice(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    fn start() -> (CapturedLogs, CaptureGuard) {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            tracing_subscriber::fmt()
+                .with_writer(|| ThreadWriter)
+                .with_ansi(false)
+                .with_max_level(tracing::Level::WARN)
+                .init();
+        });
+        let logs = CapturedLogs::default();
+        CAPTURING.with(|c| *c.borrow_mut() = Some(logs.clone()));
+        (logs, CaptureGuard)
+    }
+
+    fn lines_with(&self, needles: &[&str]) -> Vec<String> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_sunset_header_is_exported_per_endpoint_and_logged_once() {
+    let (logs, _guard) = CapturedLogs::start();
+    let dedicated = SimCluster::new("m10", SimKind::Dedicated).with_snapshots(healthy(5, 8));
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(dedicated)
+            .with_cluster(flex("f1", healthy(1, 8))),
+    ]))
+    .start()
+    .await;
+    // As recorded on the 2023-02-01 clusters API: a one-digit day in an HTTP-date.
+    h.sim.set_sunset(
+        "dedicated_list",
+        Some(SunsetNotice {
+            deprecation: Some("2024-08-05T00:00:00Z".parse().unwrap()),
+            sunset: "2027-07-01T00:00:00Z".parse().unwrap(),
+        }),
+    );
+    h.cycle().await;
+    h.cycle().await;
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_exporter_api_sunset_timestamp_seconds",
+            &[("endpoint", "list_dedicated_snapshots")]
+        ),
+        Some(1_814_400_000.0)
+    );
+    assert!(
+        !m.has(
+            "atlas_snapshot_exporter_api_sunset_timestamp_seconds",
+            &[("endpoint", "list_flex_snapshots")]
+        ),
+        "no Sunset header, no series"
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "m10")),
+        Some(1.0),
+        "a sunset date is a warning, not a failure"
+    );
+    let lines = logs.lines_with(&["WARN", "list_dedicated_snapshots", "sunset"]);
+    assert_eq!(
+        lines.len(),
+        1,
+        "one line per endpoint over two cycles: {lines:?}"
+    );
+    assert!(lines[0].contains("2027-07-01T00:00:00Z"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("upgrade atlas-snapshot-exporter"),
+        "{}",
+        lines[0]
+    );
+}
+
+#[tokio::test]
+async fn a_retired_tenant_endpoint_fails_as_gone_and_says_to_use_flex() {
+    let (logs, _guard) = CapturedLogs::start();
+    let tenant = SimCluster::new("m2", SimKind::Tenant).with_snapshots(healthy(3, 8));
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(tenant)
+            .with_cluster(flex("f1", healthy(1, 8))),
+    ]))
+    .start()
+    .await;
+    h.sim.set_gone("tenant_list_v2", true);
+    h.cycle().await;
+    h.cycle().await;
+    let m = h.scrape().await;
+    let m2 = cluster(P1, "m2");
+    assert_eq!(m.get("atlas_snapshot_target_up", &m2), Some(0.0));
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_target_errors_total",
+            &cluster_and(P1, "m2", "reason", "gone")
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_target_errors_total",
+            &cluster_and(P1, "m2", "reason", "other")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_exporter_api_requests_total",
+            &[("endpoint", "list_tenant_snapshots"), ("code", "410")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "f1")),
+        Some(1.0)
+    );
+    let retired = logs.lines_with(&["WARN", "retired", "list_tenant_snapshots", "VERSION_GONE"]);
+    assert_eq!(retired.len(), 1, "logged once per endpoint: {retired:?}");
+    assert!(
+        retired[0].contains("kind: flex (or auto)"),
+        "{}",
+        retired[0]
+    );
+    assert_eq!(
+        logs.lines_with(&["WARN", "poll failed", "reason=\"gone\""])
+            .len(),
+        2,
+        "each failed poll is logged with its reason"
+    );
+    let page = h.get("/").await.text().await.unwrap();
+    let row = page
+        .lines()
+        .find(|l| l.contains("<td>m2</td>"))
+        .expect("a row for m2");
+    assert!(row.contains("gone: HTTP 410 VERSION_GONE"), "{row}");
+    assert!(row.contains("What to do:"), "{row}");
+    assert!(row.contains("set kind: flex (or auto)"), "{row}");
+}
+
+#[tokio::test]
+async fn rate_limit_gauges_hold_the_lowest_remaining_of_the_cycle_per_project_and_endpoint() {
+    let mut s = scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("c1", healthy(1, 8)))
+            .with_cluster(flex("c2", healthy(2, 8)))
+            .with_cluster(SimCluster::new("m10", SimKind::Dedicated).with_snapshots(healthy(5, 8))),
+        SimProject::new(P2, "staging").with_cluster(flex("broken", healthy(3, 8))),
+    ]);
+    // No refill: the counts below do not depend on how long the test takes.
+    s.rate_limit = Some(RateLimit {
+        capacity: 1200,
+        refill: 0,
+        refill_period: Duration::from_secs(60),
+    });
+    let mut h = Setup::new(s).start().await;
+    // Errors carry the headers too: this target fails, its bucket still shows.
+    h.sim.set_fault(P2, "broken", Some(Fault::ServerError));
+    let name = "atlas_snapshot_exporter_rate_limit_remaining";
+    assert!(
+        !h.scrape().await.has(name, &[]),
+        "absent before the first cycle"
+    );
+
+    h.cycle().await;
+    let m = h.scrape().await;
+    let remaining = |m: &common::Scrape, project, endpoint| {
+        m.get(name, &[("project_id", project), ("endpoint", endpoint)])
+    };
+    // P1's flex bucket: two flex listings of one page each, and m10 (kind auto) tried on the
+    // flex endpoint first, whose 400 carries the headers too: 1199, 1198, 1197.
+    assert_eq!(remaining(&m, P1, "list_flex_snapshots"), Some(1197.0));
+    assert_eq!(remaining(&m, P1, "list_dedicated_snapshots"), Some(1199.0));
+    assert_eq!(remaining(&m, P2, "list_flex_snapshots"), Some(1199.0));
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P2, "broken")),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.all(name, &[]).len(),
+        3,
+        "one series per project and endpoint used"
+    );
+
+    // m10 is resolved now: two flex requests this cycle, 1196 then 1195.
+    h.cycle().await;
+    let m = h.scrape().await;
+    assert_eq!(remaining(&m, P1, "list_flex_snapshots"), Some(1195.0));
+    assert_eq!(remaining(&m, P1, "list_dedicated_snapshots"), Some(1198.0));
+    assert_eq!(remaining(&m, P2, "list_flex_snapshots"), Some(1198.0));
+    assert_eq!(m.all(name, &[]).len(), 3);
 }

@@ -4,18 +4,20 @@
 //! The client counts nothing itself: it reports every response it acts on to a
 //! [`RequestObserver`], which the exporter backs with Prometheus metrics.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use jiff::Timestamp;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use super::digest::DigestAuth;
 use super::endpoint::{BackupApi, ITEMS_PER_PAGE, Operation};
-use super::error::{ApiErrorBody, AtlasError};
+use super::error::{ApiErrorBody, AtlasError, Reason, gone_hint};
 use super::oauth::TokenSource;
-use super::observer::RequestObserver;
+use super::observer::{Announcements, RateLimitHeaders, RequestObserver};
 use super::wire::{DedicatedSnapshot, FlexSnapshot, LegacySnapshot, Page, TenantSnapshot};
 use crate::clock::Clock;
 use crate::config::{AtlasConfig, Credentials};
@@ -72,6 +74,17 @@ pub struct AtlasClient {
     options: ClientOptions,
     auth: Auth,
     observer: Arc<dyn RequestObserver>,
+    /// What was logged once per endpoint: sunset dates and retirements.
+    logged: Mutex<HashSet<(Operation, Notice)>>,
+}
+
+/// A fact about an endpoint that is logged once per endpoint, not once per response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Notice {
+    /// Atlas announced this sunset date.
+    Sunset(Timestamp),
+    /// Atlas answered 410 or `VERSION_GONE`.
+    Gone,
 }
 
 impl std::fmt::Debug for AtlasClient {
@@ -183,6 +196,7 @@ impl AtlasClient {
             options,
             auth,
             observer,
+            logged: Mutex::new(HashSet::new()),
         })
     }
 
@@ -349,7 +363,7 @@ impl AtlasClient {
             .extend_pairs(api.list_query(self.options.api_version));
 
         if !api.list_is_paged(self.options.api_version) {
-            let page: Page<T> = self.fetch_json(operation, &url, accept).await?;
+            let page: Page<T> = self.fetch_json(operation, project_id, &url, accept).await?;
             return Ok(page.results);
         }
 
@@ -361,7 +375,9 @@ impl AtlasClient {
                 .query_pairs_mut()
                 .append_pair("itemsPerPage", &ITEMS_PER_PAGE.to_string())
                 .append_pair("pageNum", &page_num.to_string());
-            let page: Page<T> = self.fetch_json(operation, &page_url, accept).await?;
+            let page: Page<T> = self
+                .fetch_json(operation, project_id, &page_url, accept)
+                .await?;
             let on_page = page.results.len();
             let has_next = page.has_next();
             let has_links = !page.links.is_empty();
@@ -393,6 +409,7 @@ impl AtlasClient {
         let url = self.api_url(version, &segments)?;
         self.fetch_json(
             api.get_operation(),
+            project_id,
             &url,
             api.media_type(self.options.api_version),
         )
@@ -412,18 +429,21 @@ impl AtlasClient {
     async fn fetch_json<T: DeserializeOwned>(
         &self,
         operation: Operation,
+        project_id: &str,
         url: &Url,
         accept: &'static str,
     ) -> Result<T, AtlasError> {
-        let body = self.fetch(operation, url, accept).await?;
+        let body = self.fetch(operation, project_id, url, accept).await?;
         serde_json::from_slice(&body).map_err(|e| AtlasError::Decode(e.to_string()))
     }
 
     /// One logical GET: authentication, bounded retries on rate limiting, the status check and
-    /// the capped body read.
+    /// the capped body read. What each response's headers announce (sunset, rate limit) goes
+    /// to the observer, whatever the status.
     async fn fetch(
         &self,
         operation: Operation,
+        project_id: &str,
         url: &Url,
         accept: &'static str,
     ) -> Result<Vec<u8>, AtlasError> {
@@ -446,6 +466,7 @@ impl AtlasClient {
                 read_capped(response, self.options.max_body_bytes, self.options.timeout).await;
             self.observer
                 .observe(operation, Some(status.as_u16()), started.elapsed());
+            self.announce(operation, project_id, &headers);
             let body = body?;
             if status.is_success() {
                 check_json_content_type(&headers)?;
@@ -457,6 +478,9 @@ impl AtlasClient {
                 body: ApiErrorBody::parse(&body),
                 retry_after,
             };
+            if error.reason() == Reason::Gone {
+                self.log_gone_once(operation, &error);
+            }
             match (&self.auth, status) {
                 (Auth::Digest(session), StatusCode::UNAUTHORIZED) => {
                     // The cached nonce produced a final 401 (wrong key, revoked key): start the
@@ -487,6 +511,50 @@ impl AtlasClient {
                 _ => return Err(error),
             }
         }
+    }
+
+    /// Hands the response's announcements to the observer and logs a new sunset date once.
+    fn announce(&self, operation: Operation, project_id: &str, headers: &HeaderMap) {
+        let announcements = announcements(headers);
+        if announcements.is_empty() {
+            return;
+        }
+        self.observer
+            .announced(operation, project_id, &announcements);
+        if let Some(sunset) = announcements.sunset
+            && self.first_time(operation, Notice::Sunset(sunset))
+        {
+            tracing::warn!(
+                endpoint = operation.as_str(),
+                sunset = %sunset,
+                deprecation = announcements.deprecation.map(|d| d.to_string()),
+                "Atlas announced that this endpoint's API version will stop answering on the \
+                 sunset date; {}",
+                sunset_advice(operation)
+            );
+        }
+    }
+
+    fn log_gone_once(&self, operation: Operation, error: &AtlasError) {
+        if !self.first_time(operation, Notice::Gone) {
+            return;
+        }
+        tracing::warn!(
+            endpoint = operation.as_str(),
+            http_status = error.status(),
+            error_code = error.error_code(),
+            detail = error.detail(),
+            "Atlas retired this endpoint; {}",
+            gone_hint(operation_kind(operation))
+        );
+    }
+
+    /// True the first time `notice` is seen for `operation` by this client.
+    fn first_time(&self, operation: Operation, notice: Notice) -> bool {
+        self.logged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((operation, notice))
     }
 
     async fn send_once(
@@ -571,6 +639,73 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), AtlasError> {
     }
 }
 
+/// The kind whose endpoint an operation calls, for the advice in log lines.
+fn operation_kind(operation: Operation) -> Kind {
+    match operation {
+        Operation::TenantSnapshotsList | Operation::TenantSnapshotsGet => Kind::Tenant,
+        Operation::FlexSnapshotsList | Operation::FlexSnapshotsGet => Kind::Flex,
+        Operation::DedicatedSnapshotsList | Operation::DedicatedSnapshotsGet => Kind::Dedicated,
+        Operation::LegacySnapshotsList | Operation::LegacySnapshotsGet => Kind::Legacy,
+        Operation::OauthToken => Kind::Auto,
+    }
+}
+
+/// What to do before a sunset date.
+fn sunset_advice(operation: Operation) -> &'static str {
+    match operation_kind(operation) {
+        Kind::Tenant => {
+            "switch the clusters read with kind: tenant to kind: flex (or auto) before then"
+        }
+        Kind::Auto | Kind::Flex | Kind::Dedicated | Kind::Legacy => {
+            "upgrade atlas-snapshot-exporter to a release that asks for a newer API version before then"
+        }
+    }
+}
+
+const SUNSET: HeaderName = HeaderName::from_static("sunset");
+const DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+
+/// `Sunset`, `Deprecation` and the rate-limit headers of a response, each read leniently: a
+/// header that cannot be read counts as not sent.
+fn announcements(headers: &HeaderMap) -> Announcements {
+    let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let count = |name: &HeaderName| text(name).and_then(parse_count);
+    Announcements {
+        sunset: text(&SUNSET).and_then(parse_http_date),
+        deprecation: text(&DEPRECATION).and_then(parse_http_date),
+        rate_limit: count(&RATELIMIT_REMAINING).map(|remaining| RateLimitHeaders {
+            limit: count(&RATELIMIT_LIMIT),
+            remaining,
+        }),
+    }
+}
+
+/// A header's leading number: `1199`, or the first item of a list such as `1200, 1200;w=60`.
+fn parse_count(value: &str) -> Option<u64> {
+    value
+        .split([',', ';'])
+        .next()
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// An HTTP-date as Atlas writes it (`Thu, 1 Jul 2027 00:00:00 GMT`, a one-digit day
+/// included), also with a weekday that does not match the date, or RFC 9745's `@<seconds>`.
+fn parse_http_date(value: &str) -> Option<Timestamp> {
+    let value = value.trim();
+    if let Some(seconds) = value.strip_prefix('@') {
+        return Timestamp::from_second(seconds.parse().ok()?).ok();
+    }
+    if let Ok(zoned) = jiff::fmt::rfc2822::parse(value) {
+        return Some(zoned.timestamp());
+    }
+    let (_, date) = value.split_once(',')?;
+    jiff::fmt::rfc2822::parse(date.trim())
+        .ok()
+        .map(|zoned| zoned.timestamp())
+}
+
 /// `Retry-After` as seconds or as an HTTP date.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
@@ -629,6 +764,48 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         h.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn http_dates_are_read_as_atlas_writes_them() {
+        let want: Timestamp = "2027-07-01T00:00:00Z".parse().unwrap();
+        for value in [
+            "Thu, 1 Jul 2027 00:00:00 GMT",
+            "Thu, 01 Jul 2027 00:00:00 GMT",
+            " Thu, 1 Jul 2027 00:00:00 +0000 ",
+            "Mon, 1 Jul 2027 00:00:00 GMT",
+            "1 Jul 2027 00:00:00 GMT",
+            "@1814400000",
+        ] {
+            assert_eq!(parse_http_date(value), Some(want), "{value:?}");
+        }
+        assert_eq!(parse_http_date("next summer"), None);
+    }
+
+    #[test]
+    fn announcements_read_sunset_and_rate_limit_headers() {
+        let mut h = HeaderMap::new();
+        assert!(announcements(&h).is_empty());
+        h.insert("Sunset", "Thu, 1 Jul 2027 00:00:00 GMT".parse().unwrap());
+        h.insert(
+            "Deprecation",
+            "Mon, 5 Aug 2024 00:00:00 GMT".parse().unwrap(),
+        );
+        h.insert("Ratelimit-Limit", "1200".parse().unwrap());
+        h.insert("Ratelimit-Remaining", "1199".parse().unwrap());
+        let a = announcements(&h);
+        assert_eq!(a.sunset, Some("2027-07-01T00:00:00Z".parse().unwrap()));
+        assert_eq!(a.deprecation, Some("2024-08-05T00:00:00Z".parse().unwrap()));
+        assert_eq!(
+            a.rate_limit,
+            Some(RateLimitHeaders {
+                limit: Some(1200),
+                remaining: 1199
+            })
+        );
+        h.remove("Ratelimit-Limit");
+        h.insert("Ratelimit-Remaining", "lots".parse().unwrap());
+        assert_eq!(announcements(&h).rate_limit, None);
     }
 
     #[test]

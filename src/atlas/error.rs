@@ -10,6 +10,26 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::target::Kind;
+
+/// Atlas' `errorCode` for a retired API version (the spec's `components.responses.gone`).
+pub const VERSION_GONE: &str = "VERSION_GONE";
+
+/// What to do when Atlas answers an endpoint of `kind` with 410 or `VERSION_GONE`: the hint
+/// shown on the landing page and in the log.
+pub fn gone_hint(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Tenant => {
+            "the tenant snapshot endpoints were sunset on 2026-01-22 (M2/M5 clusters are Flex \
+             clusters now): set kind: flex (or auto) for this cluster"
+        }
+        Kind::Auto | Kind::Flex | Kind::Dedicated | Kind::Legacy => {
+            "Atlas retired the API version this exporter asks for: upgrade \
+             atlas-snapshot-exporter"
+        }
+    }
+}
+
 /// Why a poll failed: the bounded label value used on error counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
@@ -19,6 +39,8 @@ pub enum Reason {
     Forbidden,
     /// 404: the project or cluster does not exist.
     NotFound,
+    /// 410 or `VERSION_GONE`: Atlas retired the endpoint or the API version asked for.
+    Gone,
     /// 429: Atlas' rate limiter said no.
     RateLimited,
     /// 5xx.
@@ -29,16 +51,17 @@ pub enum Reason {
     Network,
     /// A 2xx body we could not read as the documented JSON.
     Decode,
-    /// Anything else: 400, 406, 410, redirects, oversize bodies.
+    /// Anything else: 400, 406, redirects, oversize bodies.
     Other,
 }
 
 impl Reason {
     /// Every reason, in label order.
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::Unauthorized,
         Reason::Forbidden,
         Reason::NotFound,
+        Reason::Gone,
         Reason::RateLimited,
         Reason::ServerError,
         Reason::Timeout,
@@ -61,6 +84,7 @@ impl Reason {
             Reason::Unauthorized => "unauthorized",
             Reason::Forbidden => "forbidden",
             Reason::NotFound => "not_found",
+            Reason::Gone => "gone",
             Reason::RateLimited => "rate_limited",
             Reason::ServerError => "server_error",
             Reason::Timeout => "timeout",
@@ -76,6 +100,7 @@ impl Reason {
             401 => Reason::Unauthorized,
             403 => Reason::Forbidden,
             404 => Reason::NotFound,
+            410 => Reason::Gone,
             429 => Reason::RateLimited,
             500..=599 => Reason::ServerError,
             _ => Reason::Other,
@@ -190,6 +215,7 @@ impl AtlasError {
     /// The bounded reason label for this error.
     pub fn reason(&self) -> Reason {
         match self {
+            AtlasError::Status { .. } if self.error_code() == Some(VERSION_GONE) => Reason::Gone,
             AtlasError::Status { status, .. } => Reason::from_status(*status),
             AtlasError::Timeout(_) => Reason::Timeout,
             AtlasError::Network(_) => Reason::Network,
@@ -278,7 +304,26 @@ mod tests {
         assert_eq!(Reason::from_status(429), Reason::RateLimited);
         assert_eq!(Reason::from_status(503), Reason::ServerError);
         assert_eq!(Reason::from_status(400), Reason::Other);
-        assert_eq!(Reason::from_status(410), Reason::Other);
+        assert_eq!(Reason::from_status(410), Reason::Gone);
+    }
+
+    #[test]
+    fn version_gone_is_gone_whatever_the_status() {
+        let err = AtlasError::Status {
+            status: 400,
+            body: ApiErrorBody::parse(
+                br#"{"detail":"This happens when a resource is marked for sunset and the sunset date is in the past.","error":410,"errorCode":"VERSION_GONE","reason":"Gone"}"#,
+            ),
+            retry_after: None,
+        };
+        assert_eq!(err.reason(), Reason::Gone);
+        assert!(!err.is_not_found());
+    }
+
+    #[test]
+    fn a_gone_tenant_endpoint_points_to_flex() {
+        assert!(gone_hint(Kind::Tenant).contains("kind: flex (or auto)"));
+        assert!(gone_hint(Kind::Dedicated).contains("upgrade"));
     }
 
     #[test]

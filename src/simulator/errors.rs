@@ -139,6 +139,16 @@ impl ApiError {
         )
     }
 
+    /// A retired API version or endpoint: the spec's `components.responses.gone` example.
+    pub(crate) fn version_gone() -> ApiError {
+        ApiError::new(
+            StatusCode::GONE,
+            "VERSION_GONE",
+            "This happens when a resource is marked for sunset and the sunset date is in the past.",
+            Vec::new(),
+        )
+    }
+
     pub(crate) fn ip_not_on_access_list(ip: &str) -> ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,

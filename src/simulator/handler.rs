@@ -6,16 +6,21 @@
 //! 3. unknown API path → 404 `RESOURCE_NOT_FOUND`; a method other than GET → 405;
 //! 4. `Accept` must name the endpoint's media type → else 406;
 //! 5. path parameters (group id 404 `INVALID_GROUP_ID`, cluster name 400, snapshot id 404);
-//! 6. the rate limit of (project, endpoint set) → 429;
+//! 6. the rate limit of (project, endpoint set) → 429; from here on every answer carries
+//!    `Ratelimit-Limit` and `Ratelimit-Remaining`, errors included, as Atlas' do; then, on
+//!    snapshot endpoints, a retired route or media type → 410 `VERSION_GONE`;
 //! 7. query parameters (paging, flags, `completed`) → 400;
 //! 8. project and cluster exist → 404 `GROUP_NOT_FOUND` / `CLUSTER_NOT_FOUND`;
 //! 9. the cluster's fault (error, delay, or a broken body);
 //! 10. the cluster's kind matches the endpoint → else 400;
 //! 11. the answer: one snapshot (404 if unknown) or a page of the listing.
+//!
+//! A route or media type marked for sunset adds `Deprecation:` and `Sunset:` to every answer
+//! after negotiation.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -85,6 +90,12 @@ struct Ctx {
     raw_query: Option<String>,
     query: Query,
     peer: IpAddr,
+    /// The route name, for the lifecycle switches.
+    route: &'static str,
+    /// The media type the endpoint answers with.
+    media: &'static str,
+    /// `(limit, remaining)` once the rate limiter has seen the request.
+    rate: Mutex<Option<(u32, u32)>>,
 }
 
 async fn dispatch(
@@ -131,6 +142,9 @@ async fn dispatch(
         query: Query::parse(raw_query.as_deref().unwrap_or("")),
         raw_query,
         peer,
+        route: endpoint.route_name(),
+        media: endpoint.media_type(),
+        rate: Mutex::new(None),
     };
     let result = match &endpoint {
         Endpoint::SnapshotList {
@@ -154,7 +168,14 @@ async fn dispatch(
             Err(Failure::from(ApiError::resource_not_found(&ctx.path)))
         }
     };
-    result.unwrap_or_else(Failure::into_response)
+    let mut response = result.unwrap_or_else(Failure::into_response);
+    let headers = response.headers_mut();
+    if let Some((limit, remaining)) = *lock(&ctx.rate) {
+        headers.insert("ratelimit-limit", HeaderValue::from(limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(remaining));
+    }
+    lock(&shared.lifecycle).decorate(ctx.route, ctx.media, headers);
+    response
 }
 
 /// An error response, possibly with a `Retry-After`.
@@ -367,6 +388,11 @@ fn check_cluster_name(cluster: &str) -> Result<(), Failure> {
 fn admit(shared: &Shared, ctx: &Ctx, scope: &str, set: EndpointSet) -> Result<Admission, Failure> {
     let admission = lock(&shared.limiter).admit(scope, set, shared.clock.now());
     match admission {
+        Admission::Unlimited => {}
+        Admission::Admitted { limit, remaining } => *lock(&ctx.rate) = Some((limit, remaining)),
+        Admission::Refused { .. } => *lock(&ctx.rate) = Some((shared.limits.capacity, 0)),
+    }
+    match admission {
         Admission::Refused { retry_after_secs } => Err(Failure {
             error: rate_limited(&ctx.path, retry_after_secs, &shared.limits),
             retry_after: Some(retry_after_secs),
@@ -487,6 +513,9 @@ async fn snapshots(
         return Err(ApiError::invalid_snapshot_id(id).into());
     }
     let admission = admit(shared, ctx, group, family.endpoint_set())?;
+    if lock(&shared.lifecycle).is_gone(ctx.route, ctx.media) {
+        return Err(ApiError::version_gone().into());
+    }
     let output = Output::parse(&ctx.query)?;
     let (page, completed) = match id {
         Some(_) => (None, None),

@@ -12,7 +12,10 @@
 //! - HTTP Digest authentication verified for real (nonce expiry with `stale=true`, replay
 //!   protection, nonce reuse with increasing `nc` as caching clients do) and OAuth2 client
 //!   credentials for service accounts (token, revoke, expiry);
-//! - token-bucket rate limiting per (project, endpoint set), with Atlas' headers;
+//! - token-bucket rate limiting per (project, endpoint set), with Atlas' `Ratelimit-Limit` and
+//!   `Ratelimit-Remaining` on every answer the bucket saw, errors included;
+//! - Atlas' API lifecycle, switched at runtime per route or media type: `Deprecation:` and
+//!   `Sunset:` headers, and 410 `VERSION_GONE` for a retired one;
 //! - per-cluster faults (404, 500, 403, 429, malformed JSON, slowness) changeable at runtime;
 //! - an injectable clock ([`ManualClock`]) for tests that expire nonces and tokens, refill rate
 //!   limits or release slow requests without sleeping;
@@ -22,7 +25,7 @@
 //! What it deliberately does not: TLS (plain HTTP only; Atlas redirects HTTP to HTTPS), HTTP/2,
 //! sharded-cluster snapshot endpoints, cluster listings other than flex, roles and per-key
 //! project access (any accepted credential may read any project), IP access lists (only as a
-//! fault), `410 Gone` for sunset versions, Atlas' fallback to older versions for later dates,
+//! fault), Atlas' fallback to older versions for later dates,
 //! restores, downloads, and any write endpoint.
 
 mod clock;
@@ -38,6 +41,7 @@ mod render;
 mod routes;
 mod scenario;
 mod shared;
+mod sunset;
 mod sync;
 mod world;
 
@@ -65,6 +69,7 @@ pub use scenario::{
     SimProject, SimSnapshot, SimStatus, daily_history,
 };
 pub use shared::Stats;
+pub use sunset::SunsetNotice;
 
 /// How long `shutdown` lets in-flight requests finish before cutting them off.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
@@ -163,6 +168,18 @@ impl Simulator {
     /// Adds a project. False (and nothing changes) if one with that id exists.
     pub fn add_project(&self, project: SimProject) -> bool {
         lock(&self.shared.world).add_project(project)
+    }
+
+    /// Marks a route (a [`Stats::by_route`] name such as `dedicated_list`) or a media type for
+    /// sunset: its answers carry `Deprecation:` and `Sunset:` (`None` stops them).
+    pub fn set_sunset(&self, route_or_media_type: &str, notice: Option<SunsetNotice>) {
+        lock(&self.shared.lifecycle).set_notice(route_or_media_type, notice);
+    }
+
+    /// Retires a route or media type: its requests get 410 `VERSION_GONE` (`false` brings it
+    /// back).
+    pub fn set_gone(&self, route_or_media_type: &str, gone: bool) {
+        lock(&self.shared.lifecycle).set_gone(route_or_media_type, gone);
     }
 
     /// Stops accepting, lets in-flight requests finish (for at most half a second), and returns

@@ -1,7 +1,8 @@
 //! Atlas' token-bucket rate limiting: one bucket per (project, endpoint set), each request takes
 //! a token, `refill` tokens come back every `refill_period` (in whole steps, up to `capacity`).
-//! An empty bucket answers 429 `RATE_LIMITED_TOKEN_BUCKET` with `Retry-After`; admitted requests
-//! carry `RateLimit-Limit` and `RateLimit-Remaining`.
+//! An empty bucket answers 429 `RATE_LIMITED_TOKEN_BUCKET` with `Retry-After`. Every answer to
+//! a request the bucket saw carries `Ratelimit-Limit` and `Ratelimit-Remaining` (0 on its 429),
+//! errors included, as Atlas' recorded answers do.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -11,6 +11,7 @@ use super::digest::NonceTable;
 use super::oauth::TokenTable;
 use super::ratelimit::RateLimiter;
 use super::scenario::{RateLimit, Scenario};
+use super::sunset::Lifecycle;
 use super::world::World;
 
 /// Request counters, for tests to see what a client did.
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) nonces: Mutex<NonceTable>,
     pub(crate) tokens: Mutex<TokenTable>,
     pub(crate) limiter: Mutex<RateLimiter>,
+    /// Routes and media types marked for sunset or retired.
+    pub(crate) lifecycle: Mutex<Lifecycle>,
     /// The limits 429 bodies quote (Atlas' defaults when the scenario sets none).
     pub(crate) limits: RateLimit,
     /// Public key → private key, for digest authentication.
@@ -61,6 +64,7 @@ impl Shared {
             tokens: Mutex::new(TokenTable::new(scenario.token_ttl)),
             limits: limiter.limits(),
             limiter: Mutex::new(limiter),
+            lifecycle: Mutex::new(Lifecycle::default()),
             api_keys: scenario.api_keys.into_iter().collect(),
             service_accounts: scenario.service_accounts.into_iter().collect(),
             fallback_origin: format!("http://{local}"),
