@@ -1024,3 +1024,105 @@ async fn a_reload_during_a_cycle_is_answered_at_once_and_applies_when_the_cycle_
     let state = h.state.load();
     assert_eq!(&*state.targets[0].target.cluster_name, "fast");
 }
+
+/// A dedicated history, newest first, with an unfinished on-demand snapshot listed last (where
+/// sorting it as the oldest would hide it) and another in the middle.
+fn dedicated_with_unfinished(status: SimStatus) -> (Vec<SimSnapshot>, Vec<SimSnapshot>) {
+    let history = daily_history(
+        11,
+        fixed_now(),
+        6,
+        HistoryOptions {
+            size_bytes: Some(3_000_000_000),
+            ..HistoryOptions::default()
+        },
+    );
+    let requested: jiff::Timestamp = "2026-11-22T11:50:00Z".parse().unwrap();
+    let mut listing = history.clone();
+    listing.insert(
+        3,
+        SimSnapshot::on_demand("6740000000000000000000a1", status.clone(), requested),
+    );
+    listing.push(SimSnapshot::on_demand(
+        "6740000000000000000000a2",
+        status,
+        requested,
+    ));
+    (history, listing)
+}
+
+#[tokio::test]
+async fn an_unfinished_dedicated_snapshot_without_created_at_is_the_latest_never_the_oldest() {
+    let (history, listing) = dedicated_with_unfinished(SimStatus::Running);
+    let mut h = Setup::new(scenario(vec![SimProject::new(P1, "prod").with_cluster(
+        SimCluster::new("m10", SimKind::Dedicated).with_snapshots(listing),
+    )]))
+    .fixed_clock(fixed_now())
+    .start()
+    .await;
+    let c = cluster(P1, "m10");
+    // Every dedicated snapshot carries one time, `createdAt`: the simulator's start time.
+    let newest_completed = unix_seconds(history[0].started.unwrap());
+    let oldest_completed = unix_seconds(history[5].started.unwrap());
+
+    h.cycle().await;
+    let m = h.scrape().await;
+    assert_eq!(m.get("atlas_snapshot_target_up", &c), Some(1.0));
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_latest_status",
+            &cluster_and(P1, "m10", "status", "RUNNING")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_latest_status",
+            &cluster_and(P1, "m10", "status", "COMPLETED")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_snapshots",
+            &cluster_and(P1, "m10", "status", "RUNNING")
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_latest_completed_timestamp_seconds", &c),
+        Some(newest_completed)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_oldest_completed_timestamp_seconds", &c),
+        Some(oldest_completed),
+        "the restore window is bounded by a dated snapshot"
+    );
+    assert!(
+        m.get("atlas_snapshot_latest_completed_size_bytes", &c)
+            .is_some_and(|size| size > 0.0)
+    );
+
+    let (_, queued) = dedicated_with_unfinished(SimStatus::Queued);
+    assert!(h.sim.set_snapshots(P1, "m10", queued));
+    h.cycle().await;
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_latest_status",
+            &cluster_and(P1, "m10", "status", "QUEUED")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_latest_status",
+            &cluster_and(P1, "m10", "status", "RUNNING")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_oldest_completed_timestamp_seconds", &c),
+        Some(oldest_completed)
+    );
+}

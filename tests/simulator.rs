@@ -764,6 +764,7 @@ async fn tenant_and_flex_snapshots_render_upper_case_statuses_and_only_known_tim
             started: None,
             finished: None,
             size_bytes: None,
+            on_demand: false,
         },
         SimSnapshot {
             id: "673ecc2f8b1e6a0d5c0f1a2d".into(),
@@ -772,6 +773,7 @@ async fn tenant_and_flex_snapshots_render_upper_case_statuses_and_only_known_tim
             started: Some("2026-11-22T02:00:07Z".parse().unwrap()),
             finished: Some("2026-11-22T02:04:51Z".parse().unwrap()),
             size_bytes: Some(99),
+            on_demand: false,
         },
     ];
     assert!(f.sim.set_snapshots(GROUP, "flex0", snapshots));
@@ -814,6 +816,42 @@ async fn dedicated_snapshots_render_as_disk_backup_replica_sets() {
         },
     )[1];
     assert_eq!(Some(created), source.started);
+}
+
+#[tokio::test]
+async fn unfinished_on_demand_dedicated_snapshots_render_as_atlas_recorded_them() {
+    let f = Fixture::start(scenario()).await;
+    let requested: Timestamp = "2026-11-22T11:50:00Z".parse().unwrap();
+    let running = SimSnapshot::on_demand("6740000000000000000000a1", SimStatus::Running, requested);
+    let queued = SimSnapshot::on_demand("6740000000000000000000a2", SimStatus::Queued, requested);
+    let mut listing = history(3, 2);
+    listing.push(running.clone());
+    listing.push(queued.clone());
+    assert!(f.sim.set_snapshots(GROUP, "Cluster0", listing));
+    let reply = f.get(&dedicated_path("Cluster0"), V2_2023).await;
+    let results = reply.results();
+    for (item, wire) in [(&results[2], "inProgress"), (&results[3], "queued")] {
+        assert_eq!(item["status"], wire);
+        assert!(item.get("createdAt").is_none(), "{item}");
+        assert!(item.get("cloudProvider").is_none(), "{item}");
+        assert_eq!(item["storageSizeBytes"], 0);
+        assert_eq!(item["frequencyType"], "ondemand");
+        assert_eq!(item["snapshotType"], "onDemand");
+        assert_eq!(item["policyItems"], Value::Array(Vec::new()));
+        assert_eq!(item["copyRegions"], Value::Array(Vec::new()));
+        assert_eq!(item["type"], "replicaSet");
+        assert!(item["expiresAt"].is_string());
+        assert!(item["replicaSetName"].is_string());
+    }
+    assert!(results[0]["createdAt"].is_string());
+    let one = f
+        .get(
+            &format!("{}/{}", dedicated_path("Cluster0"), running.id),
+            V2_2023,
+        )
+        .await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert_eq!(one.body, results[2]);
 }
 
 #[tokio::test]

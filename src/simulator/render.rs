@@ -110,35 +110,67 @@ fn dedicated_status(status: &SimStatus) -> &str {
     }
 }
 
-/// `DiskBackupReplicaSet`: one time, `createdAt` (start, else schedule); `expiresAt` a week on,
-/// as a daily policy item's retention.
+/// True while a snapshot has not finished: Atlas has not dated it yet.
+fn unfinished(status: &SimStatus) -> bool {
+    matches!(
+        status,
+        SimStatus::Pending | SimStatus::Queued | SimStatus::Running
+    )
+}
+
+/// `DiskBackupReplicaSet`. A finished snapshot carries one time, `createdAt` (its start, else its
+/// schedule), with `cloudProvider`, `mongodVersion` and its size. An unfinished one is rendered
+/// as Atlas answered for a running snapshot (recorded 2026-08-10): no `createdAt`, no
+/// `cloudProvider`, no `mongodVersion`, `storageSizeBytes: 0`. `expiresAt` is a week after the
+/// start (else the schedule), as a daily policy item's retention. On-demand snapshots have
+/// `frequencyType: ondemand` (a value outside the spec's enum), `snapshotType: onDemand` and no
+/// policy items.
 fn dedicated(s: &SimSnapshot, at: &ClusterRef<'_>, href: String) -> Value {
     let cluster_id = at.cluster_id();
+    let finished = !unfinished(&s.status);
     let mut m = Map::new();
-    m.insert("cloudProvider".into(), json!("AWS"));
+    if finished {
+        m.insert("cloudProvider".into(), json!("AWS"));
+    }
     m.insert("copyRegions".into(), json!([]));
-    if let Some(created) = s.started.or(s.scheduled) {
-        m.insert("createdAt".into(), json!(time(created)));
-        if let Some(expires) = plus_days(created, 7) {
+    if let Some(taken) = s.started.or(s.scheduled) {
+        if finished {
+            m.insert("createdAt".into(), json!(time(taken)));
+        }
+        if let Some(expires) = plus_days(taken, 7) {
             m.insert("expiresAt".into(), json!(time(expires)));
         }
     }
-    m.insert("frequencyType".into(), json!("daily"));
+    let (frequency, trigger, policy_items) = if s.on_demand {
+        ("ondemand", "onDemand", json!([]))
+    } else {
+        (
+            "daily",
+            "scheduled",
+            json!([derived_id(&format!("policy:{cluster_id}"))]),
+        )
+    };
+    m.insert("frequencyType".into(), json!(frequency));
     m.insert("id".into(), json!(s.id));
     m.insert("links".into(), json!([link(href, "self")]));
-    m.insert("mongodVersion".into(), json!(MONGODB_VERSION));
-    m.insert(
-        "policyItems".into(),
-        json!([derived_id(&format!("policy:{cluster_id}"))]),
-    );
+    if finished {
+        m.insert("mongodVersion".into(), json!(MONGODB_VERSION));
+    }
+    m.insert("policyItems".into(), policy_items);
     m.insert(
         "replicaSetName".into(),
         json!(format!("atlas-{}-shard-0", &cluster_id[..6])),
     );
-    m.insert("snapshotType".into(), json!("scheduled"));
+    m.insert("snapshotType".into(), json!(trigger));
     m.insert("status".into(), json!(dedicated_status(&s.status)));
-    if let Some(size) = s.size_bytes {
-        m.insert("storageSizeBytes".into(), json!(size));
+    match (finished, s.size_bytes) {
+        (false, _) => {
+            m.insert("storageSizeBytes".into(), json!(0));
+        }
+        (true, Some(size)) => {
+            m.insert("storageSizeBytes".into(), json!(size));
+        }
+        (true, None) => {}
     }
     m.insert("type".into(), json!("replicaSet"));
     Value::Object(m)
@@ -289,6 +321,7 @@ mod tests {
             started: times[1].map(ts),
             finished: times[2].map(ts),
             size_bytes: size,
+            on_demand: false,
         }
     }
 
@@ -346,12 +379,71 @@ mod tests {
                 ],
                 Some(42),
             );
+            let finished = !unfinished(&s.status);
             let v = snapshot(Family::Dedicated, &s, &at());
             assert_eq!(v["status"], wire);
-            assert_eq!(v["createdAt"], "2026-11-22T06:01:12Z");
-            assert_eq!(v["storageSizeBytes"], 42);
             assert_eq!(v["type"], "replicaSet");
+            if finished {
+                assert_eq!(v["createdAt"], "2026-11-22T06:01:12Z");
+                assert_eq!(v["storageSizeBytes"], 42);
+            } else {
+                // Atlas dates a dedicated snapshot only once it has finished.
+                assert!(v.get("createdAt").is_none(), "{v}");
+                assert_eq!(v["storageSizeBytes"], 0);
+            }
         }
+    }
+
+    #[test]
+    fn an_unfinished_on_demand_dedicated_snapshot_has_exactly_the_recorded_shape() {
+        for (status, wire) in [
+            (SimStatus::Running, "inProgress"),
+            (SimStatus::Queued, "queued"),
+        ] {
+            let s = SimSnapshot::on_demand(
+                "673ecc2f8b1e6a0d5c0f1a2d",
+                status,
+                ts("2026-11-22T06:00:00Z"),
+            );
+            let v = snapshot(Family::Dedicated, &s, &at());
+            let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(
+                keys,
+                [
+                    "copyRegions",
+                    "expiresAt",
+                    "frequencyType",
+                    "id",
+                    "links",
+                    "policyItems",
+                    "replicaSetName",
+                    "snapshotType",
+                    "status",
+                    "storageSizeBytes",
+                    "type"
+                ]
+            );
+            assert_eq!(v["status"], wire);
+            assert_eq!(v["storageSizeBytes"], 0);
+            assert_eq!(v["frequencyType"], "ondemand");
+            assert_eq!(v["snapshotType"], "onDemand");
+            assert_eq!(v["policyItems"], json!([]));
+            assert_eq!(v["copyRegions"], json!([]));
+            assert_eq!(v["type"], "replicaSet");
+            assert_eq!(v["expiresAt"], "2026-11-29T06:00:00Z");
+        }
+        let mut done = SimSnapshot::on_demand(
+            "673ecc2f8b1e6a0d5c0f1a2d",
+            SimStatus::Completed,
+            ts("2026-11-22T06:00:00Z"),
+        );
+        done.size_bytes = Some(7);
+        let v = snapshot(Family::Dedicated, &done, &at());
+        assert_eq!(v["createdAt"], "2026-11-22T06:00:00Z");
+        assert_eq!(v["cloudProvider"], "AWS");
+        assert!(v["mongodVersion"].is_string());
+        assert_eq!(v["storageSizeBytes"], 7);
+        assert_eq!(v["frequencyType"], "ondemand");
     }
 
     #[test]

@@ -166,6 +166,37 @@ pub struct SimSnapshot {
     /// Stored size: dedicated `storageSizeBytes`; legacy: split across 1-3 parts'
     /// `storageSizeBytes`; not rendered for tenant and flex.
     pub size_bytes: Option<u64>,
+    /// Taken on request rather than by the schedule: a dedicated snapshot then renders as
+    /// Atlas' on-demand ones (`frequencyType: ondemand`, `snapshotType: onDemand`, no policy
+    /// items); other kinds render it like any other.
+    pub on_demand: bool,
+}
+
+impl SimSnapshot {
+    /// An on-demand snapshot requested at `requested` that has not finished: `Queued` waits
+    /// (no start time), `Running` started at `requested`; any other status is taken as given,
+    /// with `requested` as its start and finish. On a dedicated cluster an unfinished one
+    /// renders as Atlas recorded it: no `createdAt`, no `cloudProvider`, `storageSizeBytes: 0`.
+    pub fn on_demand(
+        id: impl Into<String>,
+        status: SimStatus,
+        requested: Timestamp,
+    ) -> SimSnapshot {
+        let (started, finished) = match status {
+            SimStatus::Pending | SimStatus::Queued => (None, None),
+            SimStatus::Running => (Some(requested), None),
+            _ => (Some(requested), Some(requested)),
+        };
+        SimSnapshot {
+            id: id.into(),
+            status,
+            scheduled: Some(requested),
+            started,
+            finished,
+            size_bytes: None,
+            on_demand: true,
+        }
+    }
 }
 
 /// Snapshot status in the tenant/flex vocabulary; other kinds map it (see `render`).
@@ -366,6 +397,7 @@ pub fn daily_history(
             started: timestamp(scheduled + start_delay),
             finished: timestamp(scheduled + start_delay + duration),
             size_bytes,
+            on_demand: false,
         });
     }
     out
@@ -389,6 +421,7 @@ fn in_flight_snapshot(
         started,
         finished: None,
         size_bytes: None,
+        on_demand: false,
     }
 }
 
