@@ -1126,3 +1126,139 @@ async fn an_unfinished_dedicated_snapshot_without_created_at_is_the_latest_never
         Some(oldest_completed)
     );
 }
+
+/// Log lines written while it is the thread's default subscriber.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn an_auto_target_follows_a_flex_cluster_upgraded_to_dedicated_with_one_extra_request() {
+    let (logs, _guard) = capture_logs();
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(flex("grow", healthy(21, 8))),
+    ]))
+    .tweak(|c| c.projects[0].clusters[0].kind = Kind::Auto)
+    .start()
+    .await;
+    let info_kind = |m: &common::Scrape, kind: &str| {
+        m.has(
+            "atlas_snapshot_cluster_info",
+            &[("cluster_name", "grow"), ("kind", kind)],
+        )
+    };
+
+    h.cycle().await;
+    h.sim.reset_stats();
+    h.cycle().await;
+    let stats = h.sim.stats();
+    assert_eq!(stats.requests, 1, "steady flex polling: {stats:?}");
+    assert!(info_kind(&h.scrape().await, "flex"));
+
+    assert!(h.sim.upgrade_to_dedicated(P1, "grow"));
+    h.sim.reset_stats();
+    h.cycle().await;
+    let stats = h.sim.stats();
+    assert_eq!(
+        stats.requests, 2,
+        "the remembered flex endpoint, then dedicated: {stats:?}"
+    );
+    assert_eq!(stats.by_route.get("flex_list"), Some(&1), "{stats:?}");
+    assert_eq!(stats.by_route.get("dedicated_list"), Some(&1), "{stats:?}");
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "grow")),
+        Some(1.0)
+    );
+    assert!(info_kind(&m, "dedicated"));
+    assert!(!info_kind(&m, "flex"));
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_target_errors_total",
+            &cluster_and(P1, "grow", "reason", "other")
+        ),
+        Some(0.0),
+        "re-resolving is not a failed poll"
+    );
+
+    h.sim.reset_stats();
+    h.cycle().await;
+    let stats = h.sim.stats();
+    assert_eq!(stats.requests, 1, "steady dedicated polling: {stats:?}");
+    assert_eq!(stats.by_route.get("dedicated_list"), Some(&1), "{stats:?}");
+
+    let text = logs.text();
+    let changes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("backup API changed"))
+        .collect();
+    assert_eq!(changes.len(), 1, "{text}");
+    for field in [
+        format!("project_id={P1}"),
+        "cluster_name=grow".to_string(),
+        "old_kind=flex".to_string(),
+        "new_kind=dedicated".to_string(),
+    ] {
+        assert!(changes[0].contains(&field), "{field}: {}", changes[0]);
+    }
+}
+
+#[tokio::test]
+async fn an_explicit_flex_target_keeps_failing_after_an_upgrade_and_says_what_to_change() {
+    let (logs, _guard) = capture_logs();
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(flex("grow", healthy(22, 8))),
+    ]))
+    .start()
+    .await;
+    h.cycle().await;
+    assert!(h.sim.upgrade_to_dedicated(P1, "grow"));
+    h.sim.reset_stats();
+    h.cycle().await;
+    assert_eq!(h.sim.stats().requests, 1, "no second guessing");
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "grow")),
+        Some(0.0)
+    );
+    assert!(m.has(
+        "atlas_snapshot_cluster_info",
+        &[("cluster_name", "grow"), ("kind", "flex")]
+    ));
+    let text = logs.text();
+    let failed = text
+        .lines()
+        .find(|l| l.contains("poll failed"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        failed.contains("set `kind: dedicated`, or `kind: auto`"),
+        "{failed}"
+    );
+}

@@ -61,8 +61,8 @@ use sync::lock;
 pub use clock::{ManualClock, SimClock, Sleep, TokioClock};
 pub use scenario::{
     DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PRIVATE_KEY, DEMO_PROJECT_IDS, DEMO_PUBLIC_KEY, Fault,
-    HistoryOptions, InFlightPhase, RateLimit, Scenario, SimCluster, SimKind, SimProject,
-    SimSnapshot, SimStatus, daily_history,
+    FlexRefusal, HistoryOptions, InFlightPhase, RateLimit, Scenario, SimCluster, SimKind,
+    SimProject, SimSnapshot, SimStatus, daily_history,
 };
 pub use shared::Stats;
 
@@ -148,6 +148,14 @@ impl Simulator {
         snapshots: Vec<SimSnapshot>,
     ) -> bool {
         lock(&self.shared.world).set_snapshots(project_id, cluster_name, snapshots)
+    }
+
+    /// Upgrades a flex (or shared-tier) cluster to a dedicated one, as Atlas'
+    /// `flexClusters:tenantUpgrade` does: from then on the flex endpoints answer
+    /// `CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API` and the dedicated ones serve its listing (kept
+    /// as it was). False if there is no such cluster or it is not flex or shared-tier.
+    pub fn upgrade_to_dedicated(&self, project_id: &str, cluster_name: &str) -> bool {
+        lock(&self.shared.world).upgrade_to_dedicated(project_id, cluster_name)
     }
 
     /// Removes a cluster: later requests get Atlas' `CLUSTER_NOT_FOUND`. False if there was none.

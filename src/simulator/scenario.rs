@@ -111,6 +111,8 @@ pub struct SimCluster {
     pub snapshots: Vec<SimSnapshot>,
     /// A failure applied to every request about this cluster after authentication.
     pub fault: Option<Fault>,
+    /// How the flex endpoints refuse this cluster when it is not a flex cluster.
+    pub flex_refusal: FlexRefusal,
 }
 
 impl SimCluster {
@@ -121,7 +123,14 @@ impl SimCluster {
             kind,
             snapshots: Vec::new(),
             fault: None,
+            flex_refusal: FlexRefusal::default(),
         }
+    }
+
+    /// Sets how the flex endpoints refuse this (non-flex) cluster (builder style).
+    pub fn with_flex_refusal(mut self, refusal: FlexRefusal) -> SimCluster {
+        self.flex_refusal = refusal;
+        self
     }
 
     /// Sets the listing (builder style).
@@ -135,6 +144,19 @@ impl SimCluster {
         self.fault = Some(fault);
         self
     }
+}
+
+/// What a flex endpoint answers about a cluster that is not a flex cluster: the three answers
+/// the Atlas CLI takes to mean "use the dedicated endpoint".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FlexRefusal {
+    /// 400 `CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API`, as Atlas was recorded answering.
+    #[default]
+    KindMismatch,
+    /// 404 `CLUSTER_NOT_FOUND`, as if the flex API did not know the cluster.
+    ClusterNotFound,
+    /// 403 `FEATURE_UNSUPPORTED`, as for an account without the flex API.
+    FeatureUnsupported,
 }
 
 /// The backup API family a cluster belongs to.
