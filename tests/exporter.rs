@@ -1262,3 +1262,44 @@ async fn an_explicit_flex_target_keeps_failing_after_an_upgrade_and_says_what_to
         "{failed}"
     );
 }
+
+#[tokio::test]
+async fn a_sharded_dedicated_cluster_is_read_from_the_dedicated_listing() {
+    let history = daily_history(
+        31,
+        fixed_now(),
+        8,
+        HistoryOptions {
+            size_bytes: Some(9_000_000_000),
+            ..HistoryOptions::default()
+        },
+    );
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(
+            SimCluster::new("shards", SimKind::Dedicated)
+                .sharded()
+                .with_snapshots(history),
+        ),
+    ]))
+    .start()
+    .await;
+    h.cycle().await;
+    let m = h.scrape().await;
+    let c = cluster(P1, "shards");
+    assert_eq!(m.get("atlas_snapshot_target_up", &c), Some(1.0));
+    assert!(m.has(
+        "atlas_snapshot_cluster_info",
+        &[("cluster_name", "shards"), ("kind", "dedicated")]
+    ));
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_snapshots",
+            &cluster_and(P1, "shards", "status", "COMPLETED")
+        ),
+        Some(8.0)
+    );
+    assert!(
+        m.get("atlas_snapshot_latest_completed_size_bytes", &c)
+            .is_some_and(|size| size > 0.0)
+    );
+}

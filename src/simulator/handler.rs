@@ -144,6 +144,12 @@ async fn dispatch(
             cluster,
             id,
         } => snapshots(shared, &ctx, *family, group, cluster, Some(id)).await,
+        Endpoint::ShardedList { group, cluster } => {
+            sharded_snapshots(shared, &ctx, group, cluster, None).await
+        }
+        Endpoint::ShardedGet { group, cluster, id } => {
+            sharded_snapshots(shared, &ctx, group, cluster, Some(id)).await
+        }
         Endpoint::FlexClusterList { group } => flex_cluster_list(shared, &ctx, group),
         Endpoint::FlexClusterGet { group, cluster } => {
             flex_cluster_get(shared, &ctx, group, cluster).await
@@ -520,7 +526,11 @@ async fn snapshots(
             .iter()
             .find(|s| s.id == id)
             .ok_or_else(|| snapshot_not_found(family, id, cluster))?;
-        let body = with_envelope(render::snapshot(family, snapshot, &at), output, true);
+        let body = with_envelope(
+            render::snapshot(family, snapshot, &at, view.sharded),
+            output,
+            true,
+        );
         return Ok(success(media, &body, output, admission, malformed));
     }
 
@@ -537,7 +547,7 @@ async fn snapshots(
             };
             let results = kept
                 .iter()
-                .map(|s| render::snapshot(family, s, &at))
+                .map(|s| render::snapshot(family, s, &at, view.sharded))
                 .collect();
             render::list(
                 results,
@@ -549,7 +559,7 @@ async fn snapshots(
             let results = page
                 .slice(&kept)
                 .iter()
-                .map(|s| render::snapshot(family, s, &at))
+                .map(|s| render::snapshot(family, s, &at, view.sharded))
                 .collect();
             let links = page.links(&ctx.origin, &ctx.path, &ctx.query, kept.len());
             render::list(results, links, page.include_count.then_some(kept.len()))
@@ -557,6 +567,66 @@ async fn snapshots(
     };
     let body = with_envelope(body, output, false);
     let mut response = success(media, &body, output, admission, malformed);
+    response.extensions_mut().insert(PageServed);
+    Ok(response)
+}
+
+/// `…/backup/snapshots/shardedClusters` (the spec gives it no paging parameters, so it lists
+/// everything) and `…/backup/snapshots/shardedCluster/{id}`. A replica-set cluster lists no
+/// sharded snapshots and has none to get (Atlas' answer there is not documented).
+async fn sharded_snapshots(
+    shared: &Shared,
+    ctx: &Ctx,
+    group: &str,
+    cluster: &str,
+    id: Option<&str>,
+) -> Result<Resp, Failure> {
+    check_group(group)?;
+    check_cluster_name(cluster)?;
+    if let Some(id) = id
+        && !routes::is_object_id(id)
+    {
+        return Err(ApiError::invalid_snapshot_id(id).into());
+    }
+    let admission = admit(shared, ctx, group, EndpointSet::CloudBackups)?;
+    let output = Output::parse(&ctx.query)?;
+    let (view, malformed) = resolve_cluster(shared, ctx, group, cluster).await?;
+    let family = Family::Dedicated;
+    if let Some(error) = kind_mismatch(family, view.kind, view.flex_refusal, group, cluster) {
+        return Err(error.into());
+    }
+    let at = ClusterRef {
+        origin: &ctx.origin,
+        group,
+        cluster,
+    };
+    let listed: &[SimSnapshot] = if view.sharded { &view.snapshots } else { &[] };
+    if let Some(id) = id {
+        let snapshot = listed
+            .iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| snapshot_not_found(family, id, cluster))?;
+        let body = with_envelope(render::sharded(snapshot, &at), output, true);
+        return Ok(success(
+            family.media_type(),
+            &body,
+            output,
+            admission,
+            malformed,
+        ));
+    }
+    let href = match &ctx.raw_query {
+        Some(q) => format!("{}{}?{q}", ctx.origin, ctx.path),
+        None => format!("{}{}", ctx.origin, ctx.path),
+    };
+    let results = listed.iter().map(|s| render::sharded(s, &at)).collect();
+    let body = render::list(
+        results,
+        vec![json!({"href": href, "rel": "self"})],
+        Some(listed.len()),
+    );
+    let body = with_envelope(body, output, false);
+    let mut response = success(family.media_type(), &body, output, admission, malformed);
     response.extensions_mut().insert(PageServed);
     Ok(response)
 }

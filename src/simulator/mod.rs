@@ -4,8 +4,10 @@
 //!
 //! What it covers, with Atlas' paths, media types, bodies and errors:
 //! - snapshot listings and single snapshots of every kind the exporter reads: tenant (v2, not
-//!   paged; v1.0, paged), flex, dedicated (Cloud Backup replica sets), legacy (v2 with
-//!   `completed`, v1.0), plus the flex cluster listing/description and `GET /groups` for discovery;
+//!   paged; v1.0, paged), flex, dedicated (Cloud Backup replica sets and sharded clusters, the
+//!   latter also on `…/shardedClusters`, not paged, and `…/shardedCluster/{id}`), legacy (v2
+//!   with `completed`, v1.0), plus the flex cluster listing/description and `GET /groups` for
+//!   discovery;
 //! - paging (`pageNum`, `itemsPerPage` ≤ 500, `includeCount`, `links` built from the Host header),
 //!   `pretty` and `envelope`;
 //! - strict version negotiation: the exact media type or a 406;
@@ -20,9 +22,8 @@
 //! - request counters ([`Stats`]) for tests.
 //!
 //! What it deliberately does not: TLS (plain HTTP only; Atlas redirects HTTP to HTTPS), HTTP/2,
-//! sharded-cluster snapshot endpoints, cluster listings other than flex, roles and per-key
-//! project access (any accepted credential may read any project), IP access lists (only as a
-//! fault), `410 Gone` for sunset versions, Atlas' fallback to older versions for later dates,
+//! cluster listings other than flex, roles and per-key project access (any accepted credential
+//! may read any project), IP access lists (only as a fault), `410 Gone` for sunset versions, Atlas' fallback to older versions for later dates,
 //! restores, downloads, and any write endpoint.
 
 mod clock;

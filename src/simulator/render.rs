@@ -58,8 +58,15 @@ fn link(href: String, rel: &str) -> Value {
     json!({"href": href, "rel": rel})
 }
 
-/// One snapshot in the shape of `family`.
-pub(crate) fn snapshot(family: Family, s: &SimSnapshot, at: &ClusterRef<'_>) -> Value {
+/// One snapshot in the shape of `family`; a `sharded` cluster's dedicated snapshot is listed
+/// as `type: shardedCluster`, without the replica-set-only `cloudProvider` and `replicaSetName`
+/// (the spec returns those "when `type` is `replicaSet`").
+pub(crate) fn snapshot(
+    family: Family,
+    s: &SimSnapshot,
+    at: &ClusterRef<'_>,
+    sharded: bool,
+) -> Value {
     let href = format!(
         "{}{}/{}",
         at.origin,
@@ -68,9 +75,58 @@ pub(crate) fn snapshot(family: Family, s: &SimSnapshot, at: &ClusterRef<'_>) -> 
     );
     match family.kind() {
         SimKind::Tenant | SimKind::Flex => tenant_like(s, href),
+        SimKind::Dedicated if sharded => {
+            let mut v = dedicated(s, at, href);
+            if let Some(m) = v.as_object_mut() {
+                m.remove("cloudProvider");
+                m.remove("replicaSetName");
+                m.insert("type".into(), json!("shardedCluster"));
+            }
+            v
+        }
         SimKind::Dedicated => dedicated(s, at, href),
         SimKind::Legacy => legacy(family, s, at, href),
     }
+}
+
+/// `DiskBackupShardedClusterSnapshot`, as `…/shardedClusters` and `…/shardedCluster/{id}`
+/// serve it: the replica-set rendering's common fields, plus `configServerType` (`EMBEDDED`,
+/// as the recorded sharded cluster), one `members` entry per shard (two, as recorded) and
+/// their `snapshotIds`.
+pub(crate) fn sharded(s: &SimSnapshot, at: &ClusterRef<'_>) -> Value {
+    let href = format!(
+        "{}{}/shardedCluster/{}",
+        at.origin,
+        Family::Dedicated.list_path(at.group, at.cluster),
+        s.id
+    );
+    let cluster_id = at.cluster_id();
+    let mut v = dedicated(s, at, href);
+    let Some(m) = v.as_object_mut() else {
+        return v;
+    };
+    m.remove("cloudProvider");
+    m.remove("copyRegions");
+    m.remove("replicaSetName");
+    let ids: Vec<String> = (0..2)
+        .map(|shard| derived_id(&format!("member:{}:{shard}", s.id)))
+        .collect();
+    let members: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(shard, id)| {
+            json!({
+                "cloudProvider": "AWS",
+                "id": id,
+                "replicaSetName": format!("atlas-{}-shard-{shard}", &cluster_id[..6]),
+            })
+        })
+        .collect();
+    m.insert("configServerType".into(), json!("EMBEDDED"));
+    m.insert("members".into(), Value::Array(members));
+    m.insert("snapshotIds".into(), json!(ids));
+    m.insert("type".into(), json!("shardedCluster"));
+    v
 }
 
 /// `BackupTenantSnapshot` / `FlexBackupSnapshot20241113`: absent times are omitted; the version
@@ -332,7 +388,7 @@ mod tests {
             [Some("2026-11-23T02:00:00Z"), None, None],
             None,
         );
-        let v = snapshot(Family::Flex, &s, &at());
+        let v = snapshot(Family::Flex, &s, &at(), false);
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, ["id", "links", "scheduledTime", "status"]);
         assert_eq!(v["status"], "PENDING");
@@ -349,7 +405,7 @@ mod tests {
             ],
             Some(5),
         );
-        let v = snapshot(Family::TenantV2, &s, &at());
+        let v = snapshot(Family::TenantV2, &s, &at(), false);
         assert_eq!(v["startTime"], "2026-11-22T02:00:07Z");
         assert_eq!(v["expiration"], "2026-11-23T02:04:51Z");
         assert!(v.get("storageSizeBytes").is_none());
@@ -380,7 +436,7 @@ mod tests {
                 Some(42),
             );
             let finished = !unfinished(&s.status);
-            let v = snapshot(Family::Dedicated, &s, &at());
+            let v = snapshot(Family::Dedicated, &s, &at(), false);
             assert_eq!(v["status"], wire);
             assert_eq!(v["type"], "replicaSet");
             if finished {
@@ -405,7 +461,7 @@ mod tests {
                 status,
                 ts("2026-11-22T06:00:00Z"),
             );
-            let v = snapshot(Family::Dedicated, &s, &at());
+            let v = snapshot(Family::Dedicated, &s, &at(), false);
             let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
             assert_eq!(
                 keys,
@@ -438,7 +494,7 @@ mod tests {
             ts("2026-11-22T06:00:00Z"),
         );
         done.size_bytes = Some(7);
-        let v = snapshot(Family::Dedicated, &done, &at());
+        let v = snapshot(Family::Dedicated, &done, &at(), false);
         assert_eq!(v["createdAt"], "2026-11-22T06:00:00Z");
         assert_eq!(v["cloudProvider"], "AWS");
         assert!(v["mongodVersion"].is_string());
@@ -459,7 +515,7 @@ mod tests {
                 Some(1_000_003),
             );
             s.id = id.into();
-            let v = snapshot(Family::LegacyV1, &s, &at());
+            let v = snapshot(Family::LegacyV1, &s, &at(), false);
             let parts = v["parts"].as_array().unwrap();
             let sum: u64 = parts
                 .iter()
@@ -476,7 +532,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            snapshot(Family::LegacyV2, &failed, &at())["complete"],
+            snapshot(Family::LegacyV2, &failed, &at(), false)["complete"],
             false
         );
     }

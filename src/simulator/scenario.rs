@@ -113,6 +113,10 @@ pub struct SimCluster {
     pub fault: Option<Fault>,
     /// How the flex endpoints refuse this cluster when it is not a flex cluster.
     pub flex_refusal: FlexRefusal,
+    /// A sharded dedicated cluster (two shards, embedded config server): its snapshots are
+    /// `type: shardedCluster` on `…/backup/snapshots` and are also served, with `members` and
+    /// `snapshotIds`, on `…/backup/snapshots/shardedClusters` and `…/shardedCluster/{id}`.
+    pub sharded: bool,
 }
 
 impl SimCluster {
@@ -124,7 +128,14 @@ impl SimCluster {
             snapshots: Vec::new(),
             fault: None,
             flex_refusal: FlexRefusal::default(),
+            sharded: false,
         }
+    }
+
+    /// Makes it a sharded cluster (builder style; meaningful for dedicated clusters).
+    pub fn sharded(mut self) -> SimCluster {
+        self.sharded = true;
+        self
     }
 
     /// Sets how the flex endpoints refuse this (non-flex) cluster (builder style).

@@ -15,6 +15,7 @@ struct ClusterState {
     snapshots: Arc<Vec<SimSnapshot>>,
     fault: Option<Fault>,
     flex_refusal: FlexRefusal,
+    sharded: bool,
 }
 
 impl From<SimCluster> for ClusterState {
@@ -25,6 +26,7 @@ impl From<SimCluster> for ClusterState {
             snapshots: Arc::new(c.snapshots),
             fault: c.fault,
             flex_refusal: c.flex_refusal,
+            sharded: c.sharded,
         }
     }
 }
@@ -41,6 +43,8 @@ pub(crate) struct ClusterView {
     pub(crate) snapshots: Arc<Vec<SimSnapshot>>,
     /// How flex endpoints refuse it when it is not a flex cluster.
     pub(crate) flex_refusal: FlexRefusal,
+    /// A sharded cluster.
+    pub(crate) sharded: bool,
     /// The fault's effect on this request, already counted.
     pub(crate) effect: Option<Effect>,
 }
@@ -110,6 +114,7 @@ impl World {
             kind: state.kind,
             snapshots: Arc::clone(&state.snapshots),
             flex_refusal: state.flex_refusal,
+            sharded: state.sharded,
             effect,
         })
     }
