@@ -22,8 +22,9 @@
 //! - request counters ([`Stats`]) for tests.
 //!
 //! What it deliberately does not: TLS (plain HTTP only; Atlas redirects HTTP to HTTPS), HTTP/2,
-//! cluster listings other than flex, roles and per-key project access (any accepted credential
-//! may read any project), IP access lists (only as a fault), `410 Gone` for sunset versions, Atlas' fallback to older versions for later dates,
+//! cluster listings other than flex, roles and per-key
+//! project access (any accepted credential may read any project), IP access lists (only as a
+//! fault), `410 Gone` for sunset versions, Atlas' fallback to older versions for later dates,
 //! restores, downloads, and any write endpoint.
 
 mod clock;
