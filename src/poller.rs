@@ -24,7 +24,7 @@ use crate::state::{
     Backups, CycleReport, ExporterState, PollError, PollOutcome, SharedState, TargetState,
 };
 use crate::summary::{ClusterSummary, FailureLedger};
-use crate::target::{Target, TargetKey};
+use crate::target::{Kind, Target, TargetKey};
 
 struct Record {
     state: TargetState,
@@ -296,9 +296,10 @@ impl Poller {
                     // A panic while polling one target must not take the others down.
                     let index = task_index.get(&e.id()).copied();
                     if let Some(index) = index {
+                        let api = self.records.get(index).and_then(|r| r.state.resolved);
                         self.apply(PollResult {
                             index,
-                            api: None,
+                            api,
                             result: Err(AtlasError::Internal(format!("poll task failed: {e}"))),
                             duration: started.elapsed(),
                         });
@@ -322,6 +323,7 @@ impl Poller {
         let state = &mut record.state;
         match poll.result {
             Ok(summary) => {
+                note_kind_change(state, poll.api);
                 state.resolved = poll.api;
                 let failures_total = record.ledger.record(&summary);
                 state.backups = Some(Backups {
@@ -344,9 +346,11 @@ impl Poller {
                     state.backups = None;
                     record.ledger = FailureLedger::default();
                     state.resolved = BackupApi::from_kind(state.target.kind);
-                } else if poll.api.is_some() {
+                } else {
+                    note_kind_change(state, poll.api);
                     state.resolved = poll.api;
                 }
+                let hint = kind_mismatch_hint(state.target.kind, &error);
                 tracing::warn!(
                     project_id = %state.target.project_id,
                     cluster_name = %state.target.cluster_name,
@@ -355,6 +359,7 @@ impl Poller {
                     http_status = error.status(),
                     error_code = error.error_code(),
                     detail = error.detail(),
+                    hint = hint.as_deref(),
                     error = %error,
                     "poll failed"
                 );
@@ -438,6 +443,34 @@ impl Poller {
             }
         }
     }
+}
+
+/// Logs, once per change, that an `auto` target's cluster is now served by another API (a flex
+/// cluster upgraded to dedicated): the poll that found out already read the new endpoint.
+fn note_kind_change(state: &TargetState, resolved: Option<BackupApi>) {
+    if let (Some(old), Some(new)) = (state.resolved, resolved)
+        && old != new
+    {
+        tracing::info!(
+            project_id = %state.target.project_id,
+            cluster_name = %state.target.cluster_name,
+            old_kind = %old,
+            new_kind = %new,
+            "the cluster's backup API changed; reading the {new} endpoint from now on"
+        );
+    }
+}
+
+/// What an operator should do when a configured kind no longer matches the cluster: Atlas
+/// answered the other kind's error. `auto` targets follow such changes by themselves; explicit
+/// kinds keep failing until the config says otherwise, so the log line says how.
+fn kind_mismatch_hint(configured: Kind, error: &AtlasError) -> Option<String> {
+    let api = BackupApi::from_kind(configured)?;
+    let actual = api.mismatch(error.error_code()?)?;
+    Some(format!(
+        "Atlas serves this cluster through the {actual} API, not {api}: set `kind: {actual}`, \
+         or `kind: auto` to follow such changes"
+    ))
 }
 
 fn new_interval(period: Duration) -> tokio::time::Interval {

@@ -4,7 +4,9 @@
 //! and one ordering key, as the contract defines: tenant and flex snapshots order by scheduled,
 //! then start, then finish time; dedicated ones by `createdAt`; legacy ones by `created.date`
 //! (then its increment). The snapshot id breaks remaining ties, so the order never depends on
-//! the position in the listing.
+//! the position in the listing, with one exception: Atlas gives a dedicated snapshot no
+//! `createdAt` until it finishes, so one without it is newer than every dated snapshot, and
+//! several such keep the order the listing gave them.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -82,9 +84,14 @@ impl fmt::Display for Status {
     }
 }
 
-/// What orders snapshots from oldest to newest. Missing times sort before present ones.
+/// What orders snapshots from oldest to newest. Missing times sort before present ones, except
+/// for an undated dedicated snapshot, which `undated` places after every dated one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct OrderKey {
+    /// `None` for a dated snapshot; for a dedicated snapshot without `createdAt` (one that has
+    /// not finished), its position in the listing, so such snapshots are the newest and keep
+    /// the listing's order among themselves.
+    pub undated: Option<usize>,
     /// Scheduled time (tenant, flex) or the only time (dedicated, legacy).
     pub primary: Option<Timestamp>,
     /// Start time (tenant, flex).
@@ -130,6 +137,12 @@ impl Snapshot {
         (self.order, &self.id)
     }
 
+    /// True for a dedicated snapshot Atlas has not dated yet (no `createdAt`): it is newer than
+    /// every dated one, and it can never bound the restore window.
+    pub fn is_undated(&self) -> bool {
+        self.order.undated.is_some()
+    }
+
     /// The best "when did this snapshot finish" the API offers: the finish time, else the start
     /// time, else the scheduled time.
     pub fn finished_or_best_effort(&self) -> Option<Timestamp> {
@@ -152,7 +165,7 @@ impl Snapshot {
                 primary: s.scheduled_time,
                 start: s.start_time,
                 finish: s.finish_time,
-                increment: 0,
+                ..OrderKey::default()
             },
             started: s.start_time,
             finished: s.finish_time,
@@ -161,13 +174,15 @@ impl Snapshot {
         }
     }
 
-    fn from_dedicated(s: &DedicatedSnapshot) -> Snapshot {
+    /// `position` is the snapshot's place in its listing: it orders undated snapshots.
+    fn from_dedicated(s: &DedicatedSnapshot, position: usize) -> Snapshot {
         let status_text = s.status.clone().unwrap_or_default();
         Snapshot {
             id: s.id.clone(),
             status: Status::from_dedicated(&status_text),
             status_text,
             order: OrderKey {
+                undated: s.created_at.is_none().then_some(position),
                 primary: s.created_at,
                 ..OrderKey::default()
             },
@@ -212,7 +227,11 @@ impl Snapshot {
 pub fn normalize(listing: &Listing) -> Vec<Snapshot> {
     let mut out: Vec<Snapshot> = match listing {
         Listing::Tenant(v) | Listing::Flex(v) => v.iter().map(Snapshot::from_tenant).collect(),
-        Listing::Dedicated(v) => v.iter().map(Snapshot::from_dedicated).collect(),
+        Listing::Dedicated(v) => v
+            .iter()
+            .enumerate()
+            .map(|(position, s)| Snapshot::from_dedicated(s, position))
+            .collect(),
         Listing::Legacy(v) => v.iter().map(Snapshot::from_legacy).collect(),
     };
     let mut seen = HashSet::with_capacity(out.len());
@@ -225,7 +244,7 @@ pub fn normalize(listing: &Listing) -> Vec<Snapshot> {
 pub fn normalize_one(one: &OneSnapshot) -> Snapshot {
     match one {
         OneSnapshot::Tenant(s) | OneSnapshot::Flex(s) => Snapshot::from_tenant(s),
-        OneSnapshot::Dedicated(s) => Snapshot::from_dedicated(s),
+        OneSnapshot::Dedicated(s) => Snapshot::from_dedicated(s, 0),
         OneSnapshot::Legacy(s) => Snapshot::from_legacy(s),
     }
 }
@@ -308,6 +327,49 @@ mod tests {
         assert_eq!(v[0].duration, None);
         assert_eq!(v[0].size_bytes, Some(1_234_567_890));
         assert_eq!(v[1].status, Some(Status::Running));
+    }
+
+    fn dedicated(json: &str) -> Vec<Snapshot> {
+        let page: Page<DedicatedSnapshot> = serde_json::from_str(json).unwrap();
+        normalize(&Listing::Dedicated(page.results))
+    }
+
+    #[test]
+    fn a_dedicated_snapshot_without_created_at_is_the_newest_wherever_it_is_listed() {
+        for json in [
+            r#"{"results":[
+              {"id":"run","status":"inProgress","storageSizeBytes":0,"frequencyType":"ondemand","snapshotType":"onDemand"},
+              {"id":"new","status":"completed","createdAt":"2026-11-22T06:01:12Z"},
+              {"id":"old","status":"completed","createdAt":"2026-11-21T06:01:12Z"}
+            ]}"#,
+            r#"{"results":[
+              {"id":"old","status":"completed","createdAt":"2026-11-21T06:01:12Z"},
+              {"id":"new","status":"completed","createdAt":"2026-11-22T06:01:12Z"},
+              {"id":"run","status":"inProgress","storageSizeBytes":0,"frequencyType":"ondemand","snapshotType":"onDemand"}
+            ]}"#,
+        ] {
+            let v = dedicated(json);
+            let ids: Vec<&str> = v.iter().map(|s| s.id.as_str()).collect();
+            assert_eq!(ids, ["old", "new", "run"]);
+            assert_eq!(v[2].status, Some(Status::Running));
+            assert!(v[2].is_undated());
+            assert_eq!(v[2].finished_or_best_effort(), None);
+            assert_eq!(v[2].size_bytes, Some(0));
+        }
+    }
+
+    #[test]
+    fn undated_dedicated_snapshots_keep_the_listing_order_among_themselves() {
+        let v = dedicated(
+            r#"{"results":[
+              {"id":"b","status":"queued"},
+              {"id":"x","status":"completed","createdAt":"2026-11-22T06:01:12Z"},
+              {"id":"a","status":"inProgress"}
+            ]}"#,
+        );
+        let ids: Vec<&str> = v.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["x", "b", "a"], "not by id: by the listing");
+        assert_eq!(v[1].status, Some(Status::Queued));
     }
 
     #[test]

@@ -82,11 +82,15 @@ impl ClusterSummary {
                 failed.push((s.id.clone(), s.order));
             }
         }
-        let mut completed = snapshots
-            .iter()
-            .filter(|s| s.status == Some(Status::Completed));
-        let oldest_completed = completed.next();
-        let latest_completed = completed.next_back().or(oldest_completed);
+        let completed = || {
+            snapshots
+                .iter()
+                .filter(|s| s.status == Some(Status::Completed))
+        };
+        // An undated snapshot (a dedicated one without `createdAt`) says nothing about how far
+        // back restores reach, so it never bounds the restore window.
+        let oldest_completed = completed().find(|s| !s.is_undated());
+        let latest_completed = completed().next_back();
         ClusterSummary {
             api,
             by_status,
@@ -157,7 +161,7 @@ impl FailureLedger {
 mod tests {
     use super::*;
     use crate::atlas::Listing;
-    use crate::atlas::wire::{Page, TenantSnapshot};
+    use crate::atlas::wire::{DedicatedSnapshot, Page, TenantSnapshot};
     use crate::snapshot::normalize;
 
     fn flex(json: &str) -> Vec<Snapshot> {
@@ -223,6 +227,51 @@ mod tests {
             sum.latest_completed.unwrap().finished,
             sum.oldest_completed_finished
         );
+    }
+
+    fn dedicated(json: &str) -> Vec<Snapshot> {
+        let page: Page<DedicatedSnapshot> = serde_json::from_str(json).unwrap();
+        normalize(&Listing::Dedicated(page.results))
+    }
+
+    #[test]
+    fn a_running_or_queued_dedicated_snapshot_is_the_latest_and_never_the_oldest_completed() {
+        for (wire, status) in [("inProgress", Status::Running), ("queued", Status::Queued)] {
+            let s = dedicated(&format!(
+                r#"{{"results":[
+                  {{"id":"now","status":"{wire}","storageSizeBytes":0}},
+                  {{"id":"b","status":"completed","createdAt":"2026-11-22T06:01:12Z"}},
+                  {{"id":"a","status":"completed","createdAt":"2026-11-21T06:01:12Z"}}
+                ]}}"#
+            ));
+            let sum = ClusterSummary::from_sorted(BackupApi::Dedicated, &s);
+            let latest = sum.latest.clone().unwrap();
+            assert_eq!(latest.id, "now");
+            assert_eq!(latest.status, Some(status));
+            assert_eq!(sum.latest_completed.unwrap().id, "b");
+            assert_eq!(
+                sum.oldest_completed_finished,
+                Some("2026-11-21T06:01:12Z".parse().unwrap())
+            );
+        }
+    }
+
+    #[test]
+    fn an_undated_completed_snapshot_never_bounds_the_restore_window() {
+        let s = dedicated(
+            r#"{"results":[
+              {"id":"odd","status":"completed"},
+              {"id":"a","status":"completed","createdAt":"2026-11-21T06:01:12Z"}
+            ]}"#,
+        );
+        let sum = ClusterSummary::from_sorted(BackupApi::Dedicated, &s);
+        assert_eq!(
+            sum.oldest_completed_finished,
+            Some("2026-11-21T06:01:12Z".parse().unwrap())
+        );
+        let alone = dedicated(r#"{"results":[{"id":"odd","status":"completed"}]}"#);
+        let sum = ClusterSummary::from_sorted(BackupApi::Dedicated, &alone);
+        assert_eq!(sum.oldest_completed_finished, None);
     }
 
     #[test]

@@ -15,7 +15,8 @@ use std::sync::Arc;
 /// `Auto` is only ever configured; a poll resolves it to `Flex` or `Dedicated`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum Kind {
-    /// Try flex first; on `CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API` use the dedicated endpoint.
+    /// Try flex first (Atlas for Government: dedicated only); on the answers the Atlas CLI falls
+    /// back on, use the dedicated endpoint; re-resolved when the other kind's error comes back.
     #[default]
     Auto,
     /// Flex clusters (and every former M2/M5 cluster since 2026-01-22).

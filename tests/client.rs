@@ -18,10 +18,10 @@ use atlas_snapshot_exporter::clock::Clock;
 use atlas_snapshot_exporter::config::Credentials;
 use atlas_snapshot_exporter::secret::Secret;
 use atlas_snapshot_exporter::simulator::{
-    HistoryOptions, ManualClock, NonceReuse, Scenario, SimCluster, SimKind, SimProject, Simulator,
-    daily_history,
+    FlexRefusal, HistoryOptions, ManualClock, NonceReuse, Scenario, SimCluster, SimKind,
+    SimProject, Simulator, daily_history,
 };
-use atlas_snapshot_exporter::target::ApiVersion;
+use atlas_snapshot_exporter::target::{ApiVersion, Kind};
 use common::{fixed_now, loopback};
 use jiff::Timestamp;
 
@@ -66,6 +66,7 @@ fn options(sim: &Simulator) -> ClientOptions {
         max_pages: 1000,
         rate_limit_retries: 2,
         max_retry_after: Duration::from_secs(10),
+        flex_api: true,
     }
 }
 
@@ -194,6 +195,7 @@ async fn a_server_that_is_not_listening_is_a_network_error() {
             max_pages: 10,
             rate_limit_retries: 0,
             max_retry_after: Duration::ZERO,
+            flex_api: true,
         },
         &api_key(),
         Arc::new(NoopObserver),
@@ -396,4 +398,115 @@ async fn errors_in_plain_application_json_and_charset_media_types_are_both_read(
         .unwrap_err();
     assert_eq!(err.reason(), Reason::NotFound);
     assert_eq!(err.error_code(), Some("CLUSTER_NOT_FOUND"));
+}
+
+/// A simulator with one dedicated cluster whose flex endpoint refuses it with `refusal`.
+async fn dedicated_simulator(refusal: FlexRefusal) -> Simulator {
+    let project = SimProject::new(P1, "prod").with_cluster(
+        SimCluster::new("m10", SimKind::Dedicated)
+            .with_flex_refusal(refusal)
+            .with_snapshots(daily_history(3, fixed_now(), 5, HistoryOptions::default())),
+    );
+    let scenario = Scenario::new()
+        .with_api_key("key", "private")
+        .with_project(project);
+    Simulator::start(scenario, loopback()).await.unwrap()
+}
+
+#[tokio::test]
+async fn auto_reads_the_dedicated_endpoint_on_each_answer_the_atlas_cli_falls_back_on() {
+    for refusal in [
+        FlexRefusal::KindMismatch,
+        FlexRefusal::ClusterNotFound,
+        FlexRefusal::FeatureUnsupported,
+    ] {
+        let sim = dedicated_simulator(refusal).await;
+        let client =
+            AtlasClient::with_options(options(&sim), &api_key(), Arc::new(NoopObserver)).unwrap();
+        let (api, listing) = client.list_for_kind(Kind::Auto, None, P1, "m10").await;
+        assert_eq!(api, Some(BackupApi::Dedicated), "{refusal:?}");
+        assert_eq!(listing.unwrap().len(), 5, "{refusal:?}");
+        let stats = sim.stats();
+        // The first request meets the digest challenge: flex is asked once, then dedicated once.
+        assert_eq!(
+            stats.by_route.get("flex_list"),
+            Some(&2),
+            "{refusal:?} {stats:?}"
+        );
+        assert_eq!(
+            stats.by_route.get("dedicated_list"),
+            Some(&1),
+            "{refusal:?} {stats:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_is_not_found_only_when_both_endpoints_say_so() {
+    let sim = dedicated_simulator(FlexRefusal::KindMismatch).await;
+    let client =
+        AtlasClient::with_options(options(&sim), &api_key(), Arc::new(NoopObserver)).unwrap();
+    let (api, listing) = client.list_for_kind(Kind::Auto, None, P1, "gone").await;
+    let err = listing.unwrap_err();
+    assert_eq!(err.reason(), Reason::NotFound);
+    assert_eq!(err.error_code(), Some("CLUSTER_NOT_FOUND"));
+    assert_eq!(
+        api, None,
+        "nothing to remember about a cluster that is not there"
+    );
+    let stats = sim.stats();
+    assert_eq!(stats.by_route.get("flex_list"), Some(&2), "{stats:?}");
+    assert_eq!(stats.by_route.get("dedicated_list"), Some(&1), "{stats:?}");
+
+    // Remembered as dedicated, gone since: flex is asked too before it counts as gone.
+    sim.reset_stats();
+    let (api, listing) = client
+        .list_for_kind(Kind::Auto, Some(BackupApi::Dedicated), P1, "gone")
+        .await;
+    assert_eq!(listing.unwrap_err().reason(), Reason::NotFound);
+    assert_eq!(api, None);
+    let stats = sim.stats();
+    assert_eq!(stats.by_route.get("dedicated_list"), Some(&1), "{stats:?}");
+    assert_eq!(stats.by_route.get("flex_list"), Some(&1), "{stats:?}");
+}
+
+#[tokio::test]
+async fn auto_without_a_flex_api_reads_the_dedicated_endpoint_only() {
+    // Atlas for Government: the client options derived from its URL say there is no flex API
+    // (see `ClientOptions::from_config`); the simulator stands in for its host.
+    let sim = dedicated_simulator(FlexRefusal::KindMismatch).await;
+    let client = AtlasClient::with_options(
+        ClientOptions {
+            flex_api: false,
+            ..options(&sim)
+        },
+        &api_key(),
+        Arc::new(NoopObserver),
+    )
+    .unwrap();
+    let (api, listing) = client.list_for_kind(Kind::Auto, None, P1, "m10").await;
+    assert_eq!(api, Some(BackupApi::Dedicated));
+    assert_eq!(listing.unwrap().len(), 5);
+    let stats = sim.stats();
+    assert_eq!(stats.by_route.get("flex_list"), None, "{stats:?}");
+    assert_eq!(stats.by_route.get("dedicated_list"), Some(&2), "{stats:?}");
+}
+
+#[tokio::test]
+async fn an_explicit_kind_is_never_second_guessed() {
+    let sim = dedicated_simulator(FlexRefusal::KindMismatch).await;
+    let client =
+        AtlasClient::with_options(options(&sim), &api_key(), Arc::new(NoopObserver)).unwrap();
+    let (api, listing) = client.list_for_kind(Kind::Flex, None, P1, "m10").await;
+    assert_eq!(api, Some(BackupApi::Flex));
+    let err = listing.unwrap_err();
+    assert_eq!(
+        err.error_code(),
+        Some("CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API")
+    );
+    assert_eq!(
+        err.detail(),
+        Some("Cannot use non-flex cluster m10 in the flex API.")
+    );
+    assert_eq!(sim.stats().by_route.get("dedicated_list"), None);
 }

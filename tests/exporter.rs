@@ -1129,6 +1129,108 @@ impl std::io::Write for ThreadWriter {
     }
 }
 
+/// A dedicated history, newest first, with an unfinished on-demand snapshot listed last (where
+/// sorting it as the oldest would hide it) and another in the middle.
+fn dedicated_with_unfinished(status: SimStatus) -> (Vec<SimSnapshot>, Vec<SimSnapshot>) {
+    let history = daily_history(
+        11,
+        fixed_now(),
+        6,
+        HistoryOptions {
+            size_bytes: Some(3_000_000_000),
+            ..HistoryOptions::default()
+        },
+    );
+    let requested: jiff::Timestamp = "2026-11-22T11:50:00Z".parse().unwrap();
+    let mut listing = history.clone();
+    listing.insert(
+        3,
+        SimSnapshot::on_demand("6740000000000000000000a1", status.clone(), requested),
+    );
+    listing.push(SimSnapshot::on_demand(
+        "6740000000000000000000a2",
+        status,
+        requested,
+    ));
+    (history, listing)
+}
+
+#[tokio::test]
+async fn an_unfinished_dedicated_snapshot_without_created_at_is_the_latest_never_the_oldest() {
+    let (history, listing) = dedicated_with_unfinished(SimStatus::Running);
+    let mut h = Setup::new(scenario(vec![SimProject::new(P1, "prod").with_cluster(
+        SimCluster::new("m10", SimKind::Dedicated).with_snapshots(listing),
+    )]))
+    .fixed_clock(fixed_now())
+    .start()
+    .await;
+    let c = cluster(P1, "m10");
+    // Every dedicated snapshot carries one time, `createdAt`: the simulator's start time.
+    let newest_completed = unix_seconds(history[0].started.unwrap());
+    let oldest_completed = unix_seconds(history[5].started.unwrap());
+
+    h.cycle().await;
+    let m = h.scrape().await;
+    assert_eq!(m.get("atlas_snapshot_target_up", &c), Some(1.0));
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_latest_status",
+            &cluster_and(P1, "m10", "status", "RUNNING")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_latest_status",
+            &cluster_and(P1, "m10", "status", "COMPLETED")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_snapshots",
+            &cluster_and(P1, "m10", "status", "RUNNING")
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_latest_completed_timestamp_seconds", &c),
+        Some(newest_completed)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_oldest_completed_timestamp_seconds", &c),
+        Some(oldest_completed),
+        "the restore window is bounded by a dated snapshot"
+    );
+    assert!(
+        m.get("atlas_snapshot_latest_completed_size_bytes", &c)
+            .is_some_and(|size| size > 0.0)
+    );
+
+    let (_, queued) = dedicated_with_unfinished(SimStatus::Queued);
+    assert!(h.sim.set_snapshots(P1, "m10", queued));
+    h.cycle().await;
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_latest_status",
+            &cluster_and(P1, "m10", "status", "QUEUED")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_latest_status",
+            &cluster_and(P1, "m10", "status", "RUNNING")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_oldest_completed_timestamp_seconds", &c),
+        Some(oldest_completed)
+    );
+}
+
 impl CapturedLogs {
     fn start() -> (CapturedLogs, CaptureGuard) {
         static INSTALLED: std::sync::Once = std::sync::Once::new();
@@ -1136,12 +1238,16 @@ impl CapturedLogs {
             tracing_subscriber::fmt()
                 .with_writer(|| ThreadWriter)
                 .with_ansi(false)
-                .with_max_level(tracing::Level::WARN)
+                .with_max_level(tracing::Level::INFO)
                 .init();
         });
         let logs = CapturedLogs::default();
         CAPTURING.with(|c| *c.borrow_mut() = Some(logs.clone()));
         (logs, CaptureGuard)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 
     fn lines_with(&self, needles: &[&str]) -> Vec<String> {
@@ -1324,4 +1430,149 @@ async fn rate_limit_gauges_hold_the_lowest_remaining_of_the_cycle_per_project_an
     assert_eq!(remaining(&m, P1, "list_dedicated_snapshots"), Some(1198.0));
     assert_eq!(remaining(&m, P2, "list_flex_snapshots"), Some(1198.0));
     assert_eq!(m.all(name, &[]).len(), 3);
+}
+
+#[tokio::test]
+async fn an_auto_target_follows_a_flex_cluster_upgraded_to_dedicated_with_one_extra_request() {
+    let (logs, _guard) = CapturedLogs::start();
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(flex("grow", healthy(21, 8))),
+    ]))
+    .tweak(|c| c.projects[0].clusters[0].kind = Kind::Auto)
+    .start()
+    .await;
+    let info_kind = |m: &common::Scrape, kind: &str| {
+        m.has(
+            "atlas_snapshot_cluster_info",
+            &[("cluster_name", "grow"), ("kind", kind)],
+        )
+    };
+
+    h.cycle().await;
+    h.sim.reset_stats();
+    h.cycle().await;
+    let stats = h.sim.stats();
+    assert_eq!(stats.requests, 1, "steady flex polling: {stats:?}");
+    assert!(info_kind(&h.scrape().await, "flex"));
+
+    assert!(h.sim.upgrade_to_dedicated(P1, "grow"));
+    h.sim.reset_stats();
+    h.cycle().await;
+    let stats = h.sim.stats();
+    assert_eq!(
+        stats.requests, 2,
+        "the remembered flex endpoint, then dedicated: {stats:?}"
+    );
+    assert_eq!(stats.by_route.get("flex_list"), Some(&1), "{stats:?}");
+    assert_eq!(stats.by_route.get("dedicated_list"), Some(&1), "{stats:?}");
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "grow")),
+        Some(1.0)
+    );
+    assert!(info_kind(&m, "dedicated"));
+    assert!(!info_kind(&m, "flex"));
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_target_errors_total",
+            &cluster_and(P1, "grow", "reason", "other")
+        ),
+        Some(0.0),
+        "re-resolving is not a failed poll"
+    );
+
+    h.sim.reset_stats();
+    h.cycle().await;
+    let stats = h.sim.stats();
+    assert_eq!(stats.requests, 1, "steady dedicated polling: {stats:?}");
+    assert_eq!(stats.by_route.get("dedicated_list"), Some(&1), "{stats:?}");
+
+    let text = logs.text();
+    let changes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("backup API changed"))
+        .collect();
+    assert_eq!(changes.len(), 1, "{text}");
+    for field in [
+        format!("project_id={P1}"),
+        "cluster_name=grow".to_string(),
+        "old_kind=flex".to_string(),
+        "new_kind=dedicated".to_string(),
+    ] {
+        assert!(changes[0].contains(&field), "{field}: {}", changes[0]);
+    }
+}
+
+#[tokio::test]
+async fn an_explicit_flex_target_keeps_failing_after_an_upgrade_and_says_what_to_change() {
+    let (logs, _guard) = CapturedLogs::start();
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(flex("grow", healthy(22, 8))),
+    ]))
+    .start()
+    .await;
+    h.cycle().await;
+    assert!(h.sim.upgrade_to_dedicated(P1, "grow"));
+    h.sim.reset_stats();
+    h.cycle().await;
+    assert_eq!(h.sim.stats().requests, 1, "no second guessing");
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "grow")),
+        Some(0.0)
+    );
+    assert!(m.has(
+        "atlas_snapshot_cluster_info",
+        &[("cluster_name", "grow"), ("kind", "flex")]
+    ));
+    let text = logs.text();
+    let failed = text
+        .lines()
+        .find(|l| l.contains("poll failed"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        failed.contains("set `kind: dedicated`, or `kind: auto`"),
+        "{failed}"
+    );
+}
+
+#[tokio::test]
+async fn a_sharded_dedicated_cluster_is_read_from_the_dedicated_listing() {
+    let history = daily_history(
+        31,
+        fixed_now(),
+        8,
+        HistoryOptions {
+            size_bytes: Some(9_000_000_000),
+            ..HistoryOptions::default()
+        },
+    );
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(
+            SimCluster::new("shards", SimKind::Dedicated)
+                .sharded()
+                .with_snapshots(history),
+        ),
+    ]))
+    .start()
+    .await;
+    h.cycle().await;
+    let m = h.scrape().await;
+    let c = cluster(P1, "shards");
+    assert_eq!(m.get("atlas_snapshot_target_up", &c), Some(1.0));
+    assert!(m.has(
+        "atlas_snapshot_cluster_info",
+        &[("cluster_name", "shards"), ("kind", "dedicated")]
+    ));
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_snapshots",
+            &cluster_and(P1, "shards", "status", "COMPLETED")
+        ),
+        Some(8.0)
+    );
+    assert!(
+        m.get("atlas_snapshot_latest_completed_size_bytes", &c)
+            .is_some_and(|size| size > 0.0)
+    );
 }

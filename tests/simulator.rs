@@ -789,6 +789,7 @@ async fn tenant_and_flex_snapshots_render_upper_case_statuses_and_only_known_tim
             started: None,
             finished: None,
             size_bytes: None,
+            on_demand: false,
         },
         SimSnapshot {
             id: "673ecc2f8b1e6a0d5c0f1a2d".into(),
@@ -797,6 +798,7 @@ async fn tenant_and_flex_snapshots_render_upper_case_statuses_and_only_known_tim
             started: Some("2026-11-22T02:00:07Z".parse().unwrap()),
             finished: Some("2026-11-22T02:04:51Z".parse().unwrap()),
             size_bytes: Some(99),
+            on_demand: false,
         },
     ];
     assert!(f.sim.set_snapshots(GROUP, "flex0", snapshots));
@@ -879,6 +881,132 @@ async fn dedicated_snapshots_render_as_disk_backup_replica_sets() {
         },
     )[1];
     assert_eq!(Some(created), source.started);
+}
+
+#[tokio::test]
+async fn unfinished_on_demand_dedicated_snapshots_render_as_atlas_recorded_them() {
+    let f = Fixture::start(scenario()).await;
+    let requested: Timestamp = "2026-11-22T11:50:00Z".parse().unwrap();
+    let running = SimSnapshot::on_demand("6740000000000000000000a1", SimStatus::Running, requested);
+    let queued = SimSnapshot::on_demand("6740000000000000000000a2", SimStatus::Queued, requested);
+    let mut listing = history(3, 2);
+    listing.push(running.clone());
+    listing.push(queued.clone());
+    assert!(f.sim.set_snapshots(GROUP, "Cluster0", listing));
+    let reply = f.get(&dedicated_path("Cluster0"), V2_2023).await;
+    let results = reply.results();
+    for (item, wire) in [(&results[2], "inProgress"), (&results[3], "queued")] {
+        assert_eq!(item["status"], wire);
+        assert!(item.get("createdAt").is_none(), "{item}");
+        assert!(item.get("cloudProvider").is_none(), "{item}");
+        assert_eq!(item["storageSizeBytes"], 0);
+        assert_eq!(item["frequencyType"], "ondemand");
+        assert_eq!(item["snapshotType"], "onDemand");
+        assert_eq!(item["policyItems"], Value::Array(Vec::new()));
+        assert_eq!(item["copyRegions"], Value::Array(Vec::new()));
+        assert_eq!(item["type"], "replicaSet");
+        assert!(item["expiresAt"].is_string());
+        assert!(item["replicaSetName"].is_string());
+    }
+    assert!(results[0]["createdAt"].is_string());
+    let one = f
+        .get(
+            &format!("{}/{}", dedicated_path("Cluster0"), running.id),
+            V2_2023,
+        )
+        .await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert_eq!(one.body, results[2]);
+}
+
+#[tokio::test]
+async fn a_sharded_cluster_is_listed_on_both_dedicated_endpoints_and_read_one_by_one() {
+    let f = Fixture::start(scenario()).await;
+    let snapshots = history(9, 600);
+    assert!(
+        f.sim.add_cluster(
+            GROUP,
+            SimCluster::new("shards", SimKind::Dedicated)
+                .sharded()
+                .with_snapshots(snapshots.clone()),
+        )
+    );
+    // The replica-set listing carries sharded snapshots too, paged as ever.
+    let listed = f
+        .get(
+            &format!("{}?itemsPerPage=500", dedicated_path("shards")),
+            V2_2023,
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.results().len(), 500);
+    assert!(listed.link("next").is_some());
+    let first = &listed.results()[0];
+    assert_eq!(first["type"], "shardedCluster");
+    assert!(first.get("replicaSetName").is_none(), "{first}");
+    assert!(first.get("members").is_none(), "{first}");
+
+    // `shardedClusters` is not paged: everything at once, paging parameters or not.
+    let sharded_path = format!("{}/shardedClusters", dedicated_path("shards"));
+    let all = f
+        .get(&format!("{sharded_path}?itemsPerPage=500"), V2_2023)
+        .await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_eq!(all.results().len(), 600);
+    assert_eq!(all.body["totalCount"], 600);
+    assert!(all.link("next").is_none());
+    let item = &all.results()[0];
+    assert_eq!(item["id"], snapshots[0].id.as_str());
+    assert_eq!(item["type"], "shardedCluster");
+    assert_eq!(item["configServerType"], "EMBEDDED");
+    let members = item["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2);
+    let ids: Vec<&Value> = members.iter().map(|m| &m["id"]).collect();
+    assert_eq!(
+        item["snapshotIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
+        ids
+    );
+    assert!(
+        members
+            .iter()
+            .all(|m| m["cloudProvider"] == "AWS" && m["replicaSetName"].is_string())
+    );
+
+    let one = f
+        .get(
+            &format!(
+                "{}/shardedCluster/{}",
+                dedicated_path("shards"),
+                snapshots[0].id
+            ),
+            V2_2023,
+        )
+        .await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert_eq!(&one.body, item);
+    let stats = f.sim.stats();
+    assert!(stats.by_route.contains_key("sharded_list"), "{stats:?}");
+    assert!(stats.by_route.contains_key("sharded_get"), "{stats:?}");
+
+    // A replica set has no sharded snapshots; a flex cluster gets Atlas' kind-mismatch 400.
+    let replica_set = f
+        .get(
+            &format!("{}/shardedClusters", dedicated_path("Cluster0")),
+            V2_2023,
+        )
+        .await;
+    assert_eq!(replica_set.status, StatusCode::OK);
+    assert!(replica_set.results().is_empty());
+    f.get(
+        &format!("{}/shardedClusters", dedicated_path("flex0")),
+        V2_2023,
+    )
+    .await
+    .assert_atlas_error(400, "CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API");
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use super::digest::DigestAuth;
-use super::endpoint::{BackupApi, ITEMS_PER_PAGE, Operation};
+use super::endpoint::{BackupApi, ITEMS_PER_PAGE, Operation, is_atlas_for_government};
 use super::error::{ApiErrorBody, AtlasError, Reason, gone_hint};
 use super::oauth::TokenSource;
 use super::observer::{Announcements, RateLimitHeaders, RequestObserver};
@@ -25,9 +25,6 @@ use crate::target::{ApiVersion, Kind};
 
 /// The `User-Agent` the client sends.
 pub const USER_AGENT: &str = concat!("atlas-snapshot-exporter/", env!("CARGO_PKG_VERSION"));
-
-/// Atlas' answer when a non-flex cluster is asked for on a flex endpoint.
-pub const NON_FLEX_CLUSTER_IN_FLEX_API: &str = "CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API";
 
 /// Limits and settings of a client.
 #[derive(Debug, Clone)]
@@ -46,6 +43,9 @@ pub struct ClientOptions {
     pub rate_limit_retries: u32,
     /// The longest `Retry-After` waited for inside a call; longer ones fail the call at once.
     pub max_retry_after: Duration,
+    /// The server has a flex API. False on Atlas for Government, where `auto` reads the
+    /// dedicated endpoint without asking flex first.
+    pub flex_api: bool,
 }
 
 impl ClientOptions {
@@ -59,6 +59,7 @@ impl ClientOptions {
             max_pages: 1000,
             rate_limit_retries: 2,
             max_retry_after: Duration::from_secs(10),
+            flex_api: !is_atlas_for_government(&atlas.base_url),
         }
     }
 }
@@ -214,10 +215,16 @@ impl AtlasClient {
         &self.options
     }
 
-    /// Lists a cluster's snapshots for a configured kind. For `auto`, `known` is the API an
-    /// earlier call resolved; without one, flex is tried first and Atlas'
-    /// `CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API` answer sends the call to the dedicated endpoint.
-    /// Returns the API that answered, to be remembered by the caller.
+    /// Lists a cluster's snapshots for a configured kind, and returns the API to remember for
+    /// the next call with it.
+    ///
+    /// A concrete kind reads its own endpoint. `auto` reads `known` (the API an earlier call
+    /// resolved), else flex, else (Atlas for Government, no flex API) dedicated. When that
+    /// endpoint's answer points to the other one ([`BackupApi::auto_fallback`]: the codes the
+    /// Atlas CLI falls back on, and the other kind's error after an upgrade), the other one is
+    /// asked once, in the same call, and its answer is the call's. A cluster both endpoints
+    /// disown resolves to nothing, so the next call starts over; an answer that says nothing
+    /// about the kind (a 500, a timeout) keeps `known`.
     pub async fn list_for_kind(
         &self,
         kind: Kind,
@@ -225,24 +232,37 @@ impl AtlasClient {
         project_id: &str,
         cluster: &str,
     ) -> (Option<BackupApi>, Result<Listing, AtlasError>) {
-        if let Some(api) = BackupApi::from_kind(kind).or(known) {
+        if let Some(api) = BackupApi::from_kind(kind) {
             return (
                 Some(api),
                 self.list_snapshots(api, project_id, cluster).await,
             );
         }
-        match self
-            .list_snapshots(BackupApi::Flex, project_id, cluster)
-            .await
-        {
-            Err(e) if e.error_code() == Some(NON_FLEX_CLUSTER_IN_FLEX_API) => (
-                Some(BackupApi::Dedicated),
-                self.list_snapshots(BackupApi::Dedicated, project_id, cluster)
-                    .await,
-            ),
-            Ok(listing) => (Some(BackupApi::Flex), Ok(listing)),
-            Err(e) => (None, Err(e)),
+        if !self.options.flex_api {
+            let api = BackupApi::Dedicated;
+            return (
+                Some(api),
+                self.list_snapshots(api, project_id, cluster).await,
+            );
         }
+        let first = known.unwrap_or(BackupApi::Flex);
+        let error = match self.list_snapshots(first, project_id, cluster).await {
+            Ok(listing) => return (Some(first), Ok(listing)),
+            Err(error) => error,
+        };
+        let Some(second) = error
+            .error_code()
+            .and_then(|code| first.auto_fallback(code))
+        else {
+            return (known, Err(error));
+        };
+        let result = self.list_snapshots(second, project_id, cluster).await;
+        let disowned = result
+            .as_ref()
+            .err()
+            .and_then(AtlasError::error_code)
+            .is_some_and(|code| second.auto_fallback(code).is_some());
+        ((!disowned).then_some(second), result)
     }
 
     /// Lists every snapshot of a cluster from one API, all pages.
@@ -728,6 +748,30 @@ fn with_jitter(wait: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secret;
+
+    fn atlas_at(base_url: &str) -> AtlasConfig {
+        AtlasConfig {
+            base_url: base_url.parse().unwrap(),
+            api_version: ApiVersion::V2,
+            timeout: Duration::from_secs(30),
+            max_concurrency: 8,
+            credentials: Credentials::ApiKey {
+                public_key: "abcdefgh".into(),
+                private_key: Secret::new("private"),
+            },
+        }
+    }
+
+    #[test]
+    fn atlas_for_government_has_no_flex_api_and_atlas_has_one() {
+        let gov = ClientOptions::from_config(&atlas_at("https://cloud.mongodbgov.com"));
+        assert!(!gov.flex_api);
+        let atlas = ClientOptions::from_config(&atlas_at("https://cloud.mongodb.com"));
+        assert!(atlas.flex_api);
+        let test_server = ClientOptions::from_config(&atlas_at("http://127.0.0.1:8080"));
+        assert!(test_server.flex_api);
+    }
 
     #[test]
     fn a_next_link_asks_for_another_page_even_when_the_page_is_short() {

@@ -1,7 +1,9 @@
-//! The endpoints the client calls: path, media type and paging of each, and the operation
-//! name they are counted under.
+//! The endpoints the client calls: path, media type and paging of each, the operation name
+//! they are counted under, and what Atlas' answers say about which endpoint serves a cluster.
 
 use std::fmt;
+
+use reqwest::Url;
 
 use crate::target::{ApiVersion, Kind};
 
@@ -14,6 +16,26 @@ pub const MEDIA_TYPE_V1: &str = "application/json";
 
 /// Items asked for per page on paged listings: the API's maximum.
 pub const ITEMS_PER_PAGE: usize = 500;
+
+/// Atlas' answer when a non-flex cluster is asked for on a flex endpoint.
+pub const NON_FLEX_CLUSTER_IN_FLEX_API: &str = "CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API";
+/// Atlas' answer when a flex cluster is asked for on a cluster (non-flex) endpoint.
+pub const FLEX_CLUSTER_IN_CLUSTER_API: &str = "CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API";
+/// Atlas' 403 for a feature the account level does not offer.
+pub const FEATURE_UNSUPPORTED: &str = "FEATURE_UNSUPPORTED";
+/// Atlas' 404 for a cluster name the project does not have.
+pub const CLUSTER_NOT_FOUND: &str = "CLUSTER_NOT_FOUND";
+
+/// True when `base_url` is MongoDB Atlas for Government (`cloud.mongodbgov.com`, or one of its
+/// `cloud-qa`/`cloud-dev` siblings), which has no flex API: the Atlas CLI refuses flex calls
+/// there (`internal/store/cloud_provider_backup.go`, `FlexClusterSnapshots`) and the Terraform
+/// provider knows the service by these hosts.
+pub fn is_atlas_for_government(base_url: &Url) -> bool {
+    base_url.host_str().is_some_and(|host| {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        host == "mongodbgov.com" || host.ends_with(".mongodbgov.com")
+    })
+}
 
 /// A backup API family with a concrete endpoint: a [`Kind`] other than `auto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -112,6 +134,40 @@ impl BackupApi {
         match (self, self.effective_version(version)) {
             (BackupApi::Legacy, ApiVersion::V2) => &[("completed", "all")],
             _ => &[],
+        }
+    }
+
+    /// For `auto`: the endpoint to ask next when this one answered Atlas' error `code`, as the
+    /// Atlas CLI does (`internal/cli/backup/snapshots/list.go`, `ListOpts.Run`): from flex,
+    /// `CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API`, `FEATURE_UNSUPPORTED` or `CLUSTER_NOT_FOUND`
+    /// mean "use the dedicated endpoint". From dedicated, `CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API`
+    /// means a flex cluster (one upgraded the other way round, or remembered wrongly), and
+    /// `CLUSTER_NOT_FOUND` is asked again of flex, so that a cluster is gone only when both
+    /// endpoints say so. `None`: the answer says nothing about the cluster's kind.
+    pub fn auto_fallback(self, code: &str) -> Option<BackupApi> {
+        match self {
+            BackupApi::Flex => matches!(
+                code,
+                NON_FLEX_CLUSTER_IN_FLEX_API | FEATURE_UNSUPPORTED | CLUSTER_NOT_FOUND
+            )
+            .then_some(BackupApi::Dedicated),
+            BackupApi::Dedicated => matches!(code, FLEX_CLUSTER_IN_CLUSTER_API | CLUSTER_NOT_FOUND)
+                .then_some(BackupApi::Flex),
+            BackupApi::Tenant | BackupApi::Legacy => None,
+        }
+    }
+
+    /// The API Atlas says serves the cluster when this API's endpoint answered the other kind's
+    /// error `code`: a configured kind that no longer matches the cluster (a flex cluster
+    /// upgraded to dedicated, say).
+    pub fn mismatch(self, code: &str) -> Option<BackupApi> {
+        match (self, code) {
+            (BackupApi::Flex, NON_FLEX_CLUSTER_IN_FLEX_API) => Some(BackupApi::Dedicated),
+            (
+                BackupApi::Tenant | BackupApi::Dedicated | BackupApi::Legacy,
+                FLEX_CLUSTER_IN_CLUSTER_API,
+            ) => Some(BackupApi::Flex),
+            _ => None,
         }
     }
 
@@ -223,6 +279,58 @@ mod tests {
         assert_eq!(
             BackupApi::Flex.media_type(ApiVersion::V1_0),
             "application/vnd.atlas.2024-11-13+json"
+        );
+    }
+
+    #[test]
+    fn atlas_for_government_is_known_by_its_host() {
+        let gov = |url: &str| is_atlas_for_government(&url.parse().unwrap());
+        assert!(gov("https://cloud.mongodbgov.com"));
+        assert!(gov("https://cloud.mongodbgov.com/"));
+        assert!(gov("https://CLOUD.MongoDBGov.com"));
+        assert!(gov("https://cloud-qa.mongodbgov.com"));
+        assert!(!gov("https://cloud.mongodb.com"));
+        assert!(!gov("https://mongodbgov.com.example.org"));
+        assert!(!gov("http://127.0.0.1:8080"));
+    }
+
+    #[test]
+    fn auto_falls_back_from_flex_on_the_three_codes_the_atlas_cli_uses() {
+        for code in [
+            NON_FLEX_CLUSTER_IN_FLEX_API,
+            FEATURE_UNSUPPORTED,
+            CLUSTER_NOT_FOUND,
+        ] {
+            assert_eq!(
+                BackupApi::Flex.auto_fallback(code),
+                Some(BackupApi::Dedicated)
+            );
+        }
+        assert_eq!(BackupApi::Flex.auto_fallback("UNEXPECTED_ERROR"), None);
+        assert_eq!(
+            BackupApi::Dedicated.auto_fallback(FLEX_CLUSTER_IN_CLUSTER_API),
+            Some(BackupApi::Flex)
+        );
+        assert_eq!(
+            BackupApi::Dedicated.auto_fallback(FEATURE_UNSUPPORTED),
+            None
+        );
+    }
+
+    #[test]
+    fn only_the_other_kinds_error_is_a_mismatch() {
+        assert_eq!(
+            BackupApi::Flex.mismatch(NON_FLEX_CLUSTER_IN_FLEX_API),
+            Some(BackupApi::Dedicated)
+        );
+        assert_eq!(
+            BackupApi::Dedicated.mismatch(FLEX_CLUSTER_IN_CLUSTER_API),
+            Some(BackupApi::Flex)
+        );
+        assert_eq!(BackupApi::Flex.mismatch(CLUSTER_NOT_FOUND), None);
+        assert_eq!(
+            BackupApi::Dedicated.mismatch(NON_FLEX_CLUSTER_IN_FLEX_API),
+            None
         );
     }
 

@@ -158,6 +158,36 @@ impl ApiError {
         )
     }
 
+    /// Verbatim from a real Atlas 400 (recorded 2026-08-10): a non-flex cluster on a flex path.
+    pub(crate) fn non_flex_cluster_in_flex_api(cluster: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API",
+            format!("Cannot use non-flex cluster {cluster} in the flex API."),
+            vec![json!(cluster)],
+        )
+    }
+
+    /// Verbatim from a real Atlas 400 (recorded 2026-08-10): a flex cluster on a cluster path.
+    pub(crate) fn flex_cluster_in_cluster_api(cluster: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API",
+            format!("Flex cluster {cluster} cannot be used in the Cluster API."),
+            vec![json!(cluster)],
+        )
+    }
+
+    /// `FEATURE_UNSUPPORTED`, with the text of Atlas' error table.
+    pub(crate) fn feature_unsupported() -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "FEATURE_UNSUPPORTED",
+            "Feature not supported by current account level.",
+            Vec::new(),
+        )
+    }
+
     /// The body as Atlas sends it.
     pub(crate) fn body(&self) -> Value {
         json!({

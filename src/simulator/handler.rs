@@ -39,7 +39,7 @@ use super::query::{Output, PageRequest, Query};
 use super::ratelimit::{Admission, rate_limited};
 use super::render::{self, ClusterRef};
 use super::routes::{self, Endpoint, EndpointSet, Family, MEDIA_V1};
-use super::scenario::{SimKind, SimSnapshot, SimStatus};
+use super::scenario::{FlexRefusal, SimKind, SimSnapshot, SimStatus};
 use super::shared::Shared;
 use super::sync::lock;
 use super::world::{ClusterView, Lookup};
@@ -158,6 +158,12 @@ async fn dispatch(
             cluster,
             id,
         } => snapshots(shared, &ctx, *family, group, cluster, Some(id)).await,
+        Endpoint::ShardedList { group, cluster } => {
+            sharded_snapshots(shared, &ctx, group, cluster, None).await
+        }
+        Endpoint::ShardedGet { group, cluster, id } => {
+            sharded_snapshots(shared, &ctx, group, cluster, Some(id)).await
+        }
         Endpoint::FlexClusterList { group } => flex_cluster_list(shared, &ctx, group),
         Endpoint::FlexClusterGet { group, cluster } => {
             flex_cluster_get(shared, &ctx, group, cluster).await
@@ -433,29 +439,31 @@ async fn resolve_cluster(
     Ok((view, malformed))
 }
 
-/// The 400 Atlas gives when a cluster of one kind meets another kind's endpoint.
+/// The error Atlas gives when a cluster of one kind meets another kind's endpoint.
 ///
-/// Flex endpoints on anything else and other endpoints on flex clusters use the codes Atlas is
-/// known to send. Between tenant, dedicated and legacy, Atlas' answer is not documented; the
-/// simulator says `INCORRECT_BACKUP_API_ENDPOINT` naming the path the cluster's kind uses.
-fn kind_mismatch(family: Family, kind: SimKind, group: &str, cluster: &str) -> Option<ApiError> {
+/// Flex endpoints on anything else and other endpoints on flex clusters use the bodies Atlas
+/// was recorded sending; a flex endpoint answers as the cluster's `refusal` says (Atlas'
+/// kind-mismatch 400 unless a scenario asks for another of the codes the Atlas CLI falls back
+/// on). Between tenant, dedicated and legacy, Atlas' answer is not documented; the simulator
+/// says `INCORRECT_BACKUP_API_ENDPOINT` naming the path the cluster's kind uses.
+fn kind_mismatch(
+    family: Family,
+    kind: SimKind,
+    refusal: FlexRefusal,
+    group: &str,
+    cluster: &str,
+) -> Option<ApiError> {
     if family.kind() == kind {
         return None;
     }
     let bad_request = StatusCode::BAD_REQUEST;
     Some(match (family, kind) {
-        (Family::Flex, _) => ApiError::new(
-            bad_request,
-            "CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API",
-            format!("Non-Flex cluster {cluster} cannot be used in the Flex API."),
-            vec![json!(cluster)],
-        ),
-        (_, SimKind::Flex) => ApiError::new(
-            bad_request,
-            "CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API",
-            format!("Flex cluster {cluster} cannot be used in the Cluster API."),
-            vec![json!(cluster)],
-        ),
+        (Family::Flex, _) => match refusal {
+            FlexRefusal::KindMismatch => ApiError::non_flex_cluster_in_flex_api(cluster),
+            FlexRefusal::ClusterNotFound => ApiError::cluster_not_found(group, cluster),
+            FlexRefusal::FeatureUnsupported => ApiError::feature_unsupported(),
+        },
+        (_, SimKind::Flex) => ApiError::flex_cluster_in_cluster_api(cluster),
         (_, other) => {
             let v1 = matches!(family, Family::TenantV1 | Family::LegacyV1);
             let right = match (other, v1) {
@@ -526,7 +534,7 @@ async fn snapshots(
         None => (None, None),
     };
     let (view, malformed) = resolve_cluster(shared, ctx, group, cluster).await?;
-    if let Some(error) = kind_mismatch(family, view.kind, group, cluster) {
+    if let Some(error) = kind_mismatch(family, view.kind, view.flex_refusal, group, cluster) {
         return Err(error.into());
     }
     let at = ClusterRef {
@@ -542,7 +550,11 @@ async fn snapshots(
             .iter()
             .find(|s| s.id == id)
             .ok_or_else(|| snapshot_not_found(family, id, cluster))?;
-        let body = with_envelope(render::snapshot(family, snapshot, &at), output, true);
+        let body = with_envelope(
+            render::snapshot(family, snapshot, &at, view.sharded),
+            output,
+            true,
+        );
         return Ok(success(media, &body, output, admission, malformed));
     }
 
@@ -563,7 +575,7 @@ async fn snapshots(
             };
             let results = kept
                 .iter()
-                .map(|s| render::snapshot(family, s, &at))
+                .map(|s| render::snapshot(family, s, &at, view.sharded))
                 .collect();
             render::list(
                 results,
@@ -575,7 +587,7 @@ async fn snapshots(
             let results = page
                 .slice(&kept)
                 .iter()
-                .map(|s| render::snapshot(family, s, &at))
+                .map(|s| render::snapshot(family, s, &at, view.sharded))
                 .collect();
             let links = page.links(&ctx.origin, &ctx.path, &ctx.query, kept.len());
             render::list(results, links, page.include_count.then_some(kept.len()))
@@ -583,6 +595,66 @@ async fn snapshots(
     };
     let body = with_envelope(body, output, false);
     let mut response = success(media, &body, output, admission, malformed);
+    response.extensions_mut().insert(PageServed);
+    Ok(response)
+}
+
+/// `…/backup/snapshots/shardedClusters` (the spec gives it no paging parameters, so it lists
+/// everything) and `…/backup/snapshots/shardedCluster/{id}`. A replica-set cluster lists no
+/// sharded snapshots and has none to get (Atlas' answer there is not documented).
+async fn sharded_snapshots(
+    shared: &Shared,
+    ctx: &Ctx,
+    group: &str,
+    cluster: &str,
+    id: Option<&str>,
+) -> Result<Resp, Failure> {
+    check_group(group)?;
+    check_cluster_name(cluster)?;
+    if let Some(id) = id
+        && !routes::is_object_id(id)
+    {
+        return Err(ApiError::invalid_snapshot_id(id).into());
+    }
+    let admission = admit(shared, ctx, group, EndpointSet::CloudBackups)?;
+    let output = Output::parse(&ctx.query)?;
+    let (view, malformed) = resolve_cluster(shared, ctx, group, cluster).await?;
+    let family = Family::Dedicated;
+    if let Some(error) = kind_mismatch(family, view.kind, view.flex_refusal, group, cluster) {
+        return Err(error.into());
+    }
+    let at = ClusterRef {
+        origin: &ctx.origin,
+        group,
+        cluster,
+    };
+    let listed: &[SimSnapshot] = if view.sharded { &view.snapshots } else { &[] };
+    if let Some(id) = id {
+        let snapshot = listed
+            .iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| snapshot_not_found(family, id, cluster))?;
+        let body = with_envelope(render::sharded(snapshot, &at), output, true);
+        return Ok(success(
+            family.media_type(),
+            &body,
+            output,
+            admission,
+            malformed,
+        ));
+    }
+    let href = match &ctx.raw_query {
+        Some(q) => format!("{}{}?{q}", ctx.origin, ctx.path),
+        None => format!("{}{}", ctx.origin, ctx.path),
+    };
+    let results = listed.iter().map(|s| render::sharded(s, &at)).collect();
+    let body = render::list(
+        results,
+        vec![json!({"href": href, "rel": "self"})],
+        Some(listed.len()),
+    );
+    let body = with_envelope(body, output, false);
+    let mut response = success(family.media_type(), &body, output, admission, malformed);
     response.extensions_mut().insert(PageServed);
     Ok(response)
 }
@@ -639,7 +711,7 @@ async fn flex_cluster_get(
     let admission = admit(shared, ctx, group, EndpointSet::FlexClusters)?;
     let output = Output::parse(&ctx.query)?;
     let (view, malformed) = resolve_cluster(shared, ctx, group, cluster).await?;
-    if let Some(error) = kind_mismatch(Family::Flex, view.kind, group, cluster) {
+    if let Some(error) = kind_mismatch(Family::Flex, view.kind, view.flex_refusal, group, cluster) {
         return Err(error.into());
     }
     let created = view
@@ -716,7 +788,9 @@ mod tests {
     #[test]
     fn kind_mismatches_use_atlas_codes() {
         let g = "32b6e34b3d91647abb20e7b8";
-        let code = |family, kind| kind_mismatch(family, kind, g, "c").map(|e| e.code);
+        let code = |family, kind| {
+            kind_mismatch(family, kind, FlexRefusal::KindMismatch, g, "c").map(|e| e.code)
+        };
         assert_eq!(
             code(Family::Flex, SimKind::Dedicated),
             Some("CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API")
@@ -734,5 +808,46 @@ mod tests {
             Some("INCORRECT_BACKUP_API_ENDPOINT")
         );
         assert_eq!(code(Family::LegacyV2, SimKind::Legacy), None);
+    }
+
+    #[test]
+    fn kind_mismatch_bodies_are_the_recorded_ones() {
+        let g = "32b6e34b3d91647abb20e7b8";
+        let flex = kind_mismatch(
+            Family::Flex,
+            SimKind::Dedicated,
+            FlexRefusal::KindMismatch,
+            g,
+            "cluster-209",
+        )
+        .unwrap();
+        assert_eq!(
+            flex.body(),
+            json!({"detail":"Cannot use non-flex cluster cluster-209 in the flex API.","error":400,"errorCode":"CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API","parameters":["cluster-209"],"reason":"Bad Request"})
+        );
+        let cluster_api = kind_mismatch(
+            Family::Dedicated,
+            SimKind::Flex,
+            FlexRefusal::KindMismatch,
+            g,
+            "cluster-833",
+        )
+        .unwrap();
+        assert_eq!(
+            cluster_api.body(),
+            json!({"detail":"Flex cluster cluster-833 cannot be used in the Cluster API.","error":400,"errorCode":"CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API","parameters":["cluster-833"],"reason":"Bad Request"})
+        );
+        let refused = |refusal| {
+            kind_mismatch(Family::Flex, SimKind::Dedicated, refusal, g, "c")
+                .map(|e| (e.status.as_u16(), e.code))
+        };
+        assert_eq!(
+            refused(FlexRefusal::ClusterNotFound),
+            Some((404, "CLUSTER_NOT_FOUND"))
+        );
+        assert_eq!(
+            refused(FlexRefusal::FeatureUnsupported),
+            Some((403, "FEATURE_UNSUPPORTED"))
+        );
     }
 }

@@ -4,8 +4,10 @@
 //!
 //! What it covers, with Atlas' paths, media types, bodies and errors:
 //! - snapshot listings and single snapshots of every kind the exporter reads: tenant (v2, not
-//!   paged; v1.0, paged), flex, dedicated (Cloud Backup replica sets), legacy (v2 with
-//!   `completed`, v1.0), plus the flex cluster listing/description and `GET /groups` for discovery;
+//!   paged; v1.0, paged), flex, dedicated (Cloud Backup replica sets and sharded clusters, the
+//!   latter also on `…/shardedClusters`, not paged, and `…/shardedCluster/{id}`), legacy (v2
+//!   with `completed`, v1.0), plus the flex cluster listing/description and `GET /groups` for
+//!   discovery;
 //! - paging (`pageNum`, `itemsPerPage` ≤ 500, `includeCount`, `links` built from the Host header),
 //!   `pretty` and `envelope`;
 //! - strict version negotiation: the exact media type or a 406;
@@ -23,7 +25,7 @@
 //! - request counters ([`Stats`]) for tests.
 //!
 //! What it deliberately does not: TLS (plain HTTP only; Atlas redirects HTTP to HTTPS), HTTP/2,
-//! sharded-cluster snapshot endpoints, cluster listings other than flex, roles and per-key
+//! cluster listings other than flex, roles and per-key
 //! project access (any accepted credential may read any project), IP access lists (only as a
 //! fault), Atlas' fallback to older versions for later dates,
 //! restores, downloads, and any write endpoint.
@@ -65,8 +67,8 @@ use sync::lock;
 pub use clock::{ManualClock, SimClock, Sleep, TokioClock};
 pub use scenario::{
     DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PRIVATE_KEY, DEMO_PROJECT_IDS, DEMO_PUBLIC_KEY, Fault,
-    HistoryOptions, InFlightPhase, NonceReuse, RateLimit, Scenario, SimCluster, SimKind,
-    SimProject, SimSnapshot, SimStatus, daily_history,
+    FlexRefusal, HistoryOptions, InFlightPhase, NonceReuse, RateLimit, Scenario, SimCluster,
+    SimKind, SimProject, SimSnapshot, SimStatus, daily_history,
 };
 pub use shared::Stats;
 pub use sunset::SunsetNotice;
@@ -153,6 +155,14 @@ impl Simulator {
         snapshots: Vec<SimSnapshot>,
     ) -> bool {
         lock(&self.shared.world).set_snapshots(project_id, cluster_name, snapshots)
+    }
+
+    /// Upgrades a flex (or shared-tier) cluster to a dedicated one, as Atlas'
+    /// `flexClusters:tenantUpgrade` does: from then on the flex endpoints answer
+    /// `CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API` and the dedicated ones serve its listing (kept
+    /// as it was). False if there is no such cluster or it is not flex or shared-tier.
+    pub fn upgrade_to_dedicated(&self, project_id: &str, cluster_name: &str) -> bool {
+        lock(&self.shared.world).upgrade_to_dedicated(project_id, cluster_name)
     }
 
     /// Removes a cluster: later requests get Atlas' `CLUSTER_NOT_FOUND`. False if there was none.

@@ -60,8 +60,15 @@ fn link(href: String, rel: &str) -> Value {
     json!({"href": href, "rel": rel})
 }
 
-/// One snapshot in the shape of `family`.
-pub(crate) fn snapshot(family: Family, s: &SimSnapshot, at: &ClusterRef<'_>) -> Value {
+/// One snapshot in the shape of `family`; a `sharded` cluster's dedicated snapshot is listed
+/// as `type: shardedCluster`, without the replica-set-only `cloudProvider` and `replicaSetName`
+/// (the spec returns those "when `type` is `replicaSet`").
+pub(crate) fn snapshot(
+    family: Family,
+    s: &SimSnapshot,
+    at: &ClusterRef<'_>,
+    sharded: bool,
+) -> Value {
     let href = format!(
         "{}{}/{}",
         at.origin,
@@ -71,9 +78,58 @@ pub(crate) fn snapshot(family: Family, s: &SimSnapshot, at: &ClusterRef<'_>) -> 
     match family.kind() {
         SimKind::Tenant => tenant_like(s, Some(href)),
         SimKind::Flex => tenant_like(s, None),
+        SimKind::Dedicated if sharded => {
+            let mut v = dedicated(s, at, href);
+            if let Some(m) = v.as_object_mut() {
+                m.remove("cloudProvider");
+                m.remove("replicaSetName");
+                m.insert("type".into(), json!("shardedCluster"));
+            }
+            v
+        }
         SimKind::Dedicated => dedicated(s, at, href),
         SimKind::Legacy => legacy(family, s, at, href),
     }
+}
+
+/// `DiskBackupShardedClusterSnapshot`, as `…/shardedClusters` and `…/shardedCluster/{id}`
+/// serve it: the replica-set rendering's common fields, plus `configServerType` (`EMBEDDED`,
+/// as the recorded sharded cluster), one `members` entry per shard (two, as recorded) and
+/// their `snapshotIds`.
+pub(crate) fn sharded(s: &SimSnapshot, at: &ClusterRef<'_>) -> Value {
+    let href = format!(
+        "{}{}/shardedCluster/{}",
+        at.origin,
+        Family::Dedicated.list_path(at.group, at.cluster),
+        s.id
+    );
+    let cluster_id = at.cluster_id();
+    let mut v = dedicated(s, at, href);
+    let Some(m) = v.as_object_mut() else {
+        return v;
+    };
+    m.remove("cloudProvider");
+    m.remove("copyRegions");
+    m.remove("replicaSetName");
+    let ids: Vec<String> = (0..2)
+        .map(|shard| derived_id(&format!("member:{}:{shard}", s.id)))
+        .collect();
+    let members: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(shard, id)| {
+            json!({
+                "cloudProvider": "AWS",
+                "id": id,
+                "replicaSetName": format!("atlas-{}-shard-{shard}", &cluster_id[..6]),
+            })
+        })
+        .collect();
+    m.insert("configServerType".into(), json!("EMBEDDED"));
+    m.insert("members".into(), Value::Array(members));
+    m.insert("snapshotIds".into(), json!(ids));
+    m.insert("type".into(), json!("shardedCluster"));
+    v
 }
 
 /// `BackupTenantSnapshot` / `FlexBackupSnapshot20241113`: absent times are omitted; the version
@@ -121,35 +177,67 @@ fn dedicated_status(status: &SimStatus) -> &str {
     }
 }
 
-/// `DiskBackupReplicaSet`: one time, `createdAt` (start, else schedule); `expiresAt` a week on,
-/// as a daily policy item's retention.
+/// True while a snapshot has not finished: Atlas has not dated it yet.
+fn unfinished(status: &SimStatus) -> bool {
+    matches!(
+        status,
+        SimStatus::Pending | SimStatus::Queued | SimStatus::Running
+    )
+}
+
+/// `DiskBackupReplicaSet`. A finished snapshot carries one time, `createdAt` (its start, else its
+/// schedule), with `cloudProvider`, `mongodVersion` and its size. An unfinished one is rendered
+/// as Atlas answered for a running snapshot (recorded 2026-08-10): no `createdAt`, no
+/// `cloudProvider`, no `mongodVersion`, `storageSizeBytes: 0`. `expiresAt` is a week after the
+/// start (else the schedule), as a daily policy item's retention. On-demand snapshots have
+/// `frequencyType: ondemand` (a value outside the spec's enum), `snapshotType: onDemand` and no
+/// policy items.
 fn dedicated(s: &SimSnapshot, at: &ClusterRef<'_>, href: String) -> Value {
     let cluster_id = at.cluster_id();
+    let finished = !unfinished(&s.status);
     let mut m = Map::new();
-    m.insert("cloudProvider".into(), json!("AWS"));
+    if finished {
+        m.insert("cloudProvider".into(), json!("AWS"));
+    }
     m.insert("copyRegions".into(), json!([]));
-    if let Some(created) = s.started.or(s.scheduled) {
-        m.insert("createdAt".into(), json!(time(created)));
-        if let Some(expires) = plus_days(created, 7) {
+    if let Some(taken) = s.started.or(s.scheduled) {
+        if finished {
+            m.insert("createdAt".into(), json!(time(taken)));
+        }
+        if let Some(expires) = plus_days(taken, 7) {
             m.insert("expiresAt".into(), json!(time(expires)));
         }
     }
-    m.insert("frequencyType".into(), json!("daily"));
+    let (frequency, trigger, policy_items) = if s.on_demand {
+        ("ondemand", "onDemand", json!([]))
+    } else {
+        (
+            "daily",
+            "scheduled",
+            json!([derived_id(&format!("policy:{cluster_id}"))]),
+        )
+    };
+    m.insert("frequencyType".into(), json!(frequency));
     m.insert("id".into(), json!(s.id));
     m.insert("links".into(), json!([link(href, "self")]));
-    m.insert("mongodVersion".into(), json!(MONGODB_VERSION));
-    m.insert(
-        "policyItems".into(),
-        json!([derived_id(&format!("policy:{cluster_id}"))]),
-    );
+    if finished {
+        m.insert("mongodVersion".into(), json!(MONGODB_VERSION));
+    }
+    m.insert("policyItems".into(), policy_items);
     m.insert(
         "replicaSetName".into(),
         json!(format!("atlas-{}-shard-0", &cluster_id[..6])),
     );
-    m.insert("snapshotType".into(), json!("scheduled"));
+    m.insert("snapshotType".into(), json!(trigger));
     m.insert("status".into(), json!(dedicated_status(&s.status)));
-    if let Some(size) = s.size_bytes {
-        m.insert("storageSizeBytes".into(), json!(size));
+    match (finished, s.size_bytes) {
+        (false, _) => {
+            m.insert("storageSizeBytes".into(), json!(0));
+        }
+        (true, Some(size)) => {
+            m.insert("storageSizeBytes".into(), json!(size));
+        }
+        (true, None) => {}
     }
     m.insert("type".into(), json!("replicaSet"));
     Value::Object(m)
@@ -300,6 +388,7 @@ mod tests {
             started: times[1].map(ts),
             finished: times[2].map(ts),
             size_bytes: size,
+            on_demand: false,
         }
     }
 
@@ -310,7 +399,7 @@ mod tests {
             [Some("2026-11-23T02:00:00Z"), None, None],
             None,
         );
-        let v = snapshot(Family::Flex, &s, &at());
+        let v = snapshot(Family::Flex, &s, &at(), false);
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, ["expiration", "id", "scheduledTime", "status"]);
         assert_eq!(v["status"], "PENDING");
@@ -328,7 +417,7 @@ mod tests {
             ],
             None,
         );
-        let v = snapshot(Family::Flex, &s, &at());
+        let v = snapshot(Family::Flex, &s, &at(), false);
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
@@ -356,7 +445,7 @@ mod tests {
             ],
             Some(5),
         );
-        let v = snapshot(Family::TenantV2, &s, &at());
+        let v = snapshot(Family::TenantV2, &s, &at(), false);
         assert_eq!(v["startTime"], "2026-11-22T02:00:07Z");
         assert_eq!(v["expiration"], "2026-11-23T02:04:51Z");
         assert!(v.get("storageSizeBytes").is_none());
@@ -386,12 +475,71 @@ mod tests {
                 ],
                 Some(42),
             );
-            let v = snapshot(Family::Dedicated, &s, &at());
+            let finished = !unfinished(&s.status);
+            let v = snapshot(Family::Dedicated, &s, &at(), false);
             assert_eq!(v["status"], wire);
-            assert_eq!(v["createdAt"], "2026-11-22T06:01:12Z");
-            assert_eq!(v["storageSizeBytes"], 42);
             assert_eq!(v["type"], "replicaSet");
+            if finished {
+                assert_eq!(v["createdAt"], "2026-11-22T06:01:12Z");
+                assert_eq!(v["storageSizeBytes"], 42);
+            } else {
+                // Atlas dates a dedicated snapshot only once it has finished.
+                assert!(v.get("createdAt").is_none(), "{v}");
+                assert_eq!(v["storageSizeBytes"], 0);
+            }
         }
+    }
+
+    #[test]
+    fn an_unfinished_on_demand_dedicated_snapshot_has_exactly_the_recorded_shape() {
+        for (status, wire) in [
+            (SimStatus::Running, "inProgress"),
+            (SimStatus::Queued, "queued"),
+        ] {
+            let s = SimSnapshot::on_demand(
+                "673ecc2f8b1e6a0d5c0f1a2d",
+                status,
+                ts("2026-11-22T06:00:00Z"),
+            );
+            let v = snapshot(Family::Dedicated, &s, &at(), false);
+            let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(
+                keys,
+                [
+                    "copyRegions",
+                    "expiresAt",
+                    "frequencyType",
+                    "id",
+                    "links",
+                    "policyItems",
+                    "replicaSetName",
+                    "snapshotType",
+                    "status",
+                    "storageSizeBytes",
+                    "type"
+                ]
+            );
+            assert_eq!(v["status"], wire);
+            assert_eq!(v["storageSizeBytes"], 0);
+            assert_eq!(v["frequencyType"], "ondemand");
+            assert_eq!(v["snapshotType"], "onDemand");
+            assert_eq!(v["policyItems"], json!([]));
+            assert_eq!(v["copyRegions"], json!([]));
+            assert_eq!(v["type"], "replicaSet");
+            assert_eq!(v["expiresAt"], "2026-11-29T06:00:00Z");
+        }
+        let mut done = SimSnapshot::on_demand(
+            "673ecc2f8b1e6a0d5c0f1a2d",
+            SimStatus::Completed,
+            ts("2026-11-22T06:00:00Z"),
+        );
+        done.size_bytes = Some(7);
+        let v = snapshot(Family::Dedicated, &done, &at(), false);
+        assert_eq!(v["createdAt"], "2026-11-22T06:00:00Z");
+        assert_eq!(v["cloudProvider"], "AWS");
+        assert!(v["mongodVersion"].is_string());
+        assert_eq!(v["storageSizeBytes"], 7);
+        assert_eq!(v["frequencyType"], "ondemand");
     }
 
     #[test]
@@ -407,7 +555,7 @@ mod tests {
                 Some(1_000_003),
             );
             s.id = id.into();
-            let v = snapshot(Family::LegacyV1, &s, &at());
+            let v = snapshot(Family::LegacyV1, &s, &at(), false);
             let parts = v["parts"].as_array().unwrap();
             let sum: u64 = parts
                 .iter()
@@ -424,7 +572,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            snapshot(Family::LegacyV2, &failed, &at())["complete"],
+            snapshot(Family::LegacyV2, &failed, &at(), false)["complete"],
             false
         );
     }

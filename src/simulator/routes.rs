@@ -140,6 +140,15 @@ pub(crate) enum Endpoint {
         cluster: String,
         id: String,
     },
+    /// `GET /api/atlas/v2/groups/{g}/clusters/{c}/backup/snapshots/shardedClusters`: a sharded
+    /// cluster's snapshots, not paged.
+    ShardedList { group: String, cluster: String },
+    /// `GET /api/atlas/v2/groups/{g}/clusters/{c}/backup/snapshots/shardedCluster/{id}`.
+    ShardedGet {
+        group: String,
+        cluster: String,
+        id: String,
+    },
     /// `GET /api/atlas/v2/groups/{g}/flexClusters`.
     FlexClusterList { group: String },
     /// `GET /api/atlas/v2/groups/{g}/flexClusters/{name}`.
@@ -162,6 +171,8 @@ impl Endpoint {
         match self {
             Endpoint::SnapshotList { family, .. } => family.route_name(true),
             Endpoint::SnapshotGet { family, .. } => family.route_name(false),
+            Endpoint::ShardedList { .. } => "sharded_list",
+            Endpoint::ShardedGet { .. } => "sharded_get",
             Endpoint::FlexClusterList { .. } => "flex_clusters_list",
             Endpoint::FlexClusterGet { .. } => "flex_cluster_get",
             Endpoint::GroupList => "groups_list",
@@ -178,7 +189,9 @@ impl Endpoint {
                 family.media_type()
             }
             Endpoint::FlexClusterList { .. } | Endpoint::FlexClusterGet { .. } => MEDIA_2024_FLEX,
-            Endpoint::GroupList => MEDIA_2023,
+            Endpoint::ShardedList { .. } | Endpoint::ShardedGet { .. } | Endpoint::GroupList => {
+                MEDIA_2023
+            }
             Endpoint::OAuthToken
             | Endpoint::OAuthRevoke
             | Endpoint::UnknownApi
@@ -236,6 +249,17 @@ fn classify_group(version: &str, group: &str, rest: &[&str]) -> Option<Endpoint>
         ["clusters", c, "snapshots"] => list(legacy, c),
         ["clusters", c, "snapshots", id] => get(legacy, c, id),
         ["clusters", c, "backup", "snapshots"] if v2 => list(Family::Dedicated, c),
+        ["clusters", c, "backup", "snapshots", "shardedClusters"] if v2 => Endpoint::ShardedList {
+            group: group.clone(),
+            cluster: c.to_string(),
+        },
+        ["clusters", c, "backup", "snapshots", "shardedCluster", id] if v2 => {
+            Endpoint::ShardedGet {
+                group: group.clone(),
+                cluster: c.to_string(),
+                id: id.to_string(),
+            }
+        }
         ["clusters", c, "backup", "snapshots", id] if v2 => get(Family::Dedicated, c, id),
         ["flexClusters"] if v2 => Endpoint::FlexClusterList {
             group: group.clone(),
@@ -329,6 +353,28 @@ mod tests {
         assert!(
             matches!(classify(&trailing), Endpoint::SnapshotGet { ref id, .. } if id.is_empty())
         );
+    }
+
+    #[test]
+    fn sharded_cluster_paths_are_their_own_endpoints() {
+        let base = format!("/api/atlas/v2/groups/{G}/clusters/c/backup/snapshots");
+        assert_eq!(
+            classify(&format!("{base}/shardedClusters")),
+            Endpoint::ShardedList {
+                group: G.into(),
+                cluster: "c".into()
+            }
+        );
+        assert_eq!(
+            classify(&format!("{base}/shardedCluster/abc")),
+            Endpoint::ShardedGet {
+                group: G.into(),
+                cluster: "c".into(),
+                id: "abc".into()
+            }
+        );
+        let v1 = format!("/api/atlas/v1.0/groups/{G}/clusters/c/backup/snapshots/shardedClusters");
+        assert_eq!(classify(&v1), Endpoint::UnknownApi);
     }
 
     #[test]

@@ -129,6 +129,12 @@ pub struct SimCluster {
     pub snapshots: Vec<SimSnapshot>,
     /// A failure applied to every request about this cluster after authentication.
     pub fault: Option<Fault>,
+    /// How the flex endpoints refuse this cluster when it is not a flex cluster.
+    pub flex_refusal: FlexRefusal,
+    /// A sharded dedicated cluster (two shards, embedded config server): its snapshots are
+    /// `type: shardedCluster` on `…/backup/snapshots` and are also served, with `members` and
+    /// `snapshotIds`, on `…/backup/snapshots/shardedClusters` and `…/shardedCluster/{id}`.
+    pub sharded: bool,
 }
 
 impl SimCluster {
@@ -139,7 +145,21 @@ impl SimCluster {
             kind,
             snapshots: Vec::new(),
             fault: None,
+            flex_refusal: FlexRefusal::default(),
+            sharded: false,
         }
+    }
+
+    /// Makes it a sharded cluster (builder style; meaningful for dedicated clusters).
+    pub fn sharded(mut self) -> SimCluster {
+        self.sharded = true;
+        self
+    }
+
+    /// Sets how the flex endpoints refuse this (non-flex) cluster (builder style).
+    pub fn with_flex_refusal(mut self, refusal: FlexRefusal) -> SimCluster {
+        self.flex_refusal = refusal;
+        self
     }
 
     /// Sets the listing (builder style).
@@ -153,6 +173,19 @@ impl SimCluster {
         self.fault = Some(fault);
         self
     }
+}
+
+/// What a flex endpoint answers about a cluster that is not a flex cluster: the three answers
+/// the Atlas CLI takes to mean "use the dedicated endpoint".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FlexRefusal {
+    /// 400 `CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API`, as Atlas was recorded answering.
+    #[default]
+    KindMismatch,
+    /// 404 `CLUSTER_NOT_FOUND`, as if the flex API did not know the cluster.
+    ClusterNotFound,
+    /// 403 `FEATURE_UNSUPPORTED`, as for an account without the flex API.
+    FeatureUnsupported,
 }
 
 /// The backup API family a cluster belongs to.
@@ -184,6 +217,37 @@ pub struct SimSnapshot {
     /// Stored size: dedicated `storageSizeBytes`; legacy: split across 1-3 parts'
     /// `storageSizeBytes`; not rendered for tenant and flex.
     pub size_bytes: Option<u64>,
+    /// Taken on request rather than by the schedule: a dedicated snapshot then renders as
+    /// Atlas' on-demand ones (`frequencyType: ondemand`, `snapshotType: onDemand`, no policy
+    /// items); other kinds render it like any other.
+    pub on_demand: bool,
+}
+
+impl SimSnapshot {
+    /// An on-demand snapshot requested at `requested` that has not finished: `Queued` waits
+    /// (no start time), `Running` started at `requested`; any other status is taken as given,
+    /// with `requested` as its start and finish. On a dedicated cluster an unfinished one
+    /// renders as Atlas recorded it: no `createdAt`, no `cloudProvider`, `storageSizeBytes: 0`.
+    pub fn on_demand(
+        id: impl Into<String>,
+        status: SimStatus,
+        requested: Timestamp,
+    ) -> SimSnapshot {
+        let (started, finished) = match status {
+            SimStatus::Pending | SimStatus::Queued => (None, None),
+            SimStatus::Running => (Some(requested), None),
+            _ => (Some(requested), Some(requested)),
+        };
+        SimSnapshot {
+            id: id.into(),
+            status,
+            scheduled: Some(requested),
+            started,
+            finished,
+            size_bytes: None,
+            on_demand: true,
+        }
+    }
 }
 
 /// Snapshot status in the tenant/flex vocabulary; other kinds map it (see `render`).
@@ -384,6 +448,7 @@ pub fn daily_history(
             started: timestamp(scheduled + start_delay),
             finished: timestamp(scheduled + start_delay + duration),
             size_bytes,
+            on_demand: false,
         });
     }
     out
@@ -407,6 +472,7 @@ fn in_flight_snapshot(
         started,
         finished: None,
         size_bytes: None,
+        on_demand: false,
     }
 }
 

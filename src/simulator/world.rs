@@ -7,13 +7,15 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use super::faults::{self, Effect, FaultContext};
-use super::scenario::{Fault, SimCluster, SimKind, SimProject, SimSnapshot};
+use super::scenario::{Fault, FlexRefusal, SimCluster, SimKind, SimProject, SimSnapshot};
 
 struct ClusterState {
     name: String,
     kind: SimKind,
     snapshots: Arc<Vec<SimSnapshot>>,
     fault: Option<Fault>,
+    flex_refusal: FlexRefusal,
+    sharded: bool,
 }
 
 impl From<SimCluster> for ClusterState {
@@ -23,6 +25,8 @@ impl From<SimCluster> for ClusterState {
             kind: c.kind,
             snapshots: Arc::new(c.snapshots),
             fault: c.fault,
+            flex_refusal: c.flex_refusal,
+            sharded: c.sharded,
         }
     }
 }
@@ -37,6 +41,10 @@ struct ProjectState {
 pub(crate) struct ClusterView {
     pub(crate) kind: SimKind,
     pub(crate) snapshots: Arc<Vec<SimSnapshot>>,
+    /// How flex endpoints refuse it when it is not a flex cluster.
+    pub(crate) flex_refusal: FlexRefusal,
+    /// A sharded cluster.
+    pub(crate) sharded: bool,
     /// The fault's effect on this request, already counted.
     pub(crate) effect: Option<Effect>,
 }
@@ -105,6 +113,8 @@ impl World {
         Lookup::Found(ClusterView {
             kind: state.kind,
             snapshots: Arc::clone(&state.snapshots),
+            flex_refusal: state.flex_refusal,
+            sharded: state.sharded,
             effect,
         })
     }
@@ -156,6 +166,19 @@ impl World {
         self.cluster_mut(group, cluster)
             .map(|c| c.snapshots = Arc::new(snapshots))
             .is_some()
+    }
+
+    /// Turns a flex (or shared-tier) cluster into a dedicated one, as
+    /// `flexClusters:tenantUpgrade` does; its listing stays. False if there is no such cluster
+    /// or it is already dedicated or legacy.
+    pub(crate) fn upgrade_to_dedicated(&mut self, group: &str, cluster: &str) -> bool {
+        match self.cluster_mut(group, cluster) {
+            Some(c) if matches!(c.kind, SimKind::Flex | SimKind::Tenant) => {
+                c.kind = SimKind::Dedicated;
+                true
+            }
+            _ => false,
+        }
     }
 
     pub(crate) fn remove_cluster(&mut self, group: &str, cluster: &str) -> bool {
