@@ -634,12 +634,15 @@ impl Scenario {
                 )),
             );
 
-        Scenario::new()
+        // Atlas limits every project, and says so in headers on every answer: so does the demo.
+        let mut scenario = Scenario::new()
             .with_api_key(DEMO_PUBLIC_KEY, DEMO_PRIVATE_KEY)
             .with_service_account(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
             .with_project(production)
             .with_project(staging)
-            .with_project(analytics)
+            .with_project(analytics);
+        scenario.rate_limit = Some(RateLimit::atlas_default());
+        scenario
     }
 }
 
