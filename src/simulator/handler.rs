@@ -505,6 +505,16 @@ fn completed_filter(family: Family, query: &Query) -> Result<Option<bool>, Failu
     }
 }
 
+/// The path parameters every snapshot route checks, in Atlas' order: group, cluster, snapshot id.
+fn check_snapshot_path(group: &str, cluster: &str, id: Option<&str>) -> Result<(), Failure> {
+    check_group(group)?;
+    check_cluster_name(cluster)?;
+    match id {
+        Some(id) if !routes::is_object_id(id) => Err(ApiError::invalid_snapshot_id(id).into()),
+        _ => Ok(()),
+    }
+}
+
 async fn snapshots(
     shared: &Shared,
     ctx: &Ctx,
@@ -513,13 +523,7 @@ async fn snapshots(
     cluster: &str,
     id: Option<&str>,
 ) -> Result<Resp, Failure> {
-    check_group(group)?;
-    check_cluster_name(cluster)?;
-    if let Some(id) = id
-        && !routes::is_object_id(id)
-    {
-        return Err(ApiError::invalid_snapshot_id(id).into());
-    }
+    check_snapshot_path(group, cluster, id)?;
     let admission = admit(shared, ctx, group, family.endpoint_set())?;
     if lock(&shared.lifecycle).is_gone(ctx.route, ctx.media) {
         return Err(ApiError::version_gone().into());
@@ -609,13 +613,7 @@ async fn sharded_snapshots(
     cluster: &str,
     id: Option<&str>,
 ) -> Result<Resp, Failure> {
-    check_group(group)?;
-    check_cluster_name(cluster)?;
-    if let Some(id) = id
-        && !routes::is_object_id(id)
-    {
-        return Err(ApiError::invalid_snapshot_id(id).into());
-    }
+    check_snapshot_path(group, cluster, id)?;
     let admission = admit(shared, ctx, group, EndpointSet::CloudBackups)?;
     let output = Output::parse(&ctx.query)?;
     let (view, malformed) = resolve_cluster(shared, ctx, group, cluster).await?;
