@@ -756,6 +756,7 @@ mod tests {
             api_version: ApiVersion::V2,
             timeout: Duration::from_secs(30),
             max_concurrency: 8,
+            max_listing_items: 100_000,
             credentials: Credentials::ApiKey {
                 public_key: "abcdefgh".into(),
                 private_key: Secret::new("private"),
