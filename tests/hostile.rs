@@ -372,3 +372,62 @@ async fn a_body_that_times_out_is_counted_as_error_not_as_its_status() {
     assert_eq!(count("error"), Some(1.0));
     assert_eq!(count("200"), None);
 }
+
+#[tokio::test]
+async fn a_malformed_snapshot_is_left_out_and_counted_and_the_rest_is_kept() {
+    let hostile = Hostile::start(|_, _| {
+        Answer::Json(format!(
+            r#"{{"links":[],"totalCount":5,"results":[{},{},
+              {{"id":"aaaaaaaaaaaaaaaaaaaaaaaa","status":"COMPLETED","finishTime":"2026-13-45T99:00:00Z"}},
+              {{"status":"FAILED","scheduledTime":"2026-11-21T02:00:00Z"}},
+              {{"id":"bbbbbbbbbbbbbbbbbbbbbbbb","status":["x"]}}]}}"#,
+            item(1),
+            item(2)
+        ))
+    })
+    .await;
+    let mut h = harness(&hostile, &["odd"], |_| {}).await;
+    let before = h.scrape().await;
+    for reason in ["bad_date", "missing_id", "bad_item"] {
+        assert_eq!(
+            before.get(
+                "atlas_snapshot_exporter_skipped_items_total",
+                &[("reason", reason)]
+            ),
+            Some(0.0),
+            "{reason} is exported at 0 from the start"
+        );
+    }
+    h.cycle().await;
+
+    assert_eq!(
+        failure(&h, "odd"),
+        None,
+        "one bad item no longer fails the listing"
+    );
+    let scrape = h.scrape().await;
+    let skipped = |reason: &str| {
+        scrape.get(
+            "atlas_snapshot_exporter_skipped_items_total",
+            &[("reason", reason)],
+        )
+    };
+    assert_eq!(skipped("bad_date"), Some(1.0));
+    assert_eq!(skipped("missing_id"), Some(1.0));
+    assert_eq!(skipped("bad_item"), Some(1.0));
+    let labels = |status| {
+        [
+            ("project_id", P1),
+            ("cluster_name", "odd"),
+            ("status", status),
+        ]
+    };
+    assert_eq!(
+        scrape.get("atlas_snapshot_snapshots", &labels("COMPLETED")),
+        Some(2.0)
+    );
+    assert_eq!(
+        scrape.get("atlas_snapshot_snapshots", &labels("FAILED")),
+        Some(0.0)
+    );
+}
