@@ -61,6 +61,7 @@ pub fn config_for(scenario: &Scenario, base_url: &str) -> anyhow::Result<Config>
             api_version: ApiVersion::V2,
             timeout: Duration::from_secs(10),
             max_concurrency: 8,
+            max_listing_items: crate::config::DEFAULT_MAX_LISTING_ITEMS,
             credentials: Credentials::ApiKey {
                 public_key,
                 private_key: Secret::new(private_key),

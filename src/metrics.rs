@@ -15,6 +15,7 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, R
 
 use jiff::Timestamp;
 
+use crate::atlas::wire::SkipReason;
 use crate::atlas::{Announcements, Operation, Reason, RequestObserver};
 use crate::build_info;
 use crate::clock::{Clock, unix_seconds};
@@ -42,6 +43,7 @@ impl Metrics {
         registry.register(Box::new(api.requests.clone()))?;
         registry.register(Box::new(api.durations.clone()))?;
         registry.register(Box::new(api.challenges.clone()))?;
+        registry.register(Box::new(api.skipped.clone()))?;
         registry.register(Box::new(StateCollector::new(
             state,
             reload,
@@ -74,13 +76,14 @@ impl Metrics {
     }
 }
 
-/// `atlas_snapshot_exporter_api_requests_total`, `..._api_request_duration_seconds` and
-/// `..._auth_challenges_total`, and the facts from response headers that the state collector
+/// `atlas_snapshot_exporter_api_requests_total`, `..._api_request_duration_seconds`,
+/// `..._auth_challenges_total` and `..._skipped_items_total`, and the facts from response headers that the state collector
 /// exports: sunset dates and the lowest rate-limit headroom of the last cycle.
 pub struct ApiMetrics {
     requests: IntCounterVec,
     durations: HistogramVec,
     challenges: IntCounter,
+    skipped: IntCounterVec,
     announced: Mutex<Announced>,
 }
 
@@ -118,10 +121,22 @@ impl ApiMetrics {
             "atlas_snapshot_exporter_auth_challenges_total",
             "Digest challenges answered: 401s inside the authentication handshake.",
         )?;
+        let skipped = IntCounterVec::new(
+            Opts::new(
+                "atlas_snapshot_exporter_skipped_items_total",
+                "Listing items that could not be read (a bad date, a missing id) and were left out, by reason.",
+            ),
+            &["reason"],
+        )?;
+        // Every reason from the start, at 0, so that rate() and alerts see the first one.
+        for reason in SkipReason::ALL {
+            skipped.with_label_values(&[reason.as_str()]);
+        }
         Ok(ApiMetrics {
             requests,
             durations,
             challenges,
+            skipped,
             announced: Mutex::new(Announced::default()),
         })
     }
@@ -146,6 +161,12 @@ impl RequestObserver for ApiMetrics {
 
     fn challenge_answered(&self) {
         self.challenges.inc();
+    }
+
+    fn skipped_items(&self, reason: SkipReason, count: u64) {
+        self.skipped
+            .with_label_values(&[reason.as_str()])
+            .inc_by(count);
     }
 
     fn announced(&self, operation: Operation, project_id: &str, announcements: &Announcements) {

@@ -19,11 +19,10 @@ use tokio::task::JoinSet;
 use crate::atlas::{AtlasClient, AtlasError, BackupApi, RequestObserver};
 use crate::clock::Clock;
 use crate::config::{AtlasConfig, Config};
-use crate::snapshot::normalize;
 use crate::state::{
     Backups, CycleReport, ExporterState, PollError, PollOutcome, SharedState, TargetState,
 };
-use crate::summary::{ClusterSummary, FailureLedger};
+use crate::summary::{ClusterSummary, FailureLedger, SummaryFold};
 use crate::target::{Kind, Target, TargetKey};
 
 struct Record {
@@ -486,10 +485,18 @@ async fn poll_one(
     known: Option<BackupApi>,
 ) -> PollResult {
     let started = Instant::now();
-    let (api, listing) = client
-        .list_for_kind(target.kind, known, &target.project_id, &target.cluster_name)
+    // Each page is folded into the summary as it arrives and dropped: a listing never sits in
+    // memory whole.
+    let (api, folded) = client
+        .list_for_kind_into(
+            target.kind,
+            known,
+            &target.project_id,
+            &target.cluster_name,
+            SummaryFold::new,
+        )
         .await;
-    let result = listing.map(|l| ClusterSummary::from_sorted(l.api(), &normalize(&l)));
+    let result = folded.map(SummaryFold::finish);
     PollResult {
         index,
         api,

@@ -225,19 +225,33 @@ impl Snapshot {
 /// Every snapshot of a listing, normalized, oldest first. A snapshot listed twice (a listing
 /// that shifted between two pages) counts once.
 pub fn normalize(listing: &Listing) -> Vec<Snapshot> {
-    let mut out: Vec<Snapshot> = match listing {
-        Listing::Tenant(v) | Listing::Flex(v) => v.iter().map(Snapshot::from_tenant).collect(),
-        Listing::Dedicated(v) => v
-            .iter()
-            .enumerate()
-            .map(|(position, s)| Snapshot::from_dedicated(s, position))
-            .collect(),
-        Listing::Legacy(v) => v.iter().map(Snapshot::from_legacy).collect(),
-    };
+    let mut out = Vec::with_capacity(listing.len());
+    normalize_page(listing, &mut 0, |s| out.push(s));
     let mut seen = HashSet::with_capacity(out.len());
     out.retain(|s| seen.insert(s.id.clone()));
     out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     out
+}
+
+/// Each snapshot of one listing page, normalized, in page order, with duplicates kept.
+/// `position` is the number of snapshots of the listing handed over before this page; it
+/// advances past the page. [`normalize`] is this over a whole listing, then deduplicated and
+/// sorted; [`crate::summary::SummaryFold`] folds it page by page.
+pub fn normalize_page(page: &Listing, position: &mut usize, mut each: impl FnMut(Snapshot)) {
+    match page {
+        Listing::Tenant(v) | Listing::Flex(v) => {
+            v.iter().map(Snapshot::from_tenant).for_each(&mut each);
+        }
+        Listing::Dedicated(v) => {
+            for s in v {
+                each(Snapshot::from_dedicated(s, *position));
+                *position += 1;
+            }
+            return;
+        }
+        Listing::Legacy(v) => v.iter().map(Snapshot::from_legacy).for_each(&mut each),
+    }
+    *position += page.len();
 }
 
 /// One snapshot from a get-one endpoint, normalized.

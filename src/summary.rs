@@ -1,16 +1,19 @@
 //! What one listing says about a cluster's backups: the figures the metrics report.
 //!
 //! A [`ClusterSummary`] is computed once per successful poll and never changes; the metric
-//! collector reads it at scrape time. The [`FailureLedger`] is the one piece of state that spans
+//! collector reads it at scrape time. [`SummaryFold`] computes it page by page as a listing
+//! arrives, keeping only what the summary needs (counts, the newest and oldest, the FAILED ids)
+//! and the ids seen, so a listing never has to sit in memory whole. The [`FailureLedger`] is the one piece of state that spans
 //! polls: the distinct FAILED snapshot ids this process has seen.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::atlas::BackupApi;
-use crate::snapshot::{OrderKey, Snapshot, Status};
+use crate::atlas::client::PageSink;
+use crate::atlas::{BackupApi, Listing};
+use crate::snapshot::{OrderKey, Snapshot, Status, normalize_page};
 
 /// The newest COMPLETED snapshot.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,46 +73,11 @@ pub struct ClusterSummary {
 impl ClusterSummary {
     /// Summarizes snapshots sorted oldest first (as [`crate::snapshot::normalize`] returns them).
     pub fn from_sorted(api: BackupApi, snapshots: &[Snapshot]) -> ClusterSummary {
-        let mut by_status = [0u64; Status::COUNT];
-        let mut unknown_status = 0;
-        let mut failed = Vec::new();
+        let mut fold = SummaryFold::new(api);
         for s in snapshots {
-            match s.status {
-                Some(st) => by_status[st.index()] += 1,
-                None => unknown_status += 1,
-            }
-            if s.status == Some(Status::Failed) {
-                failed.push((s.id.clone(), s.order));
-            }
+            fold.add(s);
         }
-        let completed = || {
-            snapshots
-                .iter()
-                .filter(|s| s.status == Some(Status::Completed))
-        };
-        // An undated snapshot (a dedicated one without `createdAt`) says nothing about how far
-        // back restores reach, so it never bounds the restore window.
-        let oldest_completed = completed().find(|s| !s.is_undated());
-        let latest_completed = completed().next_back();
-        ClusterSummary {
-            api,
-            by_status,
-            unknown_status,
-            latest: snapshots.last().map(|s| LatestSnapshot {
-                id: s.id.clone(),
-                status: s.status,
-                status_text: s.status_text.clone(),
-            }),
-            latest_completed: latest_completed.map(|s| CompletedSnapshot {
-                id: s.id.clone(),
-                finished: s.finished_or_best_effort(),
-                duration: s.duration,
-                size_bytes: s.size_bytes,
-            }),
-            oldest_completed_finished: oldest_completed.and_then(Snapshot::finished_or_best_effort),
-            failed,
-            oldest_key: snapshots.first().map(|s| s.order),
-        }
+        fold.finish()
     }
 
     /// Snapshots listed with this status.
@@ -120,6 +88,126 @@ impl ClusterSummary {
     /// Snapshots listed in all.
     pub fn total(&self) -> u64 {
         self.by_status.iter().sum::<u64>() + self.unknown_status
+    }
+}
+
+/// A [`ClusterSummary`] in the making, fed one snapshot (or one listing page) at a time, in any
+/// order. A snapshot listed twice counts once (the first time), as in
+/// [`crate::snapshot::normalize`]; the result equals [`ClusterSummary::from_sorted`] of the
+/// whole listing normalized.
+#[derive(Debug)]
+pub struct SummaryFold {
+    api: BackupApi,
+    ids: HashSet<String>,
+    position: usize,
+    by_status: [u64; Status::COUNT],
+    unknown_status: u64,
+    newest: Option<(OrderKey, LatestSnapshot)>,
+    newest_completed: Option<(OrderKey, CompletedSnapshot)>,
+    oldest_dated_completed: Option<(OrderKey, String, Option<Timestamp>)>,
+    oldest: Option<(OrderKey, String)>,
+    failed: Vec<(String, OrderKey)>,
+}
+
+impl SummaryFold {
+    /// An empty fold for a listing from `api`.
+    pub fn new(api: BackupApi) -> SummaryFold {
+        SummaryFold {
+            api,
+            ids: HashSet::new(),
+            position: 0,
+            by_status: [0; Status::COUNT],
+            unknown_status: 0,
+            newest: None,
+            newest_completed: None,
+            oldest_dated_completed: None,
+            oldest: None,
+            failed: Vec::new(),
+        }
+    }
+
+    /// Folds in one snapshot; one whose id was folded in before is ignored.
+    pub fn add(&mut self, s: &Snapshot) {
+        if !self.ids.insert(s.id.clone()) {
+            return;
+        }
+        let key = s.sort_key();
+        let newer = |best: Option<(&OrderKey, &str)>| best.is_none_or(|b| key > (*b.0, b.1));
+        let older = |best: Option<(&OrderKey, &str)>| best.is_none_or(|b| key < (*b.0, b.1));
+        match s.status {
+            Some(st) => self.by_status[st.index()] += 1,
+            None => self.unknown_status += 1,
+        }
+        if s.status == Some(Status::Failed) {
+            self.failed.push((s.id.clone(), s.order));
+        }
+        if newer(self.newest.as_ref().map(|(k, l)| (k, l.id.as_str()))) {
+            self.newest = Some((
+                s.order,
+                LatestSnapshot {
+                    id: s.id.clone(),
+                    status: s.status,
+                    status_text: s.status_text.clone(),
+                },
+            ));
+        }
+        if older(self.oldest.as_ref().map(|(k, id)| (k, id.as_str()))) {
+            self.oldest = Some((s.order, s.id.clone()));
+        }
+        if s.status != Some(Status::Completed) {
+            return;
+        }
+        if newer(
+            self.newest_completed
+                .as_ref()
+                .map(|(k, c)| (k, c.id.as_str())),
+        ) {
+            self.newest_completed = Some((
+                s.order,
+                CompletedSnapshot {
+                    id: s.id.clone(),
+                    finished: s.finished_or_best_effort(),
+                    duration: s.duration,
+                    size_bytes: s.size_bytes,
+                },
+            ));
+        }
+        // An undated snapshot (a dedicated one without `createdAt`) says nothing about how far
+        // back restores reach, so it never bounds the restore window.
+        if !s.is_undated()
+            && older(
+                self.oldest_dated_completed
+                    .as_ref()
+                    .map(|(k, id, _)| (k, id.as_str())),
+            )
+        {
+            self.oldest_dated_completed =
+                Some((s.order, s.id.clone(), s.finished_or_best_effort()));
+        }
+    }
+
+    /// The summary of everything folded in.
+    pub fn finish(mut self) -> ClusterSummary {
+        self.failed
+            .sort_by(|a, b| (a.1, a.0.as_str()).cmp(&(b.1, b.0.as_str())));
+        ClusterSummary {
+            api: self.api,
+            by_status: self.by_status,
+            unknown_status: self.unknown_status,
+            latest: self.newest.map(|(_, l)| l),
+            latest_completed: self.newest_completed.map(|(_, c)| c),
+            oldest_completed_finished: self.oldest_dated_completed.and_then(|(_, _, f)| f),
+            failed: self.failed,
+            oldest_key: self.oldest.map(|(k, _)| k),
+        }
+    }
+}
+
+impl PageSink for SummaryFold {
+    fn page(&mut self, page: Listing) {
+        let mut position = self.position;
+        normalize_page(&page, &mut position, |s| self.add(&s));
+        self.position = position;
     }
 }
 
@@ -160,7 +248,6 @@ impl FailureLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::atlas::Listing;
     use crate::atlas::wire::{DedicatedSnapshot, Page, TenantSnapshot};
     use crate::snapshot::normalize;
 
@@ -272,6 +359,34 @@ mod tests {
         let alone = dedicated(r#"{"results":[{"id":"odd","status":"completed"}]}"#);
         let sum = ClusterSummary::from_sorted(BackupApi::Dedicated, &alone);
         assert_eq!(sum.oldest_completed_finished, None);
+    }
+
+    #[test]
+    fn folding_page_by_page_gives_the_summary_of_the_whole_listing() {
+        let json = r#"{"results":[
+          {"id":"run","status":"inProgress"},
+          {"id":"b","status":"completed","createdAt":"2026-11-22T06:01:12Z"},
+          {"id":"f2","status":"failed","createdAt":"2026-11-20T06:01:12Z"},
+          {"id":"odd","status":"completed"},
+          {"id":"a","status":"completed","createdAt":"2026-11-21T06:01:12Z"},
+          {"id":"b","status":"completed","createdAt":"2026-11-22T06:01:12Z"},
+          {"id":"f1","status":"failed","createdAt":"2026-11-19T06:01:12Z"},
+          {"id":"q","status":"queued"}
+        ]}"#;
+        let page: Page<DedicatedSnapshot> = serde_json::from_str(json).unwrap();
+        let whole = ClusterSummary::from_sorted(
+            BackupApi::Dedicated,
+            &normalize(&Listing::Dedicated(page.results.clone())),
+        );
+        for size in 1..=page.results.len() {
+            let mut fold = SummaryFold::new(BackupApi::Dedicated);
+            for chunk in page.results.chunks(size) {
+                fold.page(Listing::Dedicated(chunk.to_vec()));
+            }
+            assert_eq!(fold.finish(), whole, "pages of {size}");
+        }
+        assert_eq!(whole.total(), 7, "b is listed twice and counts once");
+        assert_eq!(whole.latest.unwrap().id, "q");
     }
 
     #[test]

@@ -365,6 +365,20 @@ const BAD_FILES: &[Case] = &[
         ],
     },
     Case {
+        file: "max_listing_items_zero.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/max_listing_items_zero.yaml: atlas.max_listing_items: must be at least 1, found 0",
+        ],
+    },
+    Case {
+        file: "max_listing_items_quoted.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/max_listing_items_quoted.yaml: atlas.max_listing_items: expected a whole number at least 1, found a string; remove the quotes",
+        ],
+    },
+    Case {
         file: "wrong_types.yaml",
         env: API_KEY_ENV,
         expected: &[
@@ -531,6 +545,7 @@ fn a_minimal_config_gets_every_default() {
     assert_eq!(config.atlas.api_version, ApiVersion::V2);
     assert_eq!(config.atlas.timeout, Duration::from_secs(30));
     assert_eq!(config.atlas.max_concurrency, 8);
+    assert_eq!(config.atlas.max_listing_items, 100_000);
     assert_eq!(config.poll_interval, Duration::from_secs(15 * 60));
     assert_eq!(config.projects.len(), 1);
     let project = &config.projects[0];
@@ -552,6 +567,7 @@ fn every_key_set_in_the_file_is_read() {
     assert_eq!(config.atlas.api_version, ApiVersion::V1_0);
     assert_eq!(config.atlas.timeout, Duration::from_secs(90));
     assert_eq!(config.atlas.max_concurrency, 64);
+    assert_eq!(config.atlas.max_listing_items, 5000);
     assert_eq!(config.poll_interval, Duration::from_secs(1));
     match &config.atlas.credentials {
         Credentials::ApiKey {

@@ -5,6 +5,7 @@
 //! [`RequestObserver`], which the exporter backs with Prometheus metrics.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,10 @@ use super::endpoint::{BackupApi, ITEMS_PER_PAGE, Operation, is_atlas_for_governm
 use super::error::{ApiErrorBody, AtlasError, Reason, gone_hint};
 use super::oauth::TokenSource;
 use super::observer::{Announcements, RateLimitHeaders, RequestObserver};
-use super::wire::{DedicatedSnapshot, FlexSnapshot, LegacySnapshot, Page, TenantSnapshot};
+use super::wire::{
+    DedicatedSnapshot, FlexSnapshot, LegacySnapshot, ListItem, PageError, SkipReason,
+    TenantSnapshot, decode_page,
+};
 use crate::clock::Clock;
 use crate::config::{AtlasConfig, Credentials};
 use crate::target::{ApiVersion, Kind};
@@ -39,6 +43,9 @@ pub struct ClientOptions {
     pub max_body_bytes: usize,
     /// Most pages read for one listing before giving up.
     pub max_pages: u32,
+    /// Most items one listing may hold (all pages, items left out included); a longer listing
+    /// fails with [`AtlasError::Decode`]. `atlas.max_listing_items`.
+    pub max_listing_items: usize,
     /// How many times a 429 (or 503 with `Retry-After`) is retried within one call.
     pub rate_limit_retries: u32,
     /// The longest `Retry-After` waited for inside a call; longer ones fail the call at once.
@@ -57,6 +64,7 @@ impl ClientOptions {
             timeout: atlas.timeout,
             max_body_bytes: 32 * 1024 * 1024,
             max_pages: 1000,
+            max_listing_items: atlas.max_listing_items,
             rate_limit_retries: 2,
             max_retry_after: Duration::from_secs(10),
             flex_api: !is_atlas_for_government(&atlas.base_url),
@@ -132,6 +140,37 @@ impl Listing {
     /// True when the cluster has no snapshots.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl Listing {
+    /// An empty listing from `api`.
+    pub fn empty(api: BackupApi) -> Listing {
+        match api {
+            BackupApi::Tenant => Listing::Tenant(Vec::new()),
+            BackupApi::Flex => Listing::Flex(Vec::new()),
+            BackupApi::Dedicated => Listing::Dedicated(Vec::new()),
+            BackupApi::Legacy => Listing::Legacy(Vec::new()),
+        }
+    }
+}
+
+/// Receives a listing page by page, as each page is read: the poller folds pages into a
+/// summary and drops them, so a listing never sits in memory whole; [`Listing`] keeps them all.
+pub trait PageSink {
+    /// One page's items, from the API the sink was made for.
+    fn page(&mut self, page: Listing);
+}
+
+impl PageSink for Listing {
+    fn page(&mut self, page: Listing) {
+        match (self, page) {
+            (Listing::Tenant(all), Listing::Tenant(more))
+            | (Listing::Flex(all), Listing::Flex(more)) => all.extend(more),
+            (Listing::Dedicated(all), Listing::Dedicated(more)) => all.extend(more),
+            (Listing::Legacy(all), Listing::Legacy(more)) => all.extend(more),
+            (all, more) => *all = more,
+        }
     }
 }
 
@@ -232,22 +271,39 @@ impl AtlasClient {
         project_id: &str,
         cluster: &str,
     ) -> (Option<BackupApi>, Result<Listing, AtlasError>) {
+        self.list_for_kind_into(kind, known, project_id, cluster, Listing::empty)
+            .await
+    }
+
+    /// [`AtlasClient::list_for_kind`], handing each page to a sink made by `new_sink` for the
+    /// API asked (a fresh one for the fallback API, so pages of two APIs never mix) instead of
+    /// keeping them; the call returns the sink that saw the whole listing.
+    pub async fn list_for_kind_into<S: PageSink + Send>(
+        &self,
+        kind: Kind,
+        known: Option<BackupApi>,
+        project_id: &str,
+        cluster: &str,
+        new_sink: impl Fn(BackupApi) -> S,
+    ) -> (Option<BackupApi>, Result<S, AtlasError>) {
+        let read = |api: BackupApi| {
+            let mut sink = new_sink(api);
+            async move {
+                self.list_into(api, project_id, cluster, &mut sink)
+                    .await
+                    .map(|()| sink)
+            }
+        };
         if let Some(api) = BackupApi::from_kind(kind) {
-            return (
-                Some(api),
-                self.list_snapshots(api, project_id, cluster).await,
-            );
+            return (Some(api), read(api).await);
         }
         if !self.options.flex_api {
             let api = BackupApi::Dedicated;
-            return (
-                Some(api),
-                self.list_snapshots(api, project_id, cluster).await,
-            );
+            return (Some(api), read(api).await);
         }
         let first = known.unwrap_or(BackupApi::Flex);
-        let error = match self.list_snapshots(first, project_id, cluster).await {
-            Ok(listing) => return (Some(first), Ok(listing)),
+        let error = match read(first).await {
+            Ok(sink) => return (Some(first), Ok(sink)),
             Err(error) => error,
         };
         let Some(second) = error
@@ -256,7 +312,7 @@ impl AtlasClient {
         else {
             return (known, Err(error));
         };
-        let result = self.list_snapshots(second, project_id, cluster).await;
+        let result = read(second).await;
         let disowned = result
             .as_ref()
             .err()
@@ -272,18 +328,46 @@ impl AtlasClient {
         project_id: &str,
         cluster: &str,
     ) -> Result<Listing, AtlasError> {
-        Ok(match api {
+        let mut listing = Listing::empty(api);
+        self.list_into(api, project_id, cluster, &mut listing)
+            .await?;
+        Ok(listing)
+    }
+
+    /// Lists every snapshot of a cluster from one API, handing each page to `sink`.
+    pub async fn list_into(
+        &self,
+        api: BackupApi,
+        project_id: &str,
+        cluster: &str,
+        sink: &mut (dyn PageSink + Send),
+    ) -> Result<(), AtlasError> {
+        match api {
             BackupApi::Tenant => {
-                Listing::Tenant(self.list_tenant_snapshots(project_id, cluster).await?)
+                self.list(api, project_id, cluster, &mut |v| {
+                    sink.page(Listing::Tenant(v))
+                })
+                .await
             }
-            BackupApi::Flex => Listing::Flex(self.list_flex_snapshots(project_id, cluster).await?),
+            BackupApi::Flex => {
+                self.list(api, project_id, cluster, &mut |v| {
+                    sink.page(Listing::Flex(v))
+                })
+                .await
+            }
             BackupApi::Dedicated => {
-                Listing::Dedicated(self.list_dedicated_snapshots(project_id, cluster).await?)
+                self.list(api, project_id, cluster, &mut |v| {
+                    sink.page(Listing::Dedicated(v));
+                })
+                .await
             }
             BackupApi::Legacy => {
-                Listing::Legacy(self.list_legacy_snapshots(project_id, cluster).await?)
+                self.list(api, project_id, cluster, &mut |v| {
+                    sink.page(Listing::Legacy(v))
+                })
+                .await
             }
-        })
+        }
     }
 
     /// Gets one snapshot of a cluster from one API.
@@ -317,7 +401,12 @@ impl AtlasClient {
         project_id: &str,
         cluster: &str,
     ) -> Result<Vec<TenantSnapshot>, AtlasError> {
-        self.list(BackupApi::Tenant, project_id, cluster).await
+        let mut all = Vec::new();
+        self.list(BackupApi::Tenant, project_id, cluster, &mut |v| {
+            all.extend(v)
+        })
+        .await?;
+        Ok(all)
     }
 
     /// `GET .../flexClusters/{name}/backup/snapshots`: every flex snapshot, all pages.
@@ -326,7 +415,10 @@ impl AtlasClient {
         project_id: &str,
         cluster: &str,
     ) -> Result<Vec<FlexSnapshot>, AtlasError> {
-        self.list(BackupApi::Flex, project_id, cluster).await
+        let mut all = Vec::new();
+        self.list(BackupApi::Flex, project_id, cluster, &mut |v| all.extend(v))
+            .await?;
+        Ok(all)
     }
 
     /// `GET .../clusters/{name}/backup/snapshots`: every dedicated Cloud Backup snapshot.
@@ -335,7 +427,12 @@ impl AtlasClient {
         project_id: &str,
         cluster: &str,
     ) -> Result<Vec<DedicatedSnapshot>, AtlasError> {
-        self.list(BackupApi::Dedicated, project_id, cluster).await
+        let mut all = Vec::new();
+        self.list(BackupApi::Dedicated, project_id, cluster, &mut |v| {
+            all.extend(v)
+        })
+        .await?;
+        Ok(all)
     }
 
     /// `GET .../clusters/{name}/snapshots`: every legacy snapshot (`completed=all` on v2).
@@ -344,7 +441,12 @@ impl AtlasClient {
         project_id: &str,
         cluster: &str,
     ) -> Result<Vec<LegacySnapshot>, AtlasError> {
-        self.list(BackupApi::Legacy, project_id, cluster).await
+        let mut all = Vec::new();
+        self.list(BackupApi::Legacy, project_id, cluster, &mut |v| {
+            all.extend(v)
+        })
+        .await?;
+        Ok(all)
     }
 
     /// `GET .../backup/tenant/snapshots/{id}`.
@@ -369,25 +471,35 @@ impl AtlasClient {
             .await
     }
 
-    async fn list<T: DeserializeOwned>(
+    /// The page loop: reads a listing page by page, handing each page's items to `sink` as it
+    /// arrives. It holds the listing to `max_listing_items` items, stops at a page that
+    /// repeats (its `next` link points back, or it lists only ids already seen: a loop), and
+    /// reads at most `max_pages` pages.
+    async fn list<T: ListItem + Send>(
         &self,
         api: BackupApi,
         project_id: &str,
         cluster: &str,
-    ) -> Result<Vec<T>, AtlasError> {
+        sink: &mut (dyn FnMut(Vec<T>) + Send),
+    ) -> Result<(), AtlasError> {
         let version = api.effective_version(self.options.api_version);
         let accept = api.media_type(self.options.api_version);
         let operation = api.list_operation();
         let mut url = self.api_url(version, &api.list_segments(project_id, cluster))?;
         url.query_pairs_mut()
             .extend_pairs(api.list_query(self.options.api_version));
+        let mut listed: usize = 0;
 
         if !api.list_is_paged(self.options.api_version) {
-            let page: Page<T> = self.fetch_json(operation, project_id, &url, accept).await?;
-            return Ok(page.results);
+            let body = self.fetch(operation, project_id, &url, accept).await?;
+            let page = self.decode_list_page::<T>(operation, &body, listed)?;
+            drop(body);
+            sink(page.results);
+            return Ok(());
         }
 
-        let mut items = Vec::new();
+        let hasher = RandomState::new();
+        let mut seen: HashSet<u64> = HashSet::new();
         let mut page_num: u32 = 1;
         loop {
             let mut page_url = url.clone();
@@ -395,25 +507,78 @@ impl AtlasClient {
                 .query_pairs_mut()
                 .append_pair("itemsPerPage", &ITEMS_PER_PAGE.to_string())
                 .append_pair("pageNum", &page_num.to_string());
-            let page: Page<T> = self
-                .fetch_json(operation, project_id, &page_url, accept)
-                .await?;
-            let on_page = page.results.len();
-            let has_next = page.has_next();
-            let has_links = !page.links.is_empty();
+            let body = self.fetch(operation, project_id, &page_url, accept).await?;
+            let page = self.decode_list_page::<T>(operation, &body, listed)?;
+            drop(body);
+            let on_page = page.listed();
+            listed += on_page;
+            let mut new_ids = false;
+            for item in &page.results {
+                new_ids |= seen.insert(hasher.hash_one(item.id()));
+            }
+            if !page.results.is_empty() && !new_ids {
+                return Err(AtlasError::Decode(format!(
+                    "page {page_num} of the listing lists only snapshots of earlier pages: its \
+                     next link loops; stopped after {page_num} pages"
+                )));
+            }
+            let has_next = page.has_next;
+            let next_page_num = page.next_page_num;
+            let has_links = page.has_links;
             let total = page.total_count;
-            items.extend(page.results);
-            if !more_pages(on_page, has_next, has_links, total, items.len()) {
-                return Ok(items);
+            sink(page.results);
+            if !more_pages(on_page, has_next, has_links, total, listed) {
+                return Ok(());
+            }
+            if let Some(next) = next_page_num
+                && has_next
+                && next <= u64::from(page_num)
+            {
+                return Err(AtlasError::Decode(format!(
+                    "the next link of page {page_num} of the listing points back to page \
+                     {next}: it loops; stopped after {page_num} pages"
+                )));
             }
             if page_num >= self.options.max_pages {
                 return Err(AtlasError::Paging(format!(
-                    "more than {} pages of {ITEMS_PER_PAGE}",
+                    "read {page_num} pages ({listed} items) and the last still links to a next \
+                     page; a listing is read to at most {} pages of {ITEMS_PER_PAGE}",
                     self.options.max_pages
                 )));
             }
             page_num += 1;
         }
+    }
+
+    /// Decodes one listing page, allowing it the items the listing has left of its cap, and
+    /// reports the items it left out.
+    fn decode_list_page<T: ListItem>(
+        &self,
+        operation: Operation,
+        body: &[u8],
+        listed: usize,
+    ) -> Result<super::wire::DecodedPage<T>, AtlasError> {
+        let limit = self.options.max_listing_items;
+        let page = decode_page::<T>(body, limit.saturating_sub(listed)).map_err(|e| match e {
+            PageError::TooManyItems => AtlasError::Decode(format!(
+                "the listing holds more than {limit} items, the limit set by \
+                 atlas.max_listing_items; raise it if a cluster really keeps that many snapshots"
+            )),
+            PageError::Json(e) => AtlasError::Decode(e.to_string()),
+        })?;
+        for reason in SkipReason::ALL {
+            let count = page.skipped[reason.index()];
+            if count > 0 {
+                tracing::debug!(
+                    endpoint = operation.as_str(),
+                    reason = reason.as_str(),
+                    count,
+                    "left out listing items that could not be read"
+                );
+                self.observer.skipped_items(reason, count);
+            }
+        }
+        Ok(page)
     }
 
     async fn get_one<T: DeserializeOwned>(
@@ -484,8 +649,14 @@ impl AtlasClient {
             let headers = response.headers().clone();
             let body =
                 read_capped(response, self.options.max_body_bytes, self.options.timeout).await;
-            self.observer
-                .observe(operation, Some(status.as_u16()), started.elapsed());
+            // A body that never arrived whole (timed out, cut short, reset) is no response the
+            // client can act on: it counts as `error`, like a request that got no answer, never
+            // as the status its headers announced. A body over the cap did arrive, refused.
+            let counted = match &body {
+                Err(AtlasError::TooLarge { .. }) | Ok(_) => Some(status.as_u16()),
+                Err(_) => None,
+            };
+            self.observer.observe(operation, counted, started.elapsed());
             self.announce(operation, project_id, &headers);
             let body = body?;
             if status.is_success() {
@@ -756,6 +927,7 @@ mod tests {
             api_version: ApiVersion::V2,
             timeout: Duration::from_secs(30),
             max_concurrency: 8,
+            max_listing_items: 100_000,
             credentials: Credentials::ApiKey {
                 public_key: "abcdefgh".into(),
                 private_key: Secret::new("private"),

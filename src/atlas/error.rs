@@ -263,6 +263,15 @@ impl AtlasError {
         if err.is_decode() {
             return AtlasError::Decode(error_chain(err));
         }
+        if err.is_body() {
+            // The status and headers came, the body did not arrive whole (shorter than its
+            // Content-Length, a connection reset mid-body): an unreadable answer, not an
+            // unreachable server.
+            return AtlasError::Decode(format!(
+                "the response body was cut short: {}",
+                error_chain(err)
+            ));
+        }
         if err.is_builder() {
             return AtlasError::Internal(error_chain(err));
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::endpoint::Operation;
+use super::wire::SkipReason;
 
 /// What Atlas announced in a response's headers, besides its status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,6 +50,11 @@ pub trait RequestObserver: Send + Sync {
     /// `project_id` is the project the request was about.
     fn announced(&self, operation: Operation, project_id: &str, announcements: &Announcements) {
         let _ = (operation, project_id, announcements);
+    }
+
+    /// `count` items of a listing page could not be read and were left out. Ignored by default.
+    fn skipped_items(&self, reason: SkipReason, count: u64) {
+        let _ = (reason, count);
     }
 
     /// A poll cycle starts: figures kept per cycle start afresh.

@@ -2,9 +2,19 @@
 //!
 //! Unknown fields are ignored and statuses are kept as strings, so a new field or a new status
 //! value in Atlas never breaks a poll; [`crate::snapshot`] decides what a status means.
+//!
+//! Listing pages are read by [`decode_page`], one item at a time: an item that cannot be read
+//! (a bad date, no id) is left out and counted by [`SkipReason`] instead of failing the
+//! listing, unknown fields are skipped without being stored, and the number of items one
+//! page may hold is capped, so decoding a page takes memory in proportion to what it keeps.
+
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
 
 use jiff::Timestamp;
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// One page of a listing: `Paginated*View` in the spec.
 #[derive(Debug, Clone, Deserialize)]
@@ -150,6 +160,645 @@ pub struct BsonTimestamp {
     pub increment: Option<i64>,
 }
 
+/// Why a listing item was left out: the `reason` label of `skipped_items_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    /// A time field that is not an RFC 3339 date.
+    BadDate,
+    /// No `id`, or a null one.
+    MissingId,
+    /// Anything else: not an object, or a field of the wrong type.
+    BadItem,
+}
+
+impl SkipReason {
+    /// Every reason, in label order.
+    pub const ALL: [SkipReason; 3] = [
+        SkipReason::BadDate,
+        SkipReason::MissingId,
+        SkipReason::BadItem,
+    ];
+
+    /// How many reasons there are: the length of per-reason arrays.
+    pub const COUNT: usize = SkipReason::ALL.len();
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::BadDate => "bad_date",
+            SkipReason::MissingId => "missing_id",
+            SkipReason::BadItem => "bad_item",
+        }
+    }
+
+    /// Index into per-reason arrays: the position in [`SkipReason::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An item of a listing, read leniently: first into a [`ListItem::Raw`] shape that accepts any
+/// JSON value in each known field, then checked field by field.
+pub trait ListItem: Sized {
+    /// The lenient shape.
+    type Raw: for<'de> Deserialize<'de>;
+    /// The checked item, or why it is left out.
+    fn from_raw(raw: Self::Raw) -> Result<Self, SkipReason>;
+    /// The item's id.
+    fn id(&self) -> &str;
+}
+
+/// One page of a listing as [`decode_page`] read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedPage<T> {
+    /// The items that could be read, in page order.
+    pub results: Vec<T>,
+    /// Items left out, by [`SkipReason::index`].
+    pub skipped: [u64; SkipReason::COUNT],
+    /// The page links to a next page.
+    pub has_next: bool,
+    /// The `pageNum` of the first `next` link, when its URL carries one.
+    pub next_page_num: Option<u64>,
+    /// The page has any links at all.
+    pub has_links: bool,
+    /// `totalCount`, when sent.
+    pub total_count: Option<u64>,
+}
+
+impl<T> DecodedPage<T> {
+    /// Items on the page, read or left out.
+    pub fn listed(&self) -> usize {
+        self.results.len() + self.skipped.iter().sum::<u64>() as usize
+    }
+}
+
+/// Why a page could not be read.
+#[derive(Debug)]
+pub enum PageError {
+    /// The page holds more than the items it was allowed.
+    TooManyItems,
+    /// The page is not a JSON object of the expected shape.
+    Json(serde_json::Error),
+}
+
+/// Reads a listing page holding at most `max_items` items (read or left out).
+pub fn decode_page<T: ListItem>(
+    body: &[u8],
+    max_items: usize,
+) -> Result<DecodedPage<T>, PageError> {
+    let overflow = Cell::new(false);
+    let seed = PageSeed::<T> {
+        max_items,
+        overflow: &overflow,
+        item: PhantomData,
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let result = seed.deserialize(&mut de).and_then(|page| {
+        de.end()?;
+        Ok(page)
+    });
+    match result {
+        Ok(page) => Ok(page),
+        Err(_) if overflow.get() => Err(PageError::TooManyItems),
+        Err(e) => Err(PageError::Json(e)),
+    }
+}
+
+struct PageSeed<'a, T> {
+    max_items: usize,
+    overflow: &'a Cell<bool>,
+    item: PhantomData<T>,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum PageField {
+    Results,
+    Links,
+    TotalCount,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de, T: ListItem> DeserializeSeed<'de> for PageSeed<'_, T> {
+    type Value = DecodedPage<T>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, T: ListItem> Visitor<'de> for PageSeed<'_, T> {
+    type Value = DecodedPage<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a page object with results and links")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut page = DecodedPage {
+            results: Vec::new(),
+            skipped: [0; SkipReason::COUNT],
+            has_next: false,
+            next_page_num: None,
+            has_links: false,
+            total_count: None,
+        };
+        while let Some(field) = map.next_key::<PageField>()? {
+            match field {
+                PageField::Results => map.next_value_seed(ResultsSeed {
+                    page: &mut page,
+                    max_items: self.max_items,
+                    overflow: self.overflow,
+                })?,
+                PageField::Links => map.next_value_seed(LinksSeed { page: &mut page })?,
+                PageField::TotalCount => page.total_count = map.next_value()?,
+                PageField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(page)
+    }
+}
+
+/// Appends each item of `results` to the page, or counts it as left out.
+struct ResultsSeed<'a, 'b, T> {
+    page: &'a mut DecodedPage<T>,
+    max_items: usize,
+    overflow: &'b Cell<bool>,
+}
+
+impl<'de, T: ListItem> DeserializeSeed<'de> for ResultsSeed<'_, '_, T> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, T: ListItem> Visitor<'de> for ResultsSeed<'_, '_, T> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of items")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<Lenient<T::Raw>>()? {
+            if self.page.listed() >= self.max_items {
+                self.overflow.set(true);
+                return Err(de::Error::custom("too many items"));
+            }
+            match item.0.ok_or(SkipReason::BadItem).and_then(T::from_raw) {
+                Ok(item) => self.page.results.push(item),
+                Err(reason) => self.page.skipped[reason.index()] += 1,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records whether `links` holds a `next` relation, without keeping the links.
+struct LinksSeed<'a, T> {
+    page: &'a mut DecodedPage<T>,
+}
+
+impl<'de, T> DeserializeSeed<'de> for LinksSeed<'_, T> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, T> Visitor<'de> for LinksSeed<'_, T> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of links")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(link) = seq.next_element::<Lenient<RawLink>>()? {
+            self.page.has_links = true;
+            let Some(link) = link.0 else { continue };
+            if link.rel.text() != Some("next") || self.page.has_next {
+                continue;
+            }
+            self.page.has_next = true;
+            self.page.next_page_num = link.href.text().and_then(page_num_of);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct RawLink {
+    #[serde(default)]
+    href: Loose,
+    #[serde(default)]
+    rel: Loose,
+}
+
+/// The `pageNum` query parameter of a link.
+fn page_num_of(href: &str) -> Option<u64> {
+    let query = href.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or(query);
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "pageNum")
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+/// A JSON object read as `R`, or `None` for any other value (consumed, not stored).
+struct Lenient<R>(Option<R>);
+
+impl<'de, R: Deserialize<'de>> Deserialize<'de> for Lenient<R> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<R>(PhantomData<R>);
+        impl<'de, R: Deserialize<'de>> Visitor<'de> for V<R> {
+            type Value = Lenient<R>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Lenient<R>, A::Error> {
+                R::deserialize(de::value::MapAccessDeserializer::new(map)).map(|r| Lenient(Some(r)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Lenient<R>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Lenient<R>, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Lenient<R>, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Lenient<R>, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Lenient<R>, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Lenient<R>, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Lenient<R>, E> {
+                Ok(Lenient(None))
+            }
+        }
+        deserializer.deserialize_any(V(PhantomData))
+    }
+}
+
+/// Any JSON value of a known field, kept only when it is a scalar: a cheap untyped intermediate
+/// that never fails to decode. Arrays and objects are consumed without being stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+enum Loose {
+    /// Absent or null.
+    #[default]
+    Null,
+    Bool(bool),
+    Unsigned(u64),
+    Signed(i64),
+    Float,
+    Text(String),
+    Compound,
+}
+
+impl<'de> Deserialize<'de> for Loose {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Loose;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Loose, E> {
+                Ok(Loose::Bool(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Loose, E> {
+                Ok(Loose::Signed(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Loose, E> {
+                Ok(Loose::Unsigned(v))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Loose, E> {
+                Ok(Loose::Float)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose, E> {
+                Ok(Loose::Text(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Loose, E> {
+                Ok(Loose::Text(v))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
+                Ok(Loose::Null)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Loose, E> {
+                Ok(Loose::Null)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Loose::Compound)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Loose::Compound)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl Loose {
+    fn text(&self) -> Option<&str> {
+        match self {
+            Loose::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    fn id(self) -> Result<String, SkipReason> {
+        match self {
+            Loose::Text(t) => Ok(t),
+            Loose::Null => Err(SkipReason::MissingId),
+            _ => Err(SkipReason::BadItem),
+        }
+    }
+
+    fn string(self) -> Result<Option<String>, SkipReason> {
+        match self {
+            Loose::Text(t) => Ok(Some(t)),
+            Loose::Null => Ok(None),
+            _ => Err(SkipReason::BadItem),
+        }
+    }
+
+    fn time(self) -> Result<Option<Timestamp>, SkipReason> {
+        match self {
+            Loose::Text(t) => t.parse().map(Some).map_err(|_| SkipReason::BadDate),
+            Loose::Null => Ok(None),
+            _ => Err(SkipReason::BadDate),
+        }
+    }
+
+    fn unsigned(self) -> Result<Option<u64>, SkipReason> {
+        match self {
+            Loose::Unsigned(n) => Ok(Some(n)),
+            Loose::Null => Ok(None),
+            _ => Err(SkipReason::BadItem),
+        }
+    }
+
+    fn signed(self) -> Result<Option<i64>, SkipReason> {
+        match self {
+            Loose::Signed(n) => Ok(Some(n)),
+            Loose::Unsigned(n) => i64::try_from(n).map(Some).map_err(|_| SkipReason::BadItem),
+            Loose::Null => Ok(None),
+            _ => Err(SkipReason::BadItem),
+        }
+    }
+
+    fn boolean(self) -> Result<Option<bool>, SkipReason> {
+        match self {
+            Loose::Bool(b) => Ok(Some(b)),
+            Loose::Null => Ok(None),
+            _ => Err(SkipReason::BadItem),
+        }
+    }
+}
+
+/// A tenant or flex snapshot, read leniently.
+#[doc(hidden)]
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawTenantSnapshot {
+    #[serde(default)]
+    id: Loose,
+    #[serde(default)]
+    status: Loose,
+    #[serde(default)]
+    scheduled_time: Loose,
+    #[serde(default)]
+    start_time: Loose,
+    #[serde(default)]
+    finish_time: Loose,
+    #[serde(default)]
+    expiration: Loose,
+    #[serde(default, rename = "mongoDBVersion")]
+    mongodb_version: Loose,
+}
+
+impl ListItem for TenantSnapshot {
+    type Raw = RawTenantSnapshot;
+
+    fn from_raw(raw: RawTenantSnapshot) -> Result<Self, SkipReason> {
+        Ok(TenantSnapshot {
+            id: raw.id.id()?,
+            scheduled_time: raw.scheduled_time.time()?,
+            start_time: raw.start_time.time()?,
+            finish_time: raw.finish_time.time()?,
+            expiration: raw.expiration.time()?,
+            status: raw.status.string()?,
+            mongodb_version: raw.mongodb_version.string()?,
+        })
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A dedicated snapshot, read leniently.
+#[doc(hidden)]
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawDedicatedSnapshot {
+    #[serde(default)]
+    id: Loose,
+    #[serde(default)]
+    status: Loose,
+    #[serde(default)]
+    created_at: Loose,
+    #[serde(default)]
+    expires_at: Loose,
+    #[serde(default)]
+    storage_size_bytes: Loose,
+    #[serde(default)]
+    snapshot_type: Loose,
+    #[serde(default)]
+    frequency_type: Loose,
+    #[serde(default, rename = "type")]
+    snapshot_kind: Loose,
+    #[serde(default)]
+    mongod_version: Loose,
+}
+
+impl ListItem for DedicatedSnapshot {
+    type Raw = RawDedicatedSnapshot;
+
+    fn from_raw(raw: RawDedicatedSnapshot) -> Result<Self, SkipReason> {
+        Ok(DedicatedSnapshot {
+            id: raw.id.id()?,
+            created_at: raw.created_at.time()?,
+            expires_at: raw.expires_at.time()?,
+            status: raw.status.string()?,
+            storage_size_bytes: raw.storage_size_bytes.unsigned()?,
+            snapshot_type: raw.snapshot_type.string()?,
+            frequency_type: raw.frequency_type.string()?,
+            snapshot_kind: raw.snapshot_kind.string()?,
+            mongod_version: raw.mongod_version.string()?,
+        })
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A legacy snapshot, read leniently.
+#[doc(hidden)]
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawLegacySnapshot {
+    #[serde(default)]
+    id: Loose,
+    #[serde(default)]
+    complete: Loose,
+    #[serde(default)]
+    created: Option<Lenient<RawBsonTimestamp>>,
+    #[serde(default)]
+    expires: Loose,
+    #[serde(default)]
+    do_not_delete: Loose,
+    #[serde(default)]
+    parts: Option<LenientList<RawLegacyPart>>,
+}
+
+#[derive(Deserialize)]
+struct RawBsonTimestamp {
+    #[serde(default)]
+    date: Loose,
+    #[serde(default)]
+    increment: Loose,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawLegacyPart {
+    #[serde(default)]
+    storage_size_bytes: Loose,
+    #[serde(default)]
+    type_name: Loose,
+    #[serde(default)]
+    replica_set_name: Loose,
+}
+
+/// A JSON array of objects read as `R` (`None` for an element that is not an object), or
+/// `None` for any other value.
+struct LenientList<R>(Option<Vec<Option<R>>>);
+
+impl<'de, R: Deserialize<'de>> Deserialize<'de> for LenientList<R> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<R>(PhantomData<R>);
+        impl<'de, R: Deserialize<'de>> Visitor<'de> for V<R> {
+            type Value = LenientList<R>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LenientList<R>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element::<Lenient<R>>()? {
+                    out.push(item.0);
+                }
+                Ok(LenientList(Some(out)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LenientList<R>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(LenientList(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<LenientList<R>, E> {
+                Ok(LenientList(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<LenientList<R>, E> {
+                Ok(LenientList(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<LenientList<R>, E> {
+                Ok(LenientList(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<LenientList<R>, E> {
+                Ok(LenientList(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<LenientList<R>, E> {
+                Ok(LenientList(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<LenientList<R>, E> {
+                Ok(LenientList(Some(Vec::new())))
+            }
+        }
+        deserializer.deserialize_any(V(PhantomData))
+    }
+}
+
+impl ListItem for LegacySnapshot {
+    type Raw = RawLegacySnapshot;
+
+    fn from_raw(raw: RawLegacySnapshot) -> Result<Self, SkipReason> {
+        let created = match raw.created {
+            None => None,
+            Some(Lenient(None)) => return Err(SkipReason::BadDate),
+            Some(Lenient(Some(c))) => Some(BsonTimestamp {
+                date: c.date.time()?.ok_or(SkipReason::BadDate)?,
+                increment: c.increment.signed()?,
+            }),
+        };
+        let parts = match raw.parts {
+            None => Vec::new(),
+            Some(LenientList(None)) => return Err(SkipReason::BadItem),
+            Some(LenientList(Some(parts))) => parts
+                .into_iter()
+                .map(|part| {
+                    let part = part.ok_or(SkipReason::BadItem)?;
+                    Ok(LegacySnapshotPart {
+                        storage_size_bytes: part.storage_size_bytes.unsigned()?,
+                        type_name: part.type_name.string()?,
+                        replica_set_name: part.replica_set_name.string()?,
+                    })
+                })
+                .collect::<Result<_, SkipReason>>()?,
+        };
+        Ok(LegacySnapshot {
+            id: raw.id.id()?,
+            complete: raw.complete.boolean()?,
+            created,
+            expires: raw.expires.time()?,
+            do_not_delete: raw.do_not_delete.boolean()?,
+            parts,
+        })
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +850,106 @@ mod tests {
         let page: Page<TenantSnapshot> = serde_json::from_str(TENANT_V1_PAGE).unwrap();
         assert_eq!(page.results[0].status.as_deref(), Some("FAILED"));
         assert!(page.links.is_empty());
+    }
+
+    fn decode<T: ListItem>(json: &str) -> DecodedPage<T> {
+        match decode_page(json.as_bytes(), 1000) {
+            Ok(page) => page,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn every_documented_page_decodes_item_by_item_as_serde_derive_reads_it() {
+        let flex: Page<FlexSnapshot> = serde_json::from_str(FLEX_PAGE).unwrap();
+        let page = decode::<FlexSnapshot>(FLEX_PAGE);
+        assert_eq!(page.results, flex.results);
+        assert_eq!(page.total_count, Some(2));
+        assert!(!page.has_next);
+        let dedicated: Page<DedicatedSnapshot> = serde_json::from_str(DEDICATED_PAGE).unwrap();
+        let page = decode::<DedicatedSnapshot>(DEDICATED_PAGE);
+        assert_eq!(page.results, dedicated.results);
+        assert!(page.has_next && page.has_links);
+        let legacy: Page<LegacySnapshot> = serde_json::from_str(LEGACY_PAGE).unwrap();
+        assert_eq!(
+            decode::<LegacySnapshot>(LEGACY_PAGE).results,
+            legacy.results
+        );
+        let tenant: Page<TenantSnapshot> = serde_json::from_str(TENANT_V1_PAGE).unwrap();
+        assert_eq!(
+            decode::<TenantSnapshot>(TENANT_V1_PAGE).results,
+            tenant.results
+        );
+    }
+
+    #[test]
+    fn a_malformed_item_is_left_out_and_counted_by_reason() {
+        let page = decode::<TenantSnapshot>(
+            r#"{"results":[
+              {"id":"ok1","status":"COMPLETED","finishTime":"2026-11-22T02:04:51Z"},
+              {"id":"date","finishTime":"yesterday"},
+              {"status":"COMPLETED"},
+              {"id":null},
+              {"id":7},
+              "not an object",
+              {"id":"ok2","status":{"nested":[1,2,3]}},
+              {"id":"ok3","extra":{"deep":[{"x":1}]}}
+            ]}"#,
+        );
+        let ids: Vec<&str> = page.results.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["ok1", "ok3"]);
+        assert_eq!(page.skipped[SkipReason::BadDate.index()], 1);
+        assert_eq!(page.skipped[SkipReason::MissingId.index()], 2);
+        assert_eq!(page.skipped[SkipReason::BadItem.index()], 3);
+        assert_eq!(page.listed(), 8);
+    }
+
+    #[test]
+    fn a_legacy_item_with_a_bad_created_date_is_left_out() {
+        let page = decode::<LegacySnapshot>(
+            r#"{"results":[{"id":"a","created":{"date":"13/13/2017"}},{"id":"b","created":{"date":"2017-12-26T16:32:16Z","increment":1},"parts":[{"storageSizeBytes":5}]}]}"#,
+        );
+        assert_eq!(page.results.len(), 1);
+        assert_eq!(page.results[0].parts[0].storage_size_bytes, Some(5));
+        assert_eq!(page.skipped[SkipReason::BadDate.index()], 1);
+    }
+
+    #[test]
+    fn a_page_over_its_item_budget_fails_as_too_many() {
+        let json = r#"{"results":[{"id":"a"},{"id":"b"},{"id":"c"}]}"#;
+        assert!(matches!(
+            decode_page::<TenantSnapshot>(json.as_bytes(), 2),
+            Err(PageError::TooManyItems)
+        ));
+        assert_eq!(
+            decode_page::<TenantSnapshot>(json.as_bytes(), 3)
+                .unwrap()
+                .results
+                .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn the_next_link_page_number_is_read() {
+        let page = decode::<TenantSnapshot>(
+            r#"{"links":[{"rel":"self","href":"https://x/a?pageNum=1"},{"rel":"next","href":"https://x/a?itemsPerPage=500&pageNum=3"}],"results":[]}"#,
+        );
+        assert!(page.has_next);
+        assert_eq!(page.next_page_num, Some(3));
+    }
+
+    #[test]
+    fn a_page_that_is_not_an_object_or_has_trailing_bytes_is_an_error() {
+        for json in ["[]", "{\"results\":[]} x", "", "{\"results\":5}"] {
+            assert!(
+                matches!(
+                    decode_page::<TenantSnapshot>(json.as_bytes(), 10),
+                    Err(PageError::Json(_))
+                ),
+                "{json:?}"
+            );
+        }
     }
 
     #[test]

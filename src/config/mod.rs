@@ -37,6 +37,9 @@ pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// The largest `max_concurrency` accepted. Atlas rate-limits the snapshot endpoints per
 /// project; more requests in flight than this only buys 429 answers.
 pub const MAX_CONCURRENCY_LIMIT: usize = 64;
+/// Default for the most snapshots one listing may hold. Atlas keeps at most a few thousand
+/// snapshots of a cluster; a longer listing is a broken or hostile answer.
+pub const DEFAULT_MAX_LISTING_ITEMS: usize = 100_000;
 
 /// Environment variable for the API public key (the Atlas CLI's name).
 pub const ENV_PUBLIC_API_KEY: &str = "MONGODB_ATLAS_PUBLIC_API_KEY";
@@ -72,6 +75,8 @@ pub struct AtlasConfig {
     pub timeout: Duration,
     /// Requests in flight at once.
     pub max_concurrency: usize,
+    /// The most snapshots one listing may hold; a longer one fails its target (`decode`).
+    pub max_listing_items: usize,
     /// The resolved credentials.
     pub credentials: Credentials,
 }

@@ -8,8 +8,8 @@ use super::credentials::{CredentialKeys, Sources};
 use super::walker::{Checker, Listed, Node, child};
 use super::{
     AtlasConfig, ClusterConfig, Config, DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, MAX_CLUSTER_NAME_LEN, MAX_CONCURRENCY_LIMIT,
-    MIN_POLL_INTERVAL, ProjectConfig,
+    DEFAULT_MAX_LISTING_ITEMS, DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, MAX_CLUSTER_NAME_LEN,
+    MAX_CONCURRENCY_LIMIT, MIN_POLL_INTERVAL, ProjectConfig,
 };
 use crate::target::{
     ApiVersion, AtlasIdProblem, ClusterNameProblem, Kind, check_atlas_id, check_cluster_name,
@@ -22,6 +22,7 @@ const ATLAS_KEYS: &[&str] = &[
     "api_version",
     "timeout",
     "max_concurrency",
+    "max_listing_items",
     "public_key",
     "private_key",
     "private_key_file",
@@ -109,6 +110,7 @@ impl Checker {
         let mut api_version = Some(ApiVersion::default());
         let mut timeout = Some(DEFAULT_TIMEOUT);
         let mut max_concurrency = Some(DEFAULT_MAX_CONCURRENCY);
+        let mut max_listing_items = Some(DEFAULT_MAX_LISTING_ITEMS);
         let mut keys = CredentialKeys::default();
         match node {
             None | Some(Node::Null) => {}
@@ -120,6 +122,9 @@ impl Checker {
                         "timeout" => timeout = checker.timeout(path, value),
                         "max_concurrency" => {
                             max_concurrency = checker.max_concurrency(path, value);
+                        }
+                        "max_listing_items" => {
+                            max_listing_items = checker.max_listing_items(path, value);
                         }
                         credential => *keys.slot(credential) = checker.credential_text(path, value),
                     }
@@ -134,6 +139,7 @@ impl Checker {
             api_version: api_version?,
             timeout: timeout?,
             max_concurrency: max_concurrency?,
+            max_listing_items: max_listing_items?,
             credentials: credentials?,
         })
     }
@@ -280,11 +286,39 @@ impl Checker {
 
     fn max_concurrency(&mut self, path: &str, node: &Node) -> Option<usize> {
         let range = format!("between 1 and {MAX_CONCURRENCY_LIMIT}");
+        self.whole_number(
+            path,
+            node,
+            1..=MAX_CONCURRENCY_LIMIT,
+            &range,
+            DEFAULT_MAX_CONCURRENCY,
+        )
+    }
+
+    fn max_listing_items(&mut self, path: &str, node: &Node) -> Option<usize> {
+        self.whole_number(
+            path,
+            node,
+            1..=usize::MAX,
+            "at least 1",
+            DEFAULT_MAX_LISTING_ITEMS,
+        )
+    }
+
+    /// A whole number in `accepted` (described as `range` in messages); null means `default`.
+    fn whole_number(
+        &mut self,
+        path: &str,
+        node: &Node,
+        accepted: std::ops::RangeInclusive<usize>,
+        range: &str,
+        default: usize,
+    ) -> Option<usize> {
         match node {
-            Node::Null => Some(DEFAULT_MAX_CONCURRENCY),
+            Node::Null => Some(default),
             Node::Number(n) => {
                 if let Some(v) = n.as_u64().and_then(|v| usize::try_from(v).ok())
-                    && (1..=MAX_CONCURRENCY_LIMIT).contains(&v)
+                    && accepted.contains(&v)
                 {
                     return Some(v);
                 }
