@@ -1576,3 +1576,63 @@ async fn a_sharded_dedicated_cluster_is_read_from_the_dedicated_listing() {
             .is_some_and(|size| size > 0.0)
     );
 }
+
+#[tokio::test]
+async fn an_8_mib_error_code_leaves_the_log_line_the_page_and_the_metrics_small() {
+    let (logs, _guard) = CapturedLogs::start();
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("hostile", healthy(1, 8)))
+            .with_cluster(flex("fine", healthy(2, 8))),
+    ]))
+    .start()
+    .await;
+    h.sim
+        .set_fault(P1, "hostile", Some(Fault::HostileErrorBody));
+    h.cycle().await;
+
+    let failed = logs.lines_with(&["WARN", "poll failed", "hostile"]);
+    assert_eq!(failed.len(), 1, "{}", logs.text().len());
+    let line = &failed[0];
+    eprintln!("poll failed line: {} bytes", line.len());
+    assert!(line.len() < 4 * 1024, "a {} byte log line", line.len());
+    assert!(line.contains("HOSTILE_HOSTILE_"), "{line}");
+    assert!(
+        logs.text().len() < 16 * 1024,
+        "{} bytes logged",
+        logs.text().len()
+    );
+
+    let page = h.get("/").await.text().await.unwrap();
+    eprintln!("landing page: {} bytes", page.len());
+    assert!(page.len() < 64 * 1024, "a {} byte landing page", page.len());
+    let row = page
+        .lines()
+        .find(|l| l.contains("<td>hostile</td>"))
+        .expect("a row for the hostile cluster");
+    assert!(row.contains("other: HTTP 400 HOSTILE_"), "{row}");
+
+    let text = h.scrape_text().await;
+    eprintln!("/metrics: {} bytes", text.len());
+    assert!(text.len() < 64 * 1024, "a {} byte scrape", text.len());
+    assert!(
+        !text.contains("HOSTILE"),
+        "nothing from the answer is a label"
+    );
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "hostile")),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_target_errors_total",
+            &cluster_and(P1, "hostile", "reason", "other")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "fine")),
+        Some(1.0)
+    );
+}
