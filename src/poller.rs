@@ -2,7 +2,9 @@
 //!
 //! A cycle polls every target, up to `max_concurrency` at a time, summarizes each listing, and
 //! publishes a fresh [`ExporterState`] in one swap. A failed poll touches only its own target:
-//! it keeps that target's last good figures (a 404 drops them) and sets it down.
+//! it keeps that target's last good figures (a 404 drops them) and sets it down. It is logged at
+//! warn when its reason differs from the target's last one and once an hour while it persists,
+//! at debug otherwise, so a target failing every poll cannot flood the log.
 //!
 //! Reloaded configs reach the running poller through a [`ConfigSender`], and the sender hears
 //! back whether the poller took the config: the reload status reports what the poller applies.
@@ -13,10 +15,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
-use crate::atlas::{AtlasClient, AtlasError, BackupApi, RequestObserver};
+use crate::atlas::{AtlasClient, AtlasError, BackupApi, Reason, RequestObserver};
 use crate::clock::Clock;
 use crate::config::{AtlasConfig, Config};
 use crate::state::{
@@ -28,6 +31,59 @@ use crate::target::{Kind, Target, TargetKey};
 struct Record {
     state: TargetState,
     ledger: FailureLedger,
+    warnings: FailureWarnings,
+}
+
+/// How often a failure that persists with the same reason is warned about again.
+const REPEAT_WARNING_AFTER: SignedDuration = SignedDuration::from_hours(1);
+
+/// When a target's failed polls are logged at warn: the first of each reason, then once per
+/// [`REPEAT_WARNING_AFTER`] (on the injected clock) while that reason persists. The others go
+/// to debug; the error counters and the landing page still count and show every one.
+#[derive(Debug, Default)]
+struct FailureWarnings {
+    last: Option<LastWarning>,
+}
+
+#[derive(Debug)]
+struct LastWarning {
+    reason: Reason,
+    at: Timestamp,
+    /// Failures logged at debug only since then.
+    suppressed: u64,
+}
+
+impl FailureWarnings {
+    /// Notes a failure with `reason` at `now`: `Some(failures not warned about since the last
+    /// warning)` when this one is to be warned about.
+    fn failed(&mut self, reason: Reason, now: Timestamp) -> Option<u64> {
+        if let Some(last) = self.last.as_mut()
+            && last.reason == reason
+        {
+            let since = now.duration_since(last.at);
+            // A clock that went back counts as time passed, so no warning is held off for long.
+            if since < REPEAT_WARNING_AFTER && !since.is_negative() {
+                last.suppressed += 1;
+                return None;
+            }
+        }
+        let suppressed = self
+            .last
+            .as_ref()
+            .filter(|last| last.reason == reason)
+            .map_or(0, |last| last.suppressed);
+        self.last = Some(LastWarning {
+            reason,
+            at: now,
+            suppressed: 0,
+        });
+        Some(suppressed)
+    }
+
+    /// A poll succeeded: the next failure is warned about whatever its reason.
+    fn succeeded(&mut self) {
+        self.last = None;
+    }
 }
 
 /// The result of polling one target.
@@ -265,6 +321,7 @@ impl Poller {
                 _ => Record {
                     state: TargetState::new(t),
                     ledger: FailureLedger::default(),
+                    warnings: FailureWarnings::default(),
                 },
             })
             .collect();
@@ -322,6 +379,7 @@ impl Poller {
         let state = &mut record.state;
         match poll.result {
             Ok(summary) => {
+                record.warnings.succeeded();
                 note_kind_change(state, poll.api);
                 state.resolved = poll.api;
                 let failures_total = record.ledger.record(&summary);
@@ -350,18 +408,28 @@ impl Poller {
                     state.resolved = poll.api;
                 }
                 let hint = kind_mismatch_hint(state.target.kind, &error);
-                tracing::warn!(
-                    project_id = %state.target.project_id,
-                    cluster_name = %state.target.cluster_name,
-                    kind = %state.kind(),
-                    reason = reason.as_str(),
-                    http_status = error.status(),
-                    error_code = error.error_code(),
-                    detail = error.detail(),
-                    hint = hint.as_deref(),
-                    error = %error,
-                    "poll failed"
-                );
+                macro_rules! poll_failed {
+                    ($level:ident, $($extra:tt)*) => {
+                        tracing::$level!(
+                            project_id = %state.target.project_id,
+                            cluster_name = %state.target.cluster_name,
+                            kind = %state.kind(),
+                            reason = reason.as_str(),
+                            http_status = error.status(),
+                            error_code = error.error_code(),
+                            detail = error.detail(),
+                            hint = hint.as_deref(),
+                            error = %error,
+                            $($extra)*
+                            "poll failed"
+                        )
+                    };
+                }
+                match record.warnings.failed(reason, now) {
+                    Some(0) => poll_failed!(warn,),
+                    Some(suppressed) => poll_failed!(warn, not_warned_since_last = suppressed,),
+                    None => poll_failed!(debug,),
+                }
                 state.last_poll = Some(PollOutcome {
                     at: now,
                     duration: poll.duration,
@@ -502,5 +570,75 @@ async fn poll_one(
         api,
         result,
         duration: started.elapsed(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_persisting_failure_is_warned_about_once_an_hour() {
+        let mut w = FailureWarnings::default();
+        assert_eq!(
+            w.failed(Reason::ServerError, at("2026-11-22T12:00:00Z")),
+            Some(0)
+        );
+        assert_eq!(
+            w.failed(Reason::ServerError, at("2026-11-22T12:00:30Z")),
+            None
+        );
+        assert_eq!(
+            w.failed(Reason::ServerError, at("2026-11-22T12:59:59Z")),
+            None
+        );
+        assert_eq!(
+            w.failed(Reason::ServerError, at("2026-11-22T13:00:00Z")),
+            Some(2)
+        );
+        assert_eq!(
+            w.failed(Reason::ServerError, at("2026-11-22T13:00:30Z")),
+            None
+        );
+    }
+
+    #[test]
+    fn a_new_reason_or_a_success_in_between_is_warned_about_at_once() {
+        let mut w = FailureWarnings::default();
+        assert_eq!(
+            w.failed(Reason::ServerError, at("2026-11-22T12:00:00Z")),
+            Some(0)
+        );
+        assert_eq!(
+            w.failed(Reason::Timeout, at("2026-11-22T12:00:30Z")),
+            Some(0)
+        );
+        assert_eq!(
+            w.failed(Reason::ServerError, at("2026-11-22T12:01:00Z")),
+            Some(0)
+        );
+        w.succeeded();
+        assert_eq!(
+            w.failed(Reason::ServerError, at("2026-11-22T12:01:30Z")),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn a_clock_that_went_back_does_not_hold_warnings_off() {
+        let mut w = FailureWarnings::default();
+        assert_eq!(
+            w.failed(Reason::Network, at("2026-11-22T12:00:00Z")),
+            Some(0)
+        );
+        assert_eq!(
+            w.failed(Reason::Network, at("2026-11-21T12:00:00Z")),
+            Some(0)
+        );
     }
 }

@@ -1366,8 +1366,8 @@ async fn a_retired_tenant_endpoint_fails_as_gone_and_says_to_use_flex() {
     assert_eq!(
         logs.lines_with(&["WARN", "poll failed", "reason=\"gone\""])
             .len(),
-        2,
-        "each failed poll is logged with its reason"
+        1,
+        "a failure that persists is warned about once, with its reason"
     );
     let page = h.get("/").await.text().await.unwrap();
     let row = page
@@ -1574,5 +1574,165 @@ async fn a_sharded_dedicated_cluster_is_read_from_the_dedicated_listing() {
     assert!(
         m.get("atlas_snapshot_latest_completed_size_bytes", &c)
             .is_some_and(|size| size > 0.0)
+    );
+}
+
+/// A wall clock that a test moves by hand.
+#[derive(Clone)]
+struct MovableClock(std::sync::Arc<std::sync::Mutex<jiff::Timestamp>>);
+
+impl MovableClock {
+    fn at(now: jiff::Timestamp) -> MovableClock {
+        MovableClock(std::sync::Arc::new(std::sync::Mutex::new(now)))
+    }
+
+    fn advance(&self, by: jiff::SignedDuration) {
+        let mut now = self.0.lock().unwrap();
+        *now = now.checked_add(by).unwrap();
+    }
+}
+
+impl atlas_snapshot_exporter::clock::Clock for MovableClock {
+    fn now(&self) -> jiff::Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn an_8_mib_error_code_leaves_the_log_line_the_page_and_the_metrics_small() {
+    let (logs, _guard) = CapturedLogs::start();
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("hostile", healthy(1, 8)))
+            .with_cluster(flex("fine", healthy(2, 8))),
+    ]))
+    .start()
+    .await;
+    h.sim
+        .set_fault(P1, "hostile", Some(Fault::HostileErrorBody));
+    h.cycle().await;
+
+    let failed = logs.lines_with(&["WARN", "poll failed", "hostile"]);
+    assert_eq!(failed.len(), 1, "{}", logs.text().len());
+    let line = &failed[0];
+    eprintln!("poll failed line: {} bytes", line.len());
+    assert!(line.len() < 4 * 1024, "a {} byte log line", line.len());
+    assert!(line.contains("HOSTILE_HOSTILE_"), "{line}");
+    assert!(
+        logs.text().len() < 16 * 1024,
+        "{} bytes logged",
+        logs.text().len()
+    );
+
+    let page = h.get("/").await.text().await.unwrap();
+    eprintln!("landing page: {} bytes", page.len());
+    assert!(page.len() < 64 * 1024, "a {} byte landing page", page.len());
+    let row = page
+        .lines()
+        .find(|l| l.contains("<td>hostile</td>"))
+        .expect("a row for the hostile cluster");
+    assert!(row.contains("other: HTTP 400 HOSTILE_"), "{row}");
+
+    let text = h.scrape_text().await;
+    eprintln!("/metrics: {} bytes", text.len());
+    assert!(text.len() < 64 * 1024, "a {} byte scrape", text.len());
+    assert!(
+        !text.contains("HOSTILE"),
+        "nothing from the answer is a label"
+    );
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "hostile")),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_target_errors_total",
+            &cluster_and(P1, "hostile", "reason", "other")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "fine")),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn a_persisting_failure_is_warned_about_once_per_reason_and_again_after_an_hour() {
+    let (logs, _guard) = CapturedLogs::start();
+    let clock = MovableClock::at(fixed_now());
+    let mut setup = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("flaky", healthy(1, 8)))
+            .with_cluster(flex("fine", healthy(2, 8))),
+    ]));
+    setup.clock = std::sync::Arc::new(clock.clone());
+    let mut h = setup.start().await;
+    let warnings = || logs.lines_with(&["WARN", "poll failed", "flaky"]);
+
+    h.sim.set_fault(P1, "flaky", Some(Fault::ServerError));
+    for _ in 0..5 {
+        h.cycle().await;
+        clock.advance(jiff::SignedDuration::from_secs(60));
+    }
+    assert_eq!(
+        warnings().len(),
+        1,
+        "five failures, one reason: {:?}",
+        warnings()
+    );
+    assert!(warnings()[0].contains("reason=\"server_error\""));
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_target_errors_total",
+            &cluster_and(P1, "flaky", "reason", "server_error")
+        ),
+        Some(5.0),
+        "the counter still counts every failure"
+    );
+
+    h.sim.set_fault(P1, "flaky", Some(Fault::Forbidden));
+    h.cycle().await;
+    h.cycle().await;
+    let lines = warnings();
+    assert_eq!(
+        lines.len(),
+        2,
+        "a new reason is warned about at once: {lines:?}"
+    );
+    assert!(lines[1].contains("reason=\"forbidden\""), "{}", lines[1]);
+    let page = h.get("/").await.text().await.unwrap();
+    assert!(
+        page.contains("forbidden: HTTP 403"),
+        "the page shows the latest failure"
+    );
+
+    clock.advance(jiff::SignedDuration::from_mins(59));
+    h.cycle().await;
+    assert_eq!(warnings().len(), 2, "within the hour: {:?}", warnings());
+    clock.advance(jiff::SignedDuration::from_mins(1));
+    h.cycle().await;
+    let lines = warnings();
+    assert_eq!(
+        lines.len(),
+        3,
+        "an hour later it is warned about again: {lines:?}"
+    );
+    assert!(lines[2].contains("not_warned_since_last=2"), "{}", lines[2]);
+
+    h.sim.set_fault(P1, "flaky", None);
+    h.cycle().await;
+    h.sim.set_fault(P1, "flaky", Some(Fault::Forbidden));
+    h.cycle().await;
+    assert_eq!(
+        warnings().len(),
+        4,
+        "a failure after a success is warned about at once"
+    );
+    assert!(
+        logs.lines_with(&["WARN", "poll failed", "fine"]).is_empty(),
+        "the healthy cluster logs no failure"
     );
 }

@@ -976,3 +976,147 @@ async fn tls_with_basic_auth_answers_401_with_a_challenge_and_200_with_credentia
         "max-age=31536000"
     );
 }
+
+/// The exporter's own server on 127.0.0.1:0 with `config`, and the checker it uses.
+async fn serve_exporter(config: WebConfig) -> (String, Arc<BasicAuth>) {
+    use arc_swap::ArcSwap;
+    use atlas_snapshot_exporter::clock::{Clock, SystemClock};
+    use atlas_snapshot_exporter::metrics::Metrics;
+    use atlas_snapshot_exporter::server::{App, ServeOptions, serve};
+    use atlas_snapshot_exporter::state::{ExporterState, ReloadStatus};
+
+    let auth = config.basic_auth().expect("basic_auth_users is set");
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let state = Arc::new(ArcSwap::from_pointee(ExporterState::default()));
+    let reload = Arc::new(ArcSwap::from_pointee(ReloadStatus {
+        successful: true,
+        last_success: clock.now(),
+    }));
+    let app = Arc::new(App {
+        metrics: Metrics::new(Arc::clone(&state), reload, Arc::clone(&clock)).unwrap(),
+        state,
+        telemetry_path: "/metrics".to_owned(),
+        reloader: None,
+        web: Arc::new(ArcSwap::from_pointee(config)),
+        clock,
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(
+        listener,
+        app,
+        ServeOptions::default(),
+        std::future::pending(),
+    ));
+    (url, auth)
+}
+
+/// Wrong-password requests for alice, each with a new password, from `connections` clients at
+/// once until `stop` is set; returns every status seen.
+fn flood_alice(
+    url: &str,
+    connections: usize,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinSet<Vec<StatusCode>> {
+    let mut flood = tokio::task::JoinSet::new();
+    // One client: each task keeps its own connection open, so `connections` run at once.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    for c in 0..connections {
+        let url = format!("{url}/-/healthy");
+        let stop = Arc::clone(stop);
+        let http = http.clone();
+        flood.spawn(async move {
+            let mut statuses = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let guess = format!("guess-{c}-{n}");
+                match http.get(&url).basic_auth("alice", Some(guess)).send().await {
+                    Ok(r) => statuses.push(r.status()),
+                    Err(e) => panic!("flood request failed: {e}"),
+                }
+            }
+            statuses
+        });
+    }
+    flood
+}
+
+#[test]
+fn a_flood_of_wrong_passwords_for_one_user_neither_delays_another_user_nor_starves_blocking_work() {
+    // Few blocking threads, so that a flood holding them all would show as a stuck probe.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = WebConfig::load(&fixture("basic_auth_only.good.yml")).unwrap();
+        let (url, auth) = serve_exporter(config).await;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut flood = flood_alice(&url, 300, &stop);
+        // Wait until the flood has spent alice's budget many times over.
+        while auth.refused_over_budget() < 300 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+
+        // Blocking work (a reload reads its files on spawn_blocking) still finds a thread.
+        // The bound is generous: a starved pool would hold the probe for the whole flood.
+        let started = std::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(|| ()))
+            .await
+            .expect("a blocking task runs during the flood")
+            .unwrap();
+        eprintln!("blocking probe during the flood: {:?}", started.elapsed());
+
+        let started = std::time::Instant::now();
+        let bob = reqwest::Client::new()
+            .get(format!("{url}/-/healthy"))
+            .basic_auth("bob", Some("battery staple"))
+            .send()
+            .await
+            .unwrap();
+        eprintln!(
+            "bob's first login during the flood: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(bob.status(), StatusCode::OK, "bob gets in during the flood");
+        let bob_comparisons = 1;
+
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut statuses = Vec::new();
+        while let Some(joined) = flood.join_next().await {
+            statuses.extend(joined.unwrap());
+        }
+        assert!(statuses.len() >= 300, "{} flood requests", statuses.len());
+        assert!(
+            statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+            "every guess is refused"
+        );
+        let flood_requests = statuses.len() as u64;
+        eprintln!(
+            "{flood_requests} wrong guesses: {} compared with bcrypt, {} refused over budget",
+            auth.bcrypt_comparisons() - bob_comparisons,
+            auth.refused_over_budget()
+        );
+        assert_eq!(
+            auth.bcrypt_comparisons() + auth.refused_over_budget(),
+            flood_requests + bob_comparisons,
+            "each guess was either compared or refused over budget, bob's login compared once"
+        );
+        assert!(auth.refused_over_budget() >= 300);
+
+        // Once the flood is over, alice's budget is back.
+        let alice = reqwest::Client::new()
+            .get(format!("{url}/-/healthy"))
+            .basic_auth("alice", Some("correct horse"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(alice.status(), StatusCode::OK);
+    });
+}

@@ -2,7 +2,9 @@
 //!
 //! Every failure maps to exactly one [`Reason`], the bounded `reason` label on
 //! `atlas_snapshot_target_errors_total`, and carries what Atlas said (`errorCode`, `detail`) for
-//! the log line. No variant holds a credential: URLs never carry user-info (the config rejects
+//! the log line. Text taken from an answer is bounded once, by [`bounded`]: each field of an
+//! error body when it is parsed, and the free text of the other variants when it is shown, so a
+//! hostile answer cannot flood the logs or the landing page. No variant holds a credential: URLs never carry user-info (the config rejects
 //! it) and request headers are never copied into an error.
 
 use std::fmt;
@@ -136,28 +138,115 @@ pub struct ApiErrorBody {
     pub parameters: Vec<serde_json::Value>,
 }
 
-/// Longest `detail` kept from an error body, so one odd response cannot flood the logs.
-const MAX_DETAIL_CHARS: usize = 512;
+/// Longest `errorCode` kept from an answer. Atlas' codes are short upper-case identifiers
+/// (`CLUSTER_NOT_FOUND`, `RATE_LIMITED_TOKEN_BUCKET`); a longer one is not Atlas speaking.
+pub const MAX_ERROR_CODE_CHARS: usize = 64;
+/// Longest `reason` (the HTTP reason phrase) kept from an answer.
+pub const MAX_REASON_CHARS: usize = 64;
+/// Longest `detail` kept from an answer: Atlas' are one sentence.
+pub const MAX_DETAIL_CHARS: usize = 1000;
+/// Most characters kept from all of an answer's `parameters` together: strings by their
+/// characters, other values by their JSON text.
+pub const MAX_PARAMETERS_CHARS: usize = 1000;
+/// Longest free text of an error that is not Atlas' body (a reqwest or JSON error, a header
+/// value quoted in a message), as logged and shown.
+pub const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// The one bounding of text taken from an answer: at most `max` characters (then `…`), control
+/// characters replaced by U+FFFD so that what is logged stays on one line.
+pub fn bounded(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max.saturating_mul(4)).saturating_add(3));
+    let mut chars = text.chars();
+    for c in chars.by_ref().take(max) {
+        out.push(if c.is_control() { '\u{fffd}' } else { c });
+    }
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
 
 impl ApiErrorBody {
-    /// Parses an error body, returning `None` when it is not Atlas' JSON shape.
+    /// Parses an error body, returning `None` when it is not Atlas' JSON shape. Every field comes
+    /// back [bounded](ApiErrorBody::bounded).
     pub fn parse(bytes: &[u8]) -> Option<Box<ApiErrorBody>> {
-        let mut body: ApiErrorBody = serde_json::from_slice(bytes).ok()?;
+        let body: ApiErrorBody = serde_json::from_slice(bytes).ok()?;
         if body.error_code.is_none() && body.detail.is_none() {
             return None;
         }
-        if let Some(detail) = body.detail.as_mut() {
-            truncate_chars(detail, MAX_DETAIL_CHARS);
+        Some(Box::new(body.bounded()))
+    }
+
+    /// The same body with each field cut to its limit ([`MAX_ERROR_CODE_CHARS`],
+    /// [`MAX_REASON_CHARS`], [`MAX_DETAIL_CHARS`], [`MAX_PARAMETERS_CHARS`]), so that one odd
+    /// answer cannot flood the logs or the landing page.
+    pub fn bounded(self) -> ApiErrorBody {
+        let cut = |field: Option<String>, max| field.map(|s| bounded(&s, max));
+        ApiErrorBody {
+            error: self.error,
+            error_code: cut(self.error_code, MAX_ERROR_CODE_CHARS),
+            detail: cut(self.detail, MAX_DETAIL_CHARS),
+            reason: cut(self.reason, MAX_REASON_CHARS),
+            parameters: bounded_parameters(self.parameters, MAX_PARAMETERS_CHARS),
         }
-        Some(Box::new(body))
     }
 }
 
-fn truncate_chars(s: &mut String, max: usize) {
-    if let Some((idx, _)) = s.char_indices().nth(max) {
-        s.truncate(idx);
-        s.push('…');
+/// Keeps parameters while their JSON text fits in `budget` characters: the one that does not
+/// fit becomes its bounded text, and a final `"…"` stands for any left out after it.
+fn bounded_parameters(parameters: Vec<serde_json::Value>, budget: usize) -> Vec<serde_json::Value> {
+    let mut left = budget;
+    let mut kept = Vec::new();
+    let total = parameters.len();
+    for value in parameters {
+        if left == 0 {
+            break;
+        }
+        let (value, used) = match value {
+            serde_json::Value::String(s) => {
+                let s = bounded(&s, left);
+                let used = s.chars().count().min(left);
+                (serde_json::Value::String(s), used)
+            }
+            other => match json_text_within(&other, left) {
+                Some(used) => (other, used),
+                None => {
+                    let text = serde_json::to_string(&other).unwrap_or_default();
+                    (serde_json::Value::String(bounded(&text, left)), left)
+                }
+            },
+        };
+        left -= used.min(left);
+        kept.push(value);
     }
+    if kept.len() < total {
+        kept.push(serde_json::Value::String("…".to_owned()));
+    }
+    kept
+}
+
+/// The length of `value`'s JSON text when it is at most `limit` bytes, found without writing
+/// more than `limit + 1` bytes of it.
+fn json_text_within(value: &serde_json::Value, limit: usize) -> Option<usize> {
+    struct Counter {
+        written: usize,
+        limit: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.written += buf.len();
+            if self.written > self.limit {
+                return Err(std::io::Error::other("over the limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter { written: 0, limit };
+    serde_json::to_writer(&mut counter, value).ok()?;
+    Some(counter.written)
 }
 
 /// A failed request to Atlas.
@@ -177,10 +266,10 @@ pub enum AtlasError {
     #[error("no answer within {0:?}")]
     Timeout(Duration),
     /// The request never got a response: connection, DNS, TLS.
-    #[error("network error: {0}")]
+    #[error("network error: {}", bounded(.0, MAX_MESSAGE_CHARS))]
     Network(String),
     /// A success response whose body is not what the endpoint documents.
-    #[error("cannot decode the response: {0}")]
+    #[error("cannot decode the response: {}", bounded(.0, MAX_MESSAGE_CHARS))]
     Decode(String),
     /// The response body is larger than the configured cap.
     #[error("response body larger than {limit} bytes")]
@@ -189,10 +278,10 @@ pub enum AtlasError {
         limit: usize,
     },
     /// The paging links point away from the API server or loop.
-    #[error("paging stopped: {0}")]
+    #[error("paging stopped: {}", bounded(.0, MAX_MESSAGE_CHARS))]
     Paging(String),
     /// Something inside the client, such as an unbuildable request.
-    #[error("{0}")]
+    #[error("{}", bounded(.0, MAX_MESSAGE_CHARS))]
     Internal(String),
 }
 
@@ -376,5 +465,93 @@ mod tests {
         let body = format!(r#"{{"errorCode":"E","detail":"{long}"}}"#);
         let parsed = ApiErrorBody::parse(body.as_bytes()).unwrap();
         assert_eq!(parsed.detail.unwrap().chars().count(), MAX_DETAIL_CHARS + 1);
+    }
+
+    #[test]
+    fn every_field_of_a_hostile_error_body_is_bounded() {
+        let huge = "A".repeat(8 * 1024 * 1024);
+        let body = serde_json::json!({
+            "error": 400,
+            "errorCode": huge,
+            "detail": huge,
+            "reason": huge,
+            "parameters": [huge, {"nested": huge}, 1, 2, 3],
+        });
+        let parsed = ApiErrorBody::parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            parsed.error_code.as_deref().map(|c| c.chars().count()),
+            Some(MAX_ERROR_CODE_CHARS + 1)
+        );
+        assert!(parsed.error_code.as_deref().unwrap().ends_with('…'));
+        assert_eq!(
+            parsed.reason.as_deref().map(|r| r.chars().count()),
+            Some(MAX_REASON_CHARS + 1)
+        );
+        assert_eq!(
+            parsed.detail.as_deref().map(|d| d.chars().count()),
+            Some(MAX_DETAIL_CHARS + 1)
+        );
+        let parameters = serde_json::to_string(&parsed.parameters).unwrap();
+        assert!(parameters.len() < MAX_PARAMETERS_CHARS + 64, "{parameters}");
+        assert_eq!(parsed.parameters.last(), Some(&serde_json::json!("…")));
+        let err = AtlasError::Status {
+            status: 400,
+            body: Some(parsed),
+            retry_after: None,
+        };
+        assert!(err.to_string().len() < 2 * 1024);
+        assert_eq!(err.reason(), Reason::Other);
+    }
+
+    #[test]
+    fn parameters_within_the_budget_are_kept_as_they_are() {
+        let parameters = vec![
+            serde_json::json!("x"),
+            serde_json::json!(55),
+            serde_json::json!({"a": [1, 2]}),
+        ];
+        assert_eq!(
+            bounded_parameters(parameters.clone(), MAX_PARAMETERS_CHARS),
+            parameters
+        );
+        assert_eq!(
+            bounded_parameters(parameters, 3),
+            vec![
+                serde_json::json!("x"),
+                serde_json::json!(55),
+                serde_json::json!("…")
+            ]
+        );
+    }
+
+    #[test]
+    fn bounded_text_stays_on_one_line_and_within_its_limit() {
+        assert_eq!(bounded("CLUSTER_NOT_FOUND", 64), "CLUSTER_NOT_FOUND");
+        assert_eq!(bounded("ab\ncd", 64), "ab\u{fffd}cd");
+        assert_eq!(bounded("ééééé", 3), "ééé…");
+        assert_eq!(bounded("", 0), "");
+        assert_eq!(bounded("x", 0), "…");
+    }
+
+    #[test]
+    fn free_text_errors_are_bounded_when_shown() {
+        let long = format!(
+            "error sending request for url (http://{}/)",
+            "h".repeat(100_000)
+        );
+        for err in [
+            AtlasError::Network(long.clone()),
+            AtlasError::Decode(long.clone()),
+            AtlasError::Paging(long.clone()),
+            AtlasError::Internal(long.clone()),
+        ] {
+            let shown = err.to_string();
+            assert!(
+                shown.chars().count() <= MAX_MESSAGE_CHARS + 32,
+                "{}",
+                shown.len()
+            );
+            assert!(shown.ends_with('…'));
+        }
     }
 }

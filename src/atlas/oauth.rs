@@ -146,9 +146,12 @@ fn oauth_error(body: &[u8]) -> Option<Box<ApiErrorBody>> {
         return Some(b);
     }
     let e: OAuthErrorBody = serde_json::from_slice(body).ok()?;
-    Some(Box::new(ApiErrorBody {
-        error_code: e.error,
-        detail: e.error_description,
-        ..ApiErrorBody::default()
-    }))
+    Some(Box::new(
+        ApiErrorBody {
+            error_code: e.error,
+            detail: e.error_description,
+            ..ApiErrorBody::default()
+        }
+        .bounded(),
+    ))
 }

@@ -18,6 +18,9 @@ pub(crate) type Resp = Response<Full<Bytes>>;
 /// The header that repeats an error's `errorCode`.
 pub(crate) const X_ERROR_CODE: HeaderName = HeaderName::from_static("x-error-code");
 
+/// Longest code repeated in `X-Error-Code`.
+const MAX_HEADER_CODE_BYTES: usize = 256;
+
 /// Atlas' 401 body, exactly as recorded (Jackson's pretty printer, no trailing newline).
 pub(crate) const UNAUTHORIZED_BODY: &str = "{\n  \"error\" : 401,\n  \"reason\" : \"Unauthorized\",\n  \"detail\" : \"You are not authorized for this resource.\",\n  \"errorCode\" : \"UNEXPECTED_ERROR\"\n}";
 
@@ -201,9 +204,12 @@ impl ApiError {
 
     pub(crate) fn into_response(self) -> Resp {
         let mut response = json_response(self.status, "application/json", &self.body(), false);
-        response
-            .headers_mut()
-            .insert(X_ERROR_CODE, HeaderValue::from_static(self.code));
+        // Atlas' codes are short; a hostile fault's code is too long for a header.
+        if self.code.len() <= MAX_HEADER_CODE_BYTES {
+            response
+                .headers_mut()
+                .insert(X_ERROR_CODE, HeaderValue::from_static(self.code));
+        }
         response
     }
 }

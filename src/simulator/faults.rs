@@ -3,7 +3,11 @@
 //! check, so a faulty cluster fails the same way on every endpoint (as an outage would).
 
 use std::net::IpAddr;
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use hyper::StatusCode;
+use serde_json::json;
 
 use super::errors::ApiError;
 use super::ratelimit::rate_limited;
@@ -39,6 +43,7 @@ pub(crate) fn apply(fault: &mut Option<Fault>, ctx: &FaultContext<'_>) -> Option
         Fault::NotFound => error(ApiError::cluster_not_found(ctx.group, ctx.cluster)),
         Fault::ServerError => error(ApiError::unexpected_error()),
         Fault::Forbidden => error(ApiError::ip_not_on_access_list(&ctx.peer.to_string())),
+        Fault::HostileErrorBody => error(hostile_error()),
         Fault::MalformedJson => Effect::Malformed,
         Fault::Slow(delay) => Effect::Delay(*delay),
         Fault::RateLimited {
@@ -66,6 +71,21 @@ pub(crate) fn apply(fault: &mut Option<Fault>, ctx: &FaultContext<'_>) -> Option
         }
     };
     Some(effect)
+}
+
+/// How long each huge field of [`Fault::HostileErrorBody`] is: 8 MiB, as in the answer that
+/// once made a 16.8 MB log line per poll.
+pub(crate) const HOSTILE_FIELD_BYTES: usize = 8 * 1024 * 1024;
+
+/// The error of [`Fault::HostileErrorBody`]. Its code is built once per process (an
+/// [`ApiError`]'s code is `'static`) and is too long for the `X-Error-Code` header, so only the
+/// body carries it.
+fn hostile_error() -> ApiError {
+    static HUGE: OnceLock<String> = OnceLock::new();
+    let huge: &'static str = HUGE.get_or_init(|| "HOSTILE_".repeat(HOSTILE_FIELD_BYTES / 8));
+    let mut parameters = vec![json!(huge)];
+    parameters.extend((0..5000).map(|i| json!(i)));
+    ApiError::new(StatusCode::BAD_REQUEST, huge, huge, parameters)
 }
 
 fn error(error: ApiError) -> Effect {
@@ -126,6 +146,30 @@ mod tests {
             assert!(apply(&mut fault, &ctx(&limits)).is_some());
         }
         assert!(fault.is_some());
+    }
+
+    #[test]
+    fn a_hostile_error_body_has_huge_fields() {
+        let limits = RateLimit::atlas_default();
+        let mut fault = Some(Fault::HostileErrorBody);
+        let Some(Effect::Error { error, .. }) = apply(&mut fault, &ctx(&limits)) else {
+            panic!("expected an error");
+        };
+        let body = error.body();
+        assert_eq!(
+            body["errorCode"].as_str().unwrap().len(),
+            HOSTILE_FIELD_BYTES
+        );
+        assert_eq!(body["detail"].as_str().unwrap().len(), HOSTILE_FIELD_BYTES);
+        assert_eq!(body["parameters"].as_array().unwrap().len(), 5001);
+        let response = error.into_response();
+        assert_eq!(response.status(), 400);
+        assert!(
+            response
+                .headers()
+                .get(super::super::errors::X_ERROR_CODE)
+                .is_none()
+        );
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! `basic_auth_users`: HTTP basic authentication against bcrypt hashes, as exporter-toolkit does
 //! it, with a bounded cache of successful checks so that a scrape every 15 s does not pay for
-//! bcrypt each time.
+//! bcrypt each time, and budgets that keep a flood of wrong passwords from costing more than a
+//! few bcrypt comparisons at a time or delaying another user's login.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
 use hyper::header::HeaderValue;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use zeroize::Zeroizing;
 
 use super::error::{Source, WebConfigError};
@@ -27,32 +30,69 @@ const CACHE_CAPACITY: usize = 256;
 /// decoy fails whatever it returns, since the user does not exist.
 const DECOY_PASSWORD: &[u8] = b"atlas-snapshot-exporter: no such user";
 
+/// Uncached checks of one configured user that may be under way at once (waiting for bcrypt or
+/// running it). Further ones for that user are refused at once, without bcrypt.
+pub const CHECKS_PER_USER: usize = 2;
+
+/// Uncached checks of user names that are not configured, all together, that may be under way
+/// at once.
+pub const CHECKS_FOR_UNKNOWN_USERS: usize = 2;
+
+/// bcrypt comparisons running at once, whoever asked: each holds a thread of tokio's blocking
+/// pool (512 threads) and a core, so reloads and other blocking work always find a thread.
+pub const CONCURRENT_BCRYPT: usize = 2;
+
 /// Checks `Authorization: Basic ...` headers against `basic_auth_users`.
 ///
 /// # Cost
 ///
-/// A credential that was verified before is answered from a cache in well under a microsecond.
-/// Anything else costs one bcrypt comparison at the hash's cost (about 70 ms at cost 10, the
-/// usual `htpasswd -B` setting, and doubling with each step), and bcrypt comparisons run one at
-/// a time, as in exporter-toolkit, so that a flood of wrong passwords holds one core, not all.
-/// So on a tokio runtime call [`BasicAuth::verify_async`], which answers cache hits at once and
-/// moves misses to [`tokio::task::spawn_blocking`]; call [`BasicAuth::verify`] directly only
-/// from a thread that may block.
+/// A credential that was verified before is answered from a cache in well under a microsecond,
+/// and never waits for anything. Anything else costs one bcrypt comparison at the hash's cost
+/// (about 70 ms at cost 10, the usual `htpasswd -B` setting, and doubling with each step). So on
+/// a tokio runtime call [`BasicAuth::verify_async`], which answers cache hits at once and moves
+/// misses to [`tokio::task::spawn_blocking`]; call [`BasicAuth::verify`] directly only from a
+/// thread that may block.
+///
+/// # Budgets
+///
+/// A flood of wrong passwords must neither fill the blocking pool nor make an honest user's
+/// first login wait behind it. So each configured user may have [`CHECKS_PER_USER`] uncached
+/// checks under way, the names that are not configured [`CHECKS_FOR_UNKNOWN_USERS`] together,
+/// and a check beyond its budget is refused at once, without bcrypt (the client may try again
+/// when the flood is over; its cached successes still pass). Checks within their budgets then
+/// take turns, first come first served, for [`CONCURRENT_BCRYPT`] comparisons at a time. The
+/// queue therefore holds at most a few checks per user, and another user's first login waits
+/// for a handful of comparisons, not for the flood. [`BasicAuth::verify`] keeps to the budgets
+/// too, but runs its comparison on the caller's thread, outside the turns.
 ///
 /// # Timing
 ///
 /// A user name that is not configured is still compared, against a decoy hash made at load time
 /// with the highest cost among the configured hashes, so an unknown user takes as long as a
 /// known one with a wrong password. (With mixed costs, the time still tells which cost a name
-/// would have; keep one cost for all users.) Only successes are cached, keyed by an HMAC of
+/// would have; keep one cost for all users. And while a flood spends the unknown names' budget,
+/// such names are refused at once where a configured name is still compared, so that time can
+/// tell a configured name from another: treat user names as known, passwords as the secret.)
+/// Only successes are cached, keyed by an HMAC of
 /// user and password under a key drawn when the config is loaded: the cache never holds a
 /// password, and a stream of wrong passwords cannot evict the right ones.
 pub struct BasicAuth {
-    users: BTreeMap<String, String>,
+    users: BTreeMap<String, User>,
     decoy_hash: String,
+    /// The budget of every name that is not configured.
+    unknown_budget: Arc<Semaphore>,
+    /// Turns at bcrypt, [`CONCURRENT_BCRYPT`] at a time, handed out first come first served.
+    bcrypt_turns: Arc<Semaphore>,
     cache_key: hmac::Key,
     verified: Mutex<VerifiedCache>,
-    bcrypt_turn: Mutex<()>,
+    bcrypt_comparisons: AtomicU64,
+    refused_over_budget: AtomicU64,
+}
+
+/// A configured user: the hash, and the budget of uncached checks under way.
+struct User {
+    hash: String,
+    budget: Arc<Semaphore>,
 }
 
 impl fmt::Debug for BasicAuth {
@@ -93,6 +133,7 @@ impl BasicAuth {
         };
         let mut users = BTreeMap::new();
         let mut highest_cost = 0;
+        let budget = || Arc::new(Semaphore::new(CHECKS_PER_USER));
         for (name, hash) in mapping {
             let user = match name {
                 serde_yaml::Value::String(user) => user,
@@ -124,7 +165,13 @@ impl BasicAuth {
                 )
             })?;
             highest_cost = highest_cost.max(cost);
-            users.insert(user, hash);
+            users.insert(
+                user,
+                User {
+                    hash,
+                    budget: budget(),
+                },
+            );
         }
         if users.is_empty() {
             return Ok(None);
@@ -144,25 +191,32 @@ impl BasicAuth {
             users,
             decoy_hash,
             cache_key: hmac::Key::new(hmac::HMAC_SHA256, key_bytes.as_ref()),
+            unknown_budget: Arc::new(Semaphore::new(CHECKS_FOR_UNKNOWN_USERS)),
+            bcrypt_turns: Arc::new(Semaphore::new(CONCURRENT_BCRYPT)),
             verified: Mutex::new(VerifiedCache::default()),
-            bcrypt_turn: Mutex::new(()),
+            bcrypt_comparisons: AtomicU64::new(0),
+            refused_over_budget: AtomicU64::new(0),
         }))
     }
 
     /// True when the `Authorization` header value carries a known user and the right password.
     ///
-    /// Blocks for one bcrypt comparison unless this credential was verified before (see the
-    /// type's documentation); prefer [`BasicAuth::verify_async`] on a tokio runtime.
+    /// Blocks for one bcrypt comparison unless this credential was verified before or its
+    /// user's budget is spent (see the type's documentation); prefer
+    /// [`BasicAuth::verify_async`] on a tokio runtime.
     pub fn verify(&self, authorization: Option<&HeaderValue>) -> bool {
         match self.quick_check(authorization) {
             Quick::Known(answer) => answer,
-            Quick::NeedsBcrypt(credential) => self.verify_with_bcrypt(&credential),
+            Quick::NeedsBcrypt(credential) => match self.take_budget(&credential.user) {
+                Some(_budget) => self.verify_with_bcrypt(&credential),
+                None => false,
+            },
         }
     }
 
-    /// [`BasicAuth::verify`] for async code: a malformed header or a cached credential is
-    /// answered without leaving the task; a bcrypt comparison runs on
-    /// [`tokio::task::spawn_blocking`]. Must be awaited inside a tokio runtime.
+    /// [`BasicAuth::verify`] for async code: a malformed header, a cached credential or a spent
+    /// budget is answered without leaving the task; a bcrypt comparison waits for its turn and
+    /// runs on [`tokio::task::spawn_blocking`]. Must be awaited inside a tokio runtime.
     pub fn verify_async(
         self: &Arc<Self>,
         authorization: Option<&HeaderValue>,
@@ -170,16 +224,36 @@ impl BasicAuth {
         let quick = self.quick_check(authorization);
         let this = Arc::clone(self);
         async move {
-            match quick {
-                Quick::Known(answer) => answer,
-                Quick::NeedsBcrypt(credential) => {
-                    tokio::task::spawn_blocking(move || this.verify_with_bcrypt(&credential))
-                        .await
-                        // A panicked or cancelled check lets no one in.
-                        .unwrap_or(false)
-                }
-            }
+            let credential = match quick {
+                Quick::Known(answer) => return answer,
+                Quick::NeedsBcrypt(credential) => credential,
+            };
+            let Some(budget) = this.take_budget(&credential.user) else {
+                return false;
+            };
+            // The semaphore is never closed; if it were, no one would get in.
+            let Ok(turn) = Arc::clone(&this.bcrypt_turns).acquire_owned().await else {
+                return false;
+            };
+            tokio::task::spawn_blocking(move || {
+                // Held until the comparison ends, even if the request is gone by then.
+                let _held = (budget, turn);
+                this.verify_with_bcrypt(&credential)
+            })
+            .await
+            // A panicked or cancelled check lets no one in.
+            .unwrap_or(false)
         }
+    }
+
+    /// How many bcrypt comparisons this checker has run.
+    pub fn bcrypt_comparisons(&self) -> u64 {
+        self.bcrypt_comparisons.load(Ordering::Relaxed)
+    }
+
+    /// How many checks were refused without bcrypt because their user's budget was spent.
+    pub fn refused_over_budget(&self) -> u64 {
+        self.refused_over_budget.load(Ordering::Relaxed)
     }
 
     /// The `WWW-Authenticate` value for a 401: `Basic realm="atlas-snapshot-exporter",
@@ -208,17 +282,29 @@ impl BasicAuth {
         })
     }
 
+    /// A place in the budget of `user` (or of all unknown names), or `None` when it is spent.
+    fn take_budget(&self, user: &str) -> Option<OwnedSemaphorePermit> {
+        let budget = self
+            .users
+            .get(user)
+            .map_or(&self.unknown_budget, |u| &u.budget);
+        let place = Arc::clone(budget).try_acquire_owned().ok();
+        if place.is_none() {
+            self.refused_over_budget.fetch_add(1, Ordering::Relaxed);
+        }
+        place
+    }
+
     fn verify_with_bcrypt(&self, credential: &Credential) -> bool {
+        // Another check of the same credential may have passed while this one waited its turn.
+        if self.cache().contains(&credential.tag) {
+            return true;
+        }
         let stored = self.users.get(&credential.user);
-        let hash = stored.unwrap_or(&self.decoy_hash);
-        let matches = {
-            let _turn = self
-                .bcrypt_turn
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            // Every stored hash was parsed at load, so an error cannot happen; it would be a no.
-            bcrypt::verify(credential.password.as_slice(), hash).unwrap_or(false)
-        };
+        let hash = stored.map_or(&self.decoy_hash, |u| &u.hash);
+        self.bcrypt_comparisons.fetch_add(1, Ordering::Relaxed);
+        // Every stored hash was parsed at load, so an error cannot happen; it would be a no.
+        let matches = bcrypt::verify(credential.password.as_slice(), hash).unwrap_or(false);
         let accepted = matches && stored.is_some();
         if accepted {
             self.cache().insert(credential.tag);
@@ -430,6 +516,72 @@ mod tests {
         let debug = format!("{auth:?}");
         assert!(debug.contains("alice"), "{debug}");
         assert!(!debug.contains("$2"), "{debug}");
+    }
+
+    #[test]
+    fn a_user_whose_budget_is_spent_is_refused_without_bcrypt_and_others_are_not() {
+        let auth = checker(&[("alice", "secret"), ("bob", "other")]);
+        assert!(auth.verify(Some(&header("alice", "secret"))));
+        let comparisons = auth.bcrypt_comparisons();
+        let spent: Vec<_> = (0..CHECKS_PER_USER)
+            .map(|_| auth.take_budget("alice").unwrap())
+            .collect();
+        assert!(!auth.verify(Some(&header("alice", "another-guess"))));
+        assert_eq!(
+            auth.bcrypt_comparisons(),
+            comparisons,
+            "refused without bcrypt"
+        );
+        assert_eq!(auth.refused_over_budget(), 1);
+        assert!(
+            auth.verify(Some(&header("alice", "secret"))),
+            "a cached success needs no budget"
+        );
+        assert!(
+            auth.verify(Some(&header("bob", "other"))),
+            "bob has his own budget"
+        );
+        assert!(
+            !auth.verify(Some(&header("mallory", "x"))),
+            "unknown names have theirs"
+        );
+        assert_eq!(auth.bcrypt_comparisons(), comparisons + 2);
+        drop(spent);
+        assert!(!auth.verify(Some(&header("alice", "another-guess"))));
+        assert_eq!(
+            auth.bcrypt_comparisons(),
+            comparisons + 3,
+            "the budget is back"
+        );
+    }
+
+    #[test]
+    fn unknown_names_share_one_budget_apart_from_the_configured_users() {
+        let auth = checker(&[("alice", "secret")]);
+        let _spent: Vec<_> = (0..CHECKS_FOR_UNKNOWN_USERS)
+            .map(|i| auth.take_budget(&format!("nobody{i}")).unwrap())
+            .collect();
+        assert!(auth.take_budget("someone-else").is_none());
+        assert!(auth.verify(Some(&header("alice", "secret"))));
+    }
+
+    #[tokio::test]
+    async fn verify_async_keeps_to_the_budget_and_gives_back_its_place() {
+        let auth = Arc::new(checker(&[("alice", "secret")]));
+        let spent: Vec<_> = (0..CHECKS_PER_USER)
+            .map(|_| auth.take_budget("alice").unwrap())
+            .collect();
+        assert!(!auth.verify_async(Some(&header("alice", "secret"))).await);
+        assert_eq!(auth.bcrypt_comparisons(), 0);
+        drop(spent);
+        assert!(auth.verify_async(Some(&header("alice", "secret"))).await);
+        assert!(!auth.verify_async(Some(&header("alice", "wrong"))).await);
+        assert_eq!(auth.bcrypt_comparisons(), 2);
+        assert_eq!(auth.bcrypt_turns.available_permits(), CONCURRENT_BCRYPT);
+        assert_eq!(
+            auth.users["alice"].budget.available_permits(),
+            CHECKS_PER_USER
+        );
     }
 
     #[test]
