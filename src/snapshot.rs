@@ -150,7 +150,7 @@ impl Snapshot {
     }
 
     fn from_tenant(s: &TenantSnapshot) -> Snapshot {
-        let status_text = s.status.clone().unwrap_or_default();
+        let status_text = status_text(s.status.as_deref());
         let duration = match (s.start_time, s.finish_time) {
             (Some(start), Some(finish)) if finish >= start => {
                 Duration::try_from(finish.duration_since(start)).ok()
@@ -176,7 +176,7 @@ impl Snapshot {
 
     /// `position` is the snapshot's place in its listing: it orders undated snapshots.
     fn from_dedicated(s: &DedicatedSnapshot, position: usize) -> Snapshot {
-        let status_text = s.status.clone().unwrap_or_default();
+        let status_text = status_text(s.status.as_deref());
         Snapshot {
             id: s.id.clone(),
             status: Status::from_dedicated(&status_text),
@@ -262,6 +262,15 @@ pub fn normalize_one(one: &OneSnapshot) -> Snapshot {
         OneSnapshot::Legacy(s) => Snapshot::from_legacy(s),
     }
 }
+
+/// A status as the listing wrote it, bounded like every text taken from an answer: an unknown
+/// status is shown on the landing page and in `snapshots list`.
+fn status_text(status: Option<&str>) -> String {
+    crate::atlas::bounded(status.unwrap_or_default(), MAX_STATUS_CHARS)
+}
+
+/// Atlas' statuses are short words (`inProgress`, `COMPLETED`); anything longer is cut.
+const MAX_STATUS_CHARS: usize = 64;
 
 #[cfg(test)]
 mod tests {
@@ -413,5 +422,16 @@ mod tests {
         let v = normalize(&Listing::Flex(page.results));
         assert_eq!(v[0].status, None);
         assert_eq!(v[0].status_text, "ARCHIVED");
+    }
+
+    #[test]
+    fn an_unknown_status_of_any_length_is_kept_short() {
+        let long = "X".repeat(1 << 20);
+        let body = format!(r#"{{"results":[{{"id":"a","status":"{long}"}}]}}"#);
+        let page: Page<TenantSnapshot> = serde_json::from_str(&body).unwrap();
+        let v = normalize(&Listing::Flex(page.results));
+        assert_eq!(v[0].status, None);
+        assert!(v[0].status_text.chars().count() <= MAX_STATUS_CHARS + 1);
+        assert!(v[0].status_text.starts_with("XXXX"));
     }
 }

@@ -17,5 +17,5 @@ pub mod wire;
 
 pub use client::{AtlasClient, ClientOptions, Listing, OneSnapshot};
 pub use endpoint::{BackupApi, Operation};
-pub use error::{ApiErrorBody, AtlasError, Reason, VERSION_GONE, gone_hint};
+pub use error::{ApiErrorBody, AtlasError, Reason, VERSION_GONE, bounded, gone_hint};
 pub use observer::{Announcements, NoopObserver, RateLimitHeaders, RequestObserver};
