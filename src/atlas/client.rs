@@ -928,6 +928,8 @@ mod tests {
             timeout: Duration::from_secs(30),
             max_concurrency: 8,
             max_listing_items: 100_000,
+            poll_deadline: None,
+            rate_limit: crate::config::RateLimitConfig::default(),
             credentials: Credentials::ApiKey {
                 public_key: "abcdefgh".into(),
                 private_key: Secret::new("private"),
