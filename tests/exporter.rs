@@ -1848,3 +1848,111 @@ async fn a_persisting_failure_is_warned_about_once_per_reason_and_again_after_an
         "the healthy cluster logs no failure"
     );
 }
+
+/// A scenario of `a` flex clusters in P1 and `b` in P2.
+fn two_projects(a: usize, b: usize) -> Scenario {
+    let project = |id, name, prefix: &str, n: usize| {
+        (0..n).fold(SimProject::new(id, name), |p, i| {
+            p.with_cluster(flex(&format!("{prefix}{i}"), healthy(i as u64 + 1, 4)))
+        })
+    };
+    scenario(vec![
+        project(P1, "prod", "a", a),
+        project(P2, "dev", "b", b),
+    ])
+}
+
+#[tokio::test]
+async fn a_spent_project_budget_fails_its_own_targets_only_and_spends_no_request() {
+    // Two tokens a project, and the next one a minute away: past the deadline.
+    let mut h = Setup::new(two_projects(4, 2))
+        .tweak(|c| {
+            c.atlas.rate_limit.capacity = 2;
+            c.atlas.rate_limit.refill_per_minute = 1;
+            c.atlas.poll_deadline = Some(SHORT_DEADLINE);
+            c.poll_interval = HELD;
+        })
+        .start()
+        .await;
+    h.sim.reset_stats();
+    h.cycle().await;
+    let state = h.state.load();
+    let reasons = |project: &str| {
+        let mut r: Vec<Option<Reason>> = state
+            .targets()
+            .filter(|t| &*t.target.project_id == project)
+            .map(|t| {
+                t.last_poll
+                    .as_ref()
+                    .unwrap()
+                    .error
+                    .as_ref()
+                    .map(|e| e.reason)
+            })
+            .collect();
+        r.sort_by_key(|r| r.map(|r| r.as_str()));
+        r
+    };
+    assert_eq!(
+        reasons(P1),
+        [
+            None,
+            None,
+            Some(Reason::RateLimited),
+            Some(Reason::RateLimited)
+        ]
+    );
+    assert_eq!(reasons(P2), [None, None], "P2 has its own bucket");
+    assert_eq!(
+        h.sim.stats().pages_served,
+        4,
+        "two listings a project were answered; the spent budget sent none"
+    );
+    let message = state
+        .targets()
+        .find_map(|t| t.last_poll.as_ref()?.error.clone())
+        .unwrap()
+        .message;
+    assert!(
+        message.starts_with(&format!(
+            "the request budget of project {P1} (atlas.rate_limit: 2 requests, 1 per minute)"
+        )),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_target_waiting_for_its_projects_tokens_does_not_hold_another_projects_poll() {
+    // One slot; P1 has two tokens and one more a second: two of its four targets wait for
+    // tokens, and give the slot up meanwhile, so P2's target is polled before they end.
+    let mut h = Setup::new(two_projects(4, 1))
+        .tweak(|c| {
+            c.atlas.max_concurrency = 1;
+            c.atlas.rate_limit.capacity = 2;
+            c.atlas.rate_limit.refill_per_minute = 60;
+            c.atlas.poll_deadline = Some(Duration::from_secs(60));
+            c.poll_interval = HELD;
+        })
+        .start()
+        .await;
+    h.cycle().await;
+    let state = h.state.load();
+    let ended = |project: &str| {
+        let mut at: Vec<_> = state
+            .targets()
+            .filter(|t| &*t.target.project_id == project)
+            .map(|t| {
+                let poll = t.last_poll.clone().unwrap();
+                assert!(poll.error.is_none(), "{:?}", poll.error);
+                poll.at
+            })
+            .collect();
+        at.sort();
+        at
+    };
+    let (p1, p2) = (ended(P1), ended(P2));
+    assert!(
+        p1[2] > p2[0] && p1[3] > p2[0],
+        "P2 was polled while P1's targets waited: P1 {p1:?}, P2 {p2:?}"
+    );
+}
