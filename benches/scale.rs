@@ -99,7 +99,7 @@ async fn measure(clusters: usize) -> Row {
     let started = Instant::now();
     poller.run_cycle().await;
     let cycle = started.elapsed();
-    assert!(state.load().targets.iter().all(|t| t.up() == Some(true)));
+    assert!(state.load().targets().all(|t| t.up() == Some(true)));
 
     let rounds = 50;
     let mut bytes = 0;

@@ -321,7 +321,7 @@ async fn check(flags: &Flags, probe: bool) -> anyhow::Result<ExitCode> {
         "ERROR".to_owned(),
     ]];
     let mut failed = 0;
-    for t in &state.targets {
+    for t in state.targets() {
         let error = t.last_poll.as_ref().and_then(|p| p.error.as_ref());
         if error.is_some() {
             failed += 1;
@@ -357,7 +357,7 @@ async fn check(flags: &Flags, probe: bool) -> anyhow::Result<ExitCode> {
     }
     print_table(&rows);
     if failed > 0 {
-        eprintln!("{failed} of {} targets failed", state.targets.len());
+        eprintln!("{failed} of {} targets failed", state.targets().len());
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

@@ -62,6 +62,8 @@ pub fn config_for(scenario: &Scenario, base_url: &str) -> anyhow::Result<Config>
             timeout: Duration::from_secs(10),
             max_concurrency: 8,
             max_listing_items: crate::config::DEFAULT_MAX_LISTING_ITEMS,
+            poll_deadline: None,
+            rate_limit: crate::config::RateLimitConfig::default(),
             credentials: Credentials::ApiKey {
                 public_key,
                 private_key: Secret::new(private_key),

@@ -10,7 +10,7 @@ use crate::state::{ExporterState, TargetState};
 
 /// Renders the page. Everything that comes from config or from Atlas is HTML-escaped.
 pub fn render(state: &ExporterState, telemetry_path: &str, now: Timestamp) -> String {
-    let mut html = String::with_capacity(4096 + state.targets.len() * 512);
+    let mut html = String::with_capacity(4096 + state.targets().len() * 512);
     let _ = write!(
         html,
         r#"<!DOCTYPE html>
@@ -56,8 +56,8 @@ code {{ font-size: 0.95em; }}
         "<table>\n<tr><th>Project</th><th>Cluster</th><th>Kind</th><th>Last poll</th>\
 <th>Snapshots</th><th>Latest status</th><th>Latest completed</th><th>Last error</th></tr>\n",
     );
-    for t in &state.targets {
-        row(&mut html, t, now);
+    for t in state.targets() {
+        row(&mut html, &t, now);
     }
     html.push_str("</table>\n</body>\n</html>\n");
     html

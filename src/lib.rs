@@ -10,9 +10,10 @@
 //!   digest or OAuth2 authentication, paging, typed errors. It knows nothing of metrics.
 //! - [`snapshot`]: snapshots from any endpoint in one shape, ordered by time.
 //! - [`summary`]: what one listing says: counts, newest, latest completed, restore window.
-//! - [`poller`]: the poll loop; publishes an immutable [`state::ExporterState`] per cycle.
-//! - [`state`]: what the poller publishes and the readers below read, swapped whole through
-//!   [`state::SharedState`].
+//! - [`poller`]: the poll loop; each target's poll within its deadline, its result published
+//!   as soon as it ends.
+//! - [`state`]: what the poller publishes and the readers below read: one atomically swapped
+//!   cell per target, and the cycle-level facts, through [`state::SharedState`].
 //! - [`metrics`]: the Prometheus collector, built from the published state at scrape time.
 //! - [`server`] and [`landing`]: the HTTP endpoints; [`web_config`]: their TLS and basic auth.
 //! - [`reload`]: config reloads on SIGHUP and `POST /-/reload`; the result is what the poller

@@ -580,10 +580,10 @@ impl Collector for StateCollector {
         let state = self.state.load();
         let reload = **self.reload.load();
         let now = unix_seconds(self.clock.now());
-        let mut out = Families::new(state.targets.len());
+        let mut out = Families::new(state.targets().len());
 
-        for t in &state.targets {
-            write_target(&mut out, t, now);
+        for t in state.targets() {
+            write_target(&mut out, &t, now);
         }
         if let Some(cycle) = state.last_cycle {
             out.push(
@@ -836,13 +836,13 @@ mod tests {
             error: None,
         });
         t.last_success = Some(now);
-        ExporterState {
-            targets: vec![Arc::new(t)],
-            last_cycle: Some(CycleReport {
+        ExporterState::new(vec![t]).with_cycle(
+            Some(CycleReport {
                 finished_at: now,
                 duration: Duration::from_secs(1),
             }),
-        }
+            true,
+        )
     }
 
     /// Request metrics after one cycle whose responses announced a sunset and rate limits.

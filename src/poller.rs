@@ -1,7 +1,11 @@
 //! The poll loop: a cycle at start, then one every `poll_interval`, never two at once.
 //!
-//! A cycle polls every target, up to `max_concurrency` at a time, summarizes each listing, and
-//! publishes a fresh [`ExporterState`] in one swap. A failed poll touches only its own target:
+//! A cycle polls every target, up to `max_concurrency` at a time, each within its poll deadline
+//! (`atlas.poll_deadline`: a poll still running then fails as `timeout`), summarizes each
+//! listing, and publishes each target's result in that target's own cell as soon as its poll
+//! ends, so a slow target delays no other target's figures. The cycle-level facts (the last
+//! cycle, readiness: every target polled once or the first deadline passed) are published
+//! when the cycle ends or the first deadline passes. A failed poll touches only its own target:
 //! it keeps that target's last good figures (a 404 drops them) and sets it down. It is logged at
 //! warn when its reason differs from the target's last one and once an hour while it persists,
 //! at debug otherwise, so a target failing every poll cannot flood the log.
@@ -19,6 +23,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
+use crate::atlas::Pace;
 use crate::atlas::{AtlasClient, AtlasError, BackupApi, Reason, RequestObserver};
 use crate::clock::Clock;
 use crate::config::{AtlasConfig, Config};
@@ -196,6 +201,7 @@ struct Accepted {
     /// The new `atlas` section and its client, when it differs from the running one.
     client: Option<(AtlasConfig, Arc<AtlasClient>)>,
     poll_interval: Duration,
+    poll_deadline: Duration,
     targets: Vec<Target>,
 }
 
@@ -218,6 +224,7 @@ impl Intake {
         Ok(Accepted {
             client,
             poll_interval: config.poll_interval,
+            poll_deadline: config.poll_deadline(),
             targets: config.targets(),
         })
     }
@@ -229,11 +236,13 @@ pub struct Poller {
     client: Arc<AtlasClient>,
     records: Vec<Record>,
     poll_interval: Duration,
+    poll_deadline: Duration,
     observer: Arc<dyn RequestObserver>,
     factory: ClientFactory,
     clock: Arc<dyn Clock>,
     shared: SharedState,
-    last_cycle: Option<CycleReport>,
+    /// What readers see: the targets' cells, which a completed poll swaps one at a time.
+    published: ExporterState,
 }
 
 impl Poller {
@@ -262,11 +271,12 @@ impl Poller {
             client,
             records: Vec::new(),
             poll_interval: config.poll_interval,
+            poll_deadline: config.poll_deadline(),
             observer,
             factory,
             clock,
             shared,
-            last_cycle: None,
+            published: ExporterState::default(),
         };
         poller.set_targets(config.targets());
         poller.publish();
@@ -301,6 +311,7 @@ impl Poller {
             self.client = client;
         }
         self.poll_interval = accepted.poll_interval;
+        self.poll_deadline = accepted.poll_deadline;
         self.set_targets(accepted.targets);
         self.publish();
     }
@@ -327,11 +338,13 @@ impl Poller {
             .collect();
     }
 
-    /// Polls every target once and publishes the result.
+    /// Polls every target once, publishing each target's result as its poll ends, and the
+    /// cycle's facts when it ends.
     pub async fn run_cycle(&mut self) {
         let started = Instant::now();
         self.observer.cycle_started();
         let limit = Arc::new(Semaphore::new(self.atlas.max_concurrency.max(1)));
+        let deadline = self.poll_deadline;
         let mut tasks = JoinSet::new();
         let mut task_index = HashMap::new();
         for (index, record) in self.records.iter().enumerate() {
@@ -340,35 +353,64 @@ impl Poller {
             let known = record.state.resolved;
             let limit = Arc::clone(&limit);
             let handle = tasks.spawn(async move {
-                let _permit = limit.acquire_owned().await;
-                poll_one(index, &client, &target, known).await
+                // The deadline runs from when the poll gets its slot: waiting behind other
+                // targets is no part of this target's poll.
+                let pace = Pace::with_slot(limit, deadline).await;
+                poll_one(index, &client, &target, known, pace).await
             });
             task_index.insert(handle.id(), index);
         }
-        while let Some(joined) = tasks.join_next_with_id().await {
-            match joined {
-                Ok((_, result)) => self.apply(result),
+        // Readiness does not wait for a slow target: the first deadline passing is enough.
+        let first_deadline = tokio::time::sleep(deadline);
+        tokio::pin!(first_deadline);
+        let mut waiting_for_readiness = !self.published.ready();
+        loop {
+            let joined = tokio::select! {
+                joined = tasks.join_next_with_id() => joined,
+                () = &mut first_deadline, if waiting_for_readiness => {
+                    waiting_for_readiness = false;
+                    self.publish_cycle_facts(true);
+                    continue;
+                }
+            };
+            let Some(joined) = joined else { break };
+            let result = match joined {
+                Ok((_, result)) => result,
                 Err(e) => {
                     // A panic while polling one target must not take the others down.
-                    let index = task_index.get(&e.id()).copied();
-                    if let Some(index) = index {
-                        let api = self.records.get(index).and_then(|r| r.state.resolved);
-                        self.apply(PollResult {
-                            index,
-                            api,
-                            result: Err(AtlasError::Internal(format!("poll task failed: {e}"))),
-                            duration: started.elapsed(),
-                        });
+                    let Some(index) = task_index.get(&e.id()).copied() else {
+                        continue;
+                    };
+                    let api = self.records.get(index).and_then(|r| r.state.resolved);
+                    PollResult {
+                        index,
+                        api,
+                        result: Err(AtlasError::Internal(format!("poll task failed: {e}"))),
+                        duration: started.elapsed(),
                     }
                 }
+            };
+            let index = result.index;
+            self.apply(result);
+            if let Some(record) = self.records.get(index) {
+                self.published.publish_target(index, record.state.clone());
             }
         }
-        self.last_cycle = Some(CycleReport {
+        let last_cycle = Some(CycleReport {
             finished_at: self.clock.now(),
             duration: started.elapsed(),
         });
         self.observer.cycle_finished();
-        self.publish();
+        self.published = self.published.with_cycle(last_cycle, true);
+        self.shared.store(Arc::new(self.published.clone()));
+    }
+
+    /// Swaps in the same target cells with new cycle-level facts: O(1) in the targets.
+    fn publish_cycle_facts(&mut self, ready: bool) {
+        self.published = self
+            .published
+            .with_cycle(self.published.last_cycle, ready || self.published.ready);
+        self.shared.store(Arc::new(self.published.clone()));
     }
 
     fn apply(&mut self, poll: PollResult) {
@@ -439,15 +481,12 @@ impl Poller {
         }
     }
 
-    fn publish(&self) {
-        self.shared.store(Arc::new(ExporterState {
-            targets: self
-                .records
-                .iter()
-                .map(|r| Arc::new(r.state.clone()))
-                .collect(),
-            last_cycle: self.last_cycle,
-        }));
+    /// Publishes a new set of target cells, after the targets changed (a config applied).
+    fn publish(&mut self) {
+        let targets = self.records.iter().map(|r| r.state.clone()).collect();
+        self.published =
+            ExporterState::new(targets).with_cycle(self.published.last_cycle, self.published.ready);
+        self.shared.store(Arc::new(self.published.clone()));
     }
 
     /// Runs cycles until `shutdown` resolves: one at once, then every `poll_interval` (a cycle
@@ -546,25 +585,31 @@ fn new_interval(period: Duration) -> tokio::time::Interval {
     interval
 }
 
+/// Polls one target within `pace`'s deadline: a poll still running then fails as `timeout`.
 async fn poll_one(
     index: usize,
     client: &AtlasClient,
     target: &Target,
     known: Option<BackupApi>,
+    pace: Pace,
 ) -> PollResult {
     let started = Instant::now();
+    let deadline = pace.deadline();
     // Each page is folded into the summary as it arrives and dropped: a listing never sits in
     // memory whole.
-    let (api, folded) = client
-        .list_for_kind_into(
-            target.kind,
-            known,
-            &target.project_id,
-            &target.cluster_name,
-            SummaryFold::new,
-        )
-        .await;
-    let result = folded.map(SummaryFold::finish);
+    let poll = client.list_for_kind_paced(
+        target.kind,
+        known,
+        &target.project_id,
+        &target.cluster_name,
+        SummaryFold::new,
+        &pace,
+    );
+    let (api, result) = match tokio::time::timeout(deadline, poll).await {
+        Ok((api, folded)) => (api, folded.map(SummaryFold::finish)),
+        // What the cut-short poll learnt about the kind is lost with it: keep what was known.
+        Err(_) => (known, Err(AtlasError::PollDeadline(deadline))),
+    };
     PollResult {
         index,
         api,

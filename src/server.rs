@@ -396,13 +396,23 @@ mod tests {
         let app = app();
         let r = call(&app, Method::GET, "/-/ready").await;
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-        app.state.store(Arc::new(ExporterState {
-            targets: Vec::new(),
-            last_cycle: Some(CycleReport {
-                finished_at: app.clock.now(),
-                duration: Duration::from_millis(20),
-            }),
-        }));
+        app.state
+            .store(Arc::new(ExporterState::default().with_cycle(
+                Some(CycleReport {
+                    finished_at: app.clock.now(),
+                    duration: Duration::from_millis(20),
+                }),
+                true,
+            )));
+        let r = call(&app, Method::GET, "/-/ready").await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn ready_is_200_once_the_first_deadline_passed_before_any_cycle_ended() {
+        let app = app();
+        app.state
+            .store(Arc::new(ExporterState::default().with_cycle(None, true)));
         let r = call(&app, Method::GET, "/-/ready").await;
         assert_eq!(r.status(), StatusCode::OK);
     }

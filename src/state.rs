@@ -1,7 +1,11 @@
 //! What the poller publishes and the collector, landing page and readiness probe read.
 //!
-//! An [`ExporterState`] is immutable: each poll cycle (and each config reload) builds a new one
-//! and swaps it in whole ([`SharedState`]), so a scrape never sees half a cycle.
+//! An [`ExporterState`] has one cell per target, in config order, and the cycle-level facts
+//! (the last cycle, readiness). The list of cells changes only with the config: a target's
+//! poll publishes its result by swapping its own cell, so publishing one target costs the same
+//! whatever the number of clusters, and a reader sees each target's latest result as soon as
+//! its poll ends. Readers never lock: [`ExporterState::targets`] loads each cell atomically.
+//! The cycle-level facts change by swapping in a new [`ExporterState`] that shares the cells.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,19 +21,59 @@ use crate::target::{Kind, Target};
 /// collector, the landing page, the readiness probe).
 pub type SharedState = Arc<ArcSwap<ExporterState>>;
 
-/// Everything the exporter knows, as of the last cycle or reload.
-#[derive(Debug, Clone, Default)]
+/// Everything the exporter knows: each target's latest result, the last cycle, readiness.
+#[derive(Debug, Clone)]
 pub struct ExporterState {
-    /// Every configured target, in config order.
-    pub targets: Vec<Arc<TargetState>>,
+    /// One cell per configured target, in config order; shared by the states that differ
+    /// only in their cycle-level facts.
+    targets: Arc<[ArcSwap<TargetState>]>,
     /// The last full poll cycle; `None` until the first one ends.
     pub last_cycle: Option<CycleReport>,
+    /// Every target has been polled once or the first poll deadline has passed.
+    pub ready: bool,
+}
+
+impl Default for ExporterState {
+    fn default() -> Self {
+        ExporterState::new(Vec::new())
+    }
 }
 
 impl ExporterState {
-    /// True once the first poll cycle has finished: the readiness condition.
+    /// A state of these targets, not ready, with no cycle yet.
+    pub fn new(targets: Vec<TargetState>) -> ExporterState {
+        ExporterState {
+            targets: targets.into_iter().map(ArcSwap::from_pointee).collect(),
+            last_cycle: None,
+            ready: false,
+        }
+    }
+
+    /// The readiness condition: every target has been polled once, or the first poll
+    /// deadline has passed.
     pub fn ready(&self) -> bool {
-        self.last_cycle.is_some()
+        self.ready || self.last_cycle.is_some()
+    }
+
+    /// Every target's latest state, in config order, each loaded without a lock.
+    pub fn targets(&self) -> impl ExactSizeIterator<Item = Arc<TargetState>> + '_ {
+        self.targets.iter().map(ArcSwap::load_full)
+    }
+
+    /// The same cells with other cycle-level facts: costs the same whatever the targets.
+    pub fn with_cycle(&self, last_cycle: Option<CycleReport>, ready: bool) -> ExporterState {
+        ExporterState {
+            targets: Arc::clone(&self.targets),
+            last_cycle,
+            ready,
+        }
+    }
+
+    /// Publishes one target's new state in its own cell; an index past the end does nothing.
+    pub fn publish_target(&self, index: usize, state: TargetState) {
+        if let Some(cell) = self.targets.get(index) {
+            cell.store(Arc::new(state));
+        }
     }
 }
 
@@ -41,7 +85,6 @@ pub struct CycleReport {
     /// How long it took.
     pub duration: Duration,
 }
-
 /// One target's state.
 #[derive(Debug, Clone)]
 pub struct TargetState {

@@ -15,7 +15,7 @@ use atlas_snapshot_exporter::atlas::{
     Reason, RequestObserver,
 };
 use atlas_snapshot_exporter::clock::Clock;
-use atlas_snapshot_exporter::config::Credentials;
+use atlas_snapshot_exporter::config::{Credentials, RateLimitConfig};
 use atlas_snapshot_exporter::secret::Secret;
 use atlas_snapshot_exporter::simulator::{
     FlexRefusal, HistoryOptions, ManualClock, NonceReuse, Scenario, SimCluster, SimKind,
@@ -68,6 +68,7 @@ fn options(sim: &Simulator) -> ClientOptions {
         rate_limit_retries: 2,
         max_retry_after: Duration::from_secs(10),
         flex_api: true,
+        rate_limit: RateLimitConfig::default(),
     }
 }
 
@@ -198,6 +199,7 @@ async fn a_server_that_is_not_listening_is_a_network_error() {
             rate_limit_retries: 0,
             max_retry_after: Duration::ZERO,
             flex_api: true,
+            rate_limit: RateLimitConfig::default(),
         },
         &api_key(),
         Arc::new(NoopObserver),

@@ -301,6 +301,28 @@ const BAD_FILES: &[Case] = &[
         ],
     },
     Case {
+        file: "poll_deadline_zero.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/poll_deadline_zero.yaml: atlas.poll_deadline: must be greater than 0",
+        ],
+    },
+    Case {
+        file: "poll_deadline_over_interval.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/poll_deadline_over_interval.yaml: atlas.poll_deadline: must not be longer than poll_interval (1m), found 5m: a target still polling when the next cycle is due delays every other target",
+        ],
+    },
+    Case {
+        file: "rate_limit_bad.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/rate_limit_bad.yaml: atlas.rate_limit.capacity: must be at least 1, found 0",
+            "tests/testdata/config/rate_limit_bad.yaml: atlas.rate_limit.refill_per_minte: unknown key \"refill_per_minte\"; did you mean \"refill_per_minute\"?",
+        ],
+    },
+    Case {
         file: "bad_kind.yaml",
         env: API_KEY_ENV,
         expected: &[
@@ -546,6 +568,14 @@ fn a_minimal_config_gets_every_default() {
     assert_eq!(config.atlas.timeout, Duration::from_secs(30));
     assert_eq!(config.atlas.max_concurrency, 8);
     assert_eq!(config.atlas.max_listing_items, 100_000);
+    assert_eq!(config.atlas.poll_deadline, None);
+    assert_eq!(
+        config.poll_deadline(),
+        Duration::from_secs(5 * 60),
+        "5m, shorter than half of the 15m interval"
+    );
+    assert_eq!(config.atlas.rate_limit.capacity, 1200);
+    assert_eq!(config.atlas.rate_limit.refill_per_minute, 500);
     assert_eq!(config.poll_interval, Duration::from_secs(15 * 60));
     assert_eq!(config.projects.len(), 1);
     let project = &config.projects[0];
@@ -554,6 +584,13 @@ fn a_minimal_config_gets_every_default() {
     assert_eq!(project.clusters.len(), 1);
     assert_eq!(project.clusters[0].name, "Cluster0");
     assert_eq!(project.clusters[0].kind, Kind::Auto);
+}
+
+#[test]
+fn without_a_poll_deadline_a_short_interval_gets_half_of_it() {
+    let mut config = load_ok("good_minimal.yaml", API_KEY_ENV);
+    config.poll_interval = Duration::from_secs(60);
+    assert_eq!(config.poll_deadline(), Duration::from_secs(30));
 }
 
 #[test]
@@ -568,6 +605,10 @@ fn every_key_set_in_the_file_is_read() {
     assert_eq!(config.atlas.timeout, Duration::from_secs(90));
     assert_eq!(config.atlas.max_concurrency, 64);
     assert_eq!(config.atlas.max_listing_items, 5000);
+    assert_eq!(config.atlas.poll_deadline, Some(Duration::from_millis(800)));
+    assert_eq!(config.poll_deadline(), Duration::from_millis(800));
+    assert_eq!(config.atlas.rate_limit.capacity, 100);
+    assert_eq!(config.atlas.rate_limit.refill_per_minute, 60);
     assert_eq!(config.poll_interval, Duration::from_secs(1));
     match &config.atlas.credentials {
         Credentials::ApiKey {

@@ -5,9 +5,10 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use atlas_snapshot_exporter::atlas::{AtlasClient, AtlasError};
+use atlas_snapshot_exporter::atlas::{AtlasClient, AtlasError, Reason};
 use atlas_snapshot_exporter::clock::unix_seconds;
 use atlas_snapshot_exporter::poller::ClientFactory;
 use atlas_snapshot_exporter::simulator::{
@@ -652,19 +653,31 @@ async fn readiness_waits_for_the_first_cycle_and_unknown_paths_are_404() {
 const HELD: Duration = Duration::from_secs(3600);
 
 #[tokio::test]
-async fn a_scrape_during_a_cycle_sees_the_whole_previous_cycle() {
+async fn a_healthy_targets_result_is_published_before_a_slow_one_finishes() {
     let mut h = Setup::new(scenario(vec![
         SimProject::new(P1, "prod")
             .with_cluster(flex("fast", healthy(1, 8)))
             .with_cluster(flex("slow", healthy(2, 8))),
     ]))
-    .tweak(|c| c.atlas.timeout = HELD)
+    .tweak(|c| {
+        c.atlas.timeout = HELD;
+        c.atlas.poll_deadline = Some(HELD);
+        c.poll_interval = HELD;
+    })
     .start()
     .await;
     h.cycle().await;
     let c = cluster(P1, "fast");
     let first = h.scrape().await;
     assert_eq!(first.get("atlas_snapshot_failures_total", &c), Some(0.0));
+    let cycle_ended = |m: &common::Scrape| {
+        m.get(
+            "atlas_snapshot_exporter_last_poll_cycle_timestamp_seconds",
+            &[],
+        )
+    };
+    let first_cycle = cycle_ended(&first);
+    assert!(first_cycle.is_some());
     // Listings the exporter has received an answer to, counted as they arrive, mid-cycle too.
     let answered = |m: &common::Scrape| {
         m.get(
@@ -684,37 +697,135 @@ async fn a_scrape_during_a_cycle_sees_the_whole_previous_cycle() {
         poller.run_cycle().await;
         poller
     });
-    // Mid-cycle for certain: the fast target's answer has reached the exporter, and the cycle
-    // cannot end while the slow target's answer is held.
+    // The fast target's new result is published while the slow target's answer is held.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let during = loop {
         let m = exposition_get(&h.http, &h.url).await;
-        if answered(&m) > before {
+        if m.get("atlas_snapshot_failures_total", &c) == Some(1.0) {
             break m;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the fast target was never answered"
+            "the fast target's new result was never published mid-cycle"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     assert_eq!(answered(&during), before + 1.0, "the slow answer is held");
+    assert!(!cycle.is_finished(), "the cycle waits for the slow target");
     assert_eq!(
-        during.get("atlas_snapshot_failures_total", &c),
-        Some(0.0),
-        "the fast target's new result waits for the cycle to end"
+        cycle_ended(&during),
+        first_cycle,
+        "the cycle-level metrics wait for the cycle to end"
     );
 
     // Let the held answer go: dropping the simulator closes its connections, so the slow poll
     // fails at once and the cycle ends.
     drop(h.sim);
     let _poller = cycle.await.unwrap();
+    let after = exposition_get(&h.http, &h.url).await;
+    assert_eq!(after.get("atlas_snapshot_failures_total", &c), Some(1.0));
+    assert_ne!(cycle_ended(&after), first_cycle, "the cycle ended");
+}
+
+/// How long the deadline tests give a poll: far longer than a healthy poll over loopback
+/// takes, so that only the held target can reach it.
+const SHORT_DEADLINE: Duration = Duration::from_secs(2);
+
+#[tokio::test]
+async fn a_slow_target_fails_as_timeout_at_its_deadline_and_the_others_are_fine() {
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("fast", healthy(1, 8)))
+            .with_cluster(flex("slow", healthy(2, 8))),
+        SimProject::new(P2, "dev").with_cluster(flex("other", healthy(3, 8))),
+    ]))
+    .tweak(|c| {
+        c.atlas.timeout = HELD;
+        c.atlas.poll_deadline = Some(SHORT_DEADLINE);
+        c.poll_interval = HELD;
+    })
+    .start()
+    .await;
+    h.sim.set_fault(P1, "slow", Some(Fault::Slow(HELD)));
+    h.cycle().await;
+    let state = h.state.load();
+    let outcome = |name: &str| {
+        state
+            .targets()
+            .find(|t| &*t.target.cluster_name == name)
+            .and_then(|t| t.last_poll.clone())
+            .unwrap()
+    };
+    assert!(outcome("fast").error.is_none());
+    assert!(outcome("other").error.is_none());
+    let error = outcome("slow").error.unwrap();
+    assert_eq!(error.reason, Reason::Timeout);
     assert_eq!(
-        exposition_get(&h.http, &h.url)
-            .await
-            .get("atlas_snapshot_failures_total", &c),
+        error.message,
+        "the poll did not finish within its deadline of 2s (atlas.poll_deadline)"
+    );
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_target_errors_total",
+            &cluster_and(P1, "slow", "reason", "timeout")
+        ),
         Some(1.0)
     );
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "fast")),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "slow")),
+        Some(0.0)
+    );
+}
+
+#[tokio::test]
+async fn ready_turns_200_when_the_first_deadline_passes_while_a_target_is_still_polled() {
+    // One slot: `slow2` starts only when `slow1` has hit its deadline, so the cycle runs on
+    // for a whole deadline after the first one passed.
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("slow1", healthy(1, 8)))
+            .with_cluster(flex("slow2", healthy(2, 8))),
+    ]))
+    .tweak(|c| {
+        c.atlas.timeout = HELD;
+        c.atlas.max_concurrency = 1;
+        c.atlas.poll_deadline = Some(SHORT_DEADLINE);
+        c.poll_interval = HELD;
+    })
+    .start()
+    .await;
+    h.sim.set_fault(P1, "slow1", Some(Fault::Slow(HELD)));
+    h.sim.set_fault(P1, "slow2", Some(Fault::Slow(HELD)));
+    assert_eq!(h.get("/-/ready").await.status(), 503, "nothing tried yet");
+    let (http, url, state) = (h.http.clone(), h.url.clone(), Arc::clone(&h.state));
+    let probe = async move {
+        let give_up = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = http
+                .get(format!("{url}/-/ready"))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            if status == 200 {
+                break;
+            }
+            assert!(std::time::Instant::now() < give_up, "never ready");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let state = state.load();
+        let polled: Vec<bool> = state.targets().map(|t| t.last_poll.is_some()).collect();
+        assert_eq!(state.last_cycle, None, "ready before the first cycle ended");
+        polled
+    };
+    let (polled, ()) = tokio::join!(probe, h.cycle());
+    assert!(!polled[1], "slow2 was still being polled");
+    assert_eq!(h.get("/-/ready").await.status(), 200);
 }
 
 async fn exposition_get(http: &reqwest::Client, url: &str) -> common::Scrape {
@@ -996,7 +1107,7 @@ async fn a_config_the_poller_refuses_fails_the_reload_and_the_old_config_keeps_p
 
     // A config the poller takes: 200, the status says so, and both files apply.
     std::fs::write(&config, config_yaml(&base_url, "5s", &["c1"])).unwrap();
-    let (status, body) = reload_while_polling(&mut h, |state| state.targets.len() == 1).await;
+    let (status, body) = reload_while_polling(&mut h, |state| state.targets().len() == 1).await;
     assert_eq!(status, 200, "{body}");
     let m = h.scrape().await;
     assert_eq!(
@@ -1061,7 +1172,7 @@ async fn a_reload_during_a_cycle_is_answered_at_once_and_applies_when_the_cycle_
         .unwrap();
         assert_eq!(reload.status(), 200);
         assert_eq!(
-            state.load().targets.len(),
+            state.load().targets().len(),
             2,
             "taken, but applied only when the cycle ends"
         );
@@ -1075,7 +1186,7 @@ async fn a_reload_during_a_cycle_is_answered_at_once_and_applies_when_the_cycle_
         // Let the held answer go: the cycle ends, and the new config applies.
         drop(sim);
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while state.load().targets.len() != 1 {
+        while state.load().targets().len() != 1 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the reloaded config never applied"
@@ -1086,7 +1197,8 @@ async fn a_reload_during_a_cycle_is_answered_at_once_and_applies_when_the_cycle_
     };
     tokio::join!(poll_loop, test);
     let state = h.state.load();
-    assert_eq!(&*state.targets[0].target.cluster_name, "fast");
+    let first = state.targets().next().unwrap();
+    assert_eq!(&*first.target.cluster_name, "fast");
 }
 
 /// Log lines written on this thread while the guard lives (the poller's tasks run here too, on
@@ -1734,5 +1846,113 @@ async fn a_persisting_failure_is_warned_about_once_per_reason_and_again_after_an
     assert!(
         logs.lines_with(&["WARN", "poll failed", "fine"]).is_empty(),
         "the healthy cluster logs no failure"
+    );
+}
+
+/// A scenario of `a` flex clusters in P1 and `b` in P2.
+fn two_projects(a: usize, b: usize) -> Scenario {
+    let project = |id, name, prefix: &str, n: usize| {
+        (0..n).fold(SimProject::new(id, name), |p, i| {
+            p.with_cluster(flex(&format!("{prefix}{i}"), healthy(i as u64 + 1, 4)))
+        })
+    };
+    scenario(vec![
+        project(P1, "prod", "a", a),
+        project(P2, "dev", "b", b),
+    ])
+}
+
+#[tokio::test]
+async fn a_spent_project_budget_fails_its_own_targets_only_and_spends_no_request() {
+    // Two tokens a project, and the next one a minute away: past the deadline.
+    let mut h = Setup::new(two_projects(4, 2))
+        .tweak(|c| {
+            c.atlas.rate_limit.capacity = 2;
+            c.atlas.rate_limit.refill_per_minute = 1;
+            c.atlas.poll_deadline = Some(SHORT_DEADLINE);
+            c.poll_interval = HELD;
+        })
+        .start()
+        .await;
+    h.sim.reset_stats();
+    h.cycle().await;
+    let state = h.state.load();
+    let reasons = |project: &str| {
+        let mut r: Vec<Option<Reason>> = state
+            .targets()
+            .filter(|t| &*t.target.project_id == project)
+            .map(|t| {
+                t.last_poll
+                    .as_ref()
+                    .unwrap()
+                    .error
+                    .as_ref()
+                    .map(|e| e.reason)
+            })
+            .collect();
+        r.sort_by_key(|r| r.map(|r| r.as_str()));
+        r
+    };
+    assert_eq!(
+        reasons(P1),
+        [
+            None,
+            None,
+            Some(Reason::RateLimited),
+            Some(Reason::RateLimited)
+        ]
+    );
+    assert_eq!(reasons(P2), [None, None], "P2 has its own bucket");
+    assert_eq!(
+        h.sim.stats().pages_served,
+        4,
+        "two listings a project were answered; the spent budget sent none"
+    );
+    let message = state
+        .targets()
+        .find_map(|t| t.last_poll.as_ref()?.error.clone())
+        .unwrap()
+        .message;
+    assert!(
+        message.starts_with(&format!(
+            "the request budget of project {P1} (atlas.rate_limit: 2 requests, 1 per minute)"
+        )),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_target_waiting_for_its_projects_tokens_does_not_hold_another_projects_poll() {
+    // One slot; P1 has two tokens and one more a second: two of its four targets wait for
+    // tokens, and give the slot up meanwhile, so P2's target is polled before they end.
+    let mut h = Setup::new(two_projects(4, 1))
+        .tweak(|c| {
+            c.atlas.max_concurrency = 1;
+            c.atlas.rate_limit.capacity = 2;
+            c.atlas.rate_limit.refill_per_minute = 60;
+            c.atlas.poll_deadline = Some(Duration::from_secs(60));
+            c.poll_interval = HELD;
+        })
+        .start()
+        .await;
+    h.cycle().await;
+    let state = h.state.load();
+    let ended = |project: &str| {
+        let mut at: Vec<_> = state
+            .targets()
+            .filter(|t| &*t.target.project_id == project)
+            .map(|t| {
+                let poll = t.last_poll.clone().unwrap();
+                assert!(poll.error.is_none(), "{:?}", poll.error);
+                poll.at
+            })
+            .collect();
+        at.sort();
+        at
+    };
+    let (p1, p2) = (ended(P1), ended(P2));
+    assert!(
+        p1[2] > p2[0] && p1[3] > p2[0],
+        "P2 was polled while P1's targets waited: P1 {p1:?}, P2 {p2:?}"
     );
 }

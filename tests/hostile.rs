@@ -200,13 +200,12 @@ async fn harness(
         .await
 }
 
-fn target<'a>(
-    state: &'a atlas_snapshot_exporter::state::ExporterState,
+fn target(
+    state: &atlas_snapshot_exporter::state::ExporterState,
     name: &str,
-) -> &'a TargetState {
+) -> std::sync::Arc<TargetState> {
     state
-        .targets
-        .iter()
+        .targets()
         .find(|t| &*t.target.cluster_name == name)
         .unwrap()
 }

@@ -1,5 +1,6 @@
 //! The HTTP client: one method per endpoint, typed responses, digest or OAuth2 authentication,
-//! paging, timeouts, a body-size cap and typed errors.
+//! paging, timeouts, a body-size cap and typed errors. Every request first takes a token of
+//! its project's [`Budget`], and a poll's retries and waits stay within its [`Pace`].
 //!
 //! The client counts nothing itself: it reports every response it acts on to a
 //! [`RequestObserver`], which the exporter backs with Prometheus metrics.
@@ -14,6 +15,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 
+use super::budget::{Budget, Pace};
 use super::digest::DigestAuth;
 use super::endpoint::{BackupApi, ITEMS_PER_PAGE, Operation, is_atlas_for_government};
 use super::error::{ApiErrorBody, AtlasError, Reason, gone_hint};
@@ -24,7 +26,7 @@ use super::wire::{
     TenantSnapshot, decode_page,
 };
 use crate::clock::Clock;
-use crate::config::{AtlasConfig, Credentials};
+use crate::config::{AtlasConfig, Credentials, RateLimitConfig};
 use crate::target::{ApiVersion, Kind};
 
 /// The `User-Agent` the client sends.
@@ -53,6 +55,8 @@ pub struct ClientOptions {
     /// The server has a flex API. False on Atlas for Government, where `auto` reads the
     /// dedicated endpoint without asking flex first.
     pub flex_api: bool,
+    /// The token bucket every project's requests take from (`atlas.rate_limit`).
+    pub rate_limit: RateLimitConfig,
 }
 
 impl ClientOptions {
@@ -68,6 +72,7 @@ impl ClientOptions {
             rate_limit_retries: 2,
             max_retry_after: Duration::from_secs(10),
             flex_api: !is_atlas_for_government(&atlas.base_url),
+            rate_limit: atlas.rate_limit,
         }
     }
 }
@@ -83,6 +88,8 @@ pub struct AtlasClient {
     options: ClientOptions,
     auth: Auth,
     observer: Arc<dyn RequestObserver>,
+    /// One token bucket per project, shared by every request to it.
+    budget: Budget,
     /// What was logged once per endpoint: sunset dates and retirements.
     logged: Mutex<HashSet<(Operation, Notice)>>,
 }
@@ -233,6 +240,7 @@ impl AtlasClient {
         };
         Ok(AtlasClient {
             http,
+            budget: Budget::new(options.rate_limit),
             options,
             auth,
             observer,
@@ -247,6 +255,11 @@ impl AtlasClient {
             digest.set_clock(clock);
         }
         self
+    }
+
+    /// The request budget: one token bucket per project.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     /// The options this client was built with.
@@ -286,10 +299,26 @@ impl AtlasClient {
         cluster: &str,
         new_sink: impl Fn(BackupApi) -> S,
     ) -> (Option<BackupApi>, Result<S, AtlasError>) {
+        let pace = Pace::unbounded();
+        self.list_for_kind_paced(kind, known, project_id, cluster, new_sink, &pace)
+            .await
+    }
+
+    /// [`AtlasClient::list_for_kind_into`] within a poll's [`Pace`]: waits for a token or a
+    /// `Retry-After` give up the poll's concurrency slot, and none reaches past its deadline.
+    pub async fn list_for_kind_paced<S: PageSink + Send>(
+        &self,
+        kind: Kind,
+        known: Option<BackupApi>,
+        project_id: &str,
+        cluster: &str,
+        new_sink: impl Fn(BackupApi) -> S,
+        pace: &Pace,
+    ) -> (Option<BackupApi>, Result<S, AtlasError>) {
         let read = |api: BackupApi| {
             let mut sink = new_sink(api);
             async move {
-                self.list_into(api, project_id, cluster, &mut sink)
+                self.list_into_paced(api, project_id, cluster, &mut sink, pace)
                     .await
                     .map(|()| sink)
             }
@@ -342,27 +371,39 @@ impl AtlasClient {
         cluster: &str,
         sink: &mut (dyn PageSink + Send),
     ) -> Result<(), AtlasError> {
+        self.list_into_paced(api, project_id, cluster, sink, &Pace::unbounded())
+            .await
+    }
+
+    async fn list_into_paced(
+        &self,
+        api: BackupApi,
+        project_id: &str,
+        cluster: &str,
+        sink: &mut (dyn PageSink + Send),
+        pace: &Pace,
+    ) -> Result<(), AtlasError> {
         match api {
             BackupApi::Tenant => {
-                self.list(api, project_id, cluster, &mut |v| {
+                self.list(api, project_id, cluster, pace, &mut |v| {
                     sink.page(Listing::Tenant(v))
                 })
                 .await
             }
             BackupApi::Flex => {
-                self.list(api, project_id, cluster, &mut |v| {
+                self.list(api, project_id, cluster, pace, &mut |v| {
                     sink.page(Listing::Flex(v))
                 })
                 .await
             }
             BackupApi::Dedicated => {
-                self.list(api, project_id, cluster, &mut |v| {
+                self.list(api, project_id, cluster, pace, &mut |v| {
                     sink.page(Listing::Dedicated(v));
                 })
                 .await
             }
             BackupApi::Legacy => {
-                self.list(api, project_id, cluster, &mut |v| {
+                self.list(api, project_id, cluster, pace, &mut |v| {
                     sink.page(Listing::Legacy(v))
                 })
                 .await
@@ -402,9 +443,13 @@ impl AtlasClient {
         cluster: &str,
     ) -> Result<Vec<TenantSnapshot>, AtlasError> {
         let mut all = Vec::new();
-        self.list(BackupApi::Tenant, project_id, cluster, &mut |v| {
-            all.extend(v)
-        })
+        self.list(
+            BackupApi::Tenant,
+            project_id,
+            cluster,
+            &Pace::unbounded(),
+            &mut |v| all.extend(v),
+        )
         .await?;
         Ok(all)
     }
@@ -416,8 +461,14 @@ impl AtlasClient {
         cluster: &str,
     ) -> Result<Vec<FlexSnapshot>, AtlasError> {
         let mut all = Vec::new();
-        self.list(BackupApi::Flex, project_id, cluster, &mut |v| all.extend(v))
-            .await?;
+        self.list(
+            BackupApi::Flex,
+            project_id,
+            cluster,
+            &Pace::unbounded(),
+            &mut |v| all.extend(v),
+        )
+        .await?;
         Ok(all)
     }
 
@@ -428,9 +479,13 @@ impl AtlasClient {
         cluster: &str,
     ) -> Result<Vec<DedicatedSnapshot>, AtlasError> {
         let mut all = Vec::new();
-        self.list(BackupApi::Dedicated, project_id, cluster, &mut |v| {
-            all.extend(v)
-        })
+        self.list(
+            BackupApi::Dedicated,
+            project_id,
+            cluster,
+            &Pace::unbounded(),
+            &mut |v| all.extend(v),
+        )
         .await?;
         Ok(all)
     }
@@ -442,9 +497,13 @@ impl AtlasClient {
         cluster: &str,
     ) -> Result<Vec<LegacySnapshot>, AtlasError> {
         let mut all = Vec::new();
-        self.list(BackupApi::Legacy, project_id, cluster, &mut |v| {
-            all.extend(v)
-        })
+        self.list(
+            BackupApi::Legacy,
+            project_id,
+            cluster,
+            &Pace::unbounded(),
+            &mut |v| all.extend(v),
+        )
         .await?;
         Ok(all)
     }
@@ -480,6 +539,7 @@ impl AtlasClient {
         api: BackupApi,
         project_id: &str,
         cluster: &str,
+        pace: &Pace,
         sink: &mut (dyn FnMut(Vec<T>) + Send),
     ) -> Result<(), AtlasError> {
         let version = api.effective_version(self.options.api_version);
@@ -491,7 +551,9 @@ impl AtlasClient {
         let mut listed: usize = 0;
 
         if !api.list_is_paged(self.options.api_version) {
-            let body = self.fetch(operation, project_id, &url, accept).await?;
+            let body = self
+                .fetch(operation, project_id, &url, accept, pace)
+                .await?;
             let page = self.decode_list_page::<T>(operation, &body, listed)?;
             drop(body);
             sink(page.results);
@@ -507,7 +569,9 @@ impl AtlasClient {
                 .query_pairs_mut()
                 .append_pair("itemsPerPage", &ITEMS_PER_PAGE.to_string())
                 .append_pair("pageNum", &page_num.to_string());
-            let body = self.fetch(operation, project_id, &page_url, accept).await?;
+            let body = self
+                .fetch(operation, project_id, &page_url, accept, pace)
+                .await?;
             let page = self.decode_list_page::<T>(operation, &body, listed)?;
             drop(body);
             let on_page = page.listed();
@@ -618,24 +682,29 @@ impl AtlasClient {
         url: &Url,
         accept: &'static str,
     ) -> Result<T, AtlasError> {
-        let body = self.fetch(operation, project_id, url, accept).await?;
+        let body = self
+            .fetch(operation, project_id, url, accept, &Pace::unbounded())
+            .await?;
         serde_json::from_slice(&body).map_err(|e| AtlasError::Decode(e.to_string()))
     }
 
-    /// One logical GET: authentication, bounded retries on rate limiting, the status check and
-    /// the capped body read. What each response's headers announce (sunset, rate limit) goes
-    /// to the observer, whatever the status.
+    /// One logical GET: a token of the project's budget before each attempt, authentication,
+    /// retries on rate limiting bounded in number and by the poll's deadline, the status check
+    /// and the capped body read. What each response's headers announce (sunset, rate limit)
+    /// goes to the observer, whatever the status.
     async fn fetch(
         &self,
         operation: Operation,
         project_id: &str,
         url: &Url,
         accept: &'static str,
+        pace: &Pace,
     ) -> Result<Vec<u8>, AtlasError> {
         let mut attempt = 0;
         let mut token_refreshed = false;
         loop {
             attempt += 1;
+            self.take_token(project_id, pace).await?;
             let started = Instant::now();
             let result = self.send_once(url, accept).await;
             let response = match result {
@@ -693,7 +762,13 @@ impl AtlasClient {
                             if attempt <= self.options.rate_limit_retries
                                 && wait <= self.options.max_retry_after =>
                         {
-                            tokio::time::sleep(with_jitter(wait)).await;
+                            // A retry that would end past the poll's deadline is not waited
+                            // for: the 429 (or 503) is the poll's answer.
+                            let wait = with_jitter(wait);
+                            if !pace.allows(wait) {
+                                return Err(error);
+                            }
+                            pace.wait_off_slot(wait).await;
                             continue;
                         }
                         _ => return Err(error),
@@ -704,9 +779,44 @@ impl AtlasClient {
         }
     }
 
+    /// Takes a token of `project_id`'s budget, waiting for it without the poll's slot, or fails
+    /// at once (`rate_limited`) when the token would come after the poll's deadline.
+    async fn take_token(&self, project_id: &str, pace: &Pace) -> Result<(), AtlasError> {
+        match self.budget.reserve(project_id, pace.remaining()) {
+            Ok(wait) => {
+                if !wait.is_zero() {
+                    tracing::debug!(
+                        project_id,
+                        wait_ms = wait.as_millis(),
+                        "waiting for a token of the project's request budget"
+                    );
+                }
+                pace.wait_off_slot(wait).await;
+                Ok(())
+            }
+            Err(wait) => {
+                let config = self.budget.config();
+                Err(AtlasError::Budget(format!(
+                    "the request budget of project {project_id} (atlas.rate_limit: {} requests, \
+                     {} per minute) has its next token in {}, after the poll deadline",
+                    config.capacity,
+                    config.refill_per_minute,
+                    humantime::format_duration(Duration::from_millis(
+                        u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
+                    ))
+                )))
+            }
+        }
+    }
+
     /// Hands the response's announcements to the observer and logs a new sunset date once.
+    /// A low `Ratelimit-Remaining` drains the project's local bucket to match.
     fn announce(&self, operation: Operation, project_id: &str, headers: &HeaderMap) {
         let announcements = announcements(headers);
+        if let Some(rate_limit) = &announcements.rate_limit {
+            self.budget
+                .observe_remaining(project_id, rate_limit.remaining);
+        }
         if announcements.is_empty() {
             return;
         }
@@ -928,6 +1038,8 @@ mod tests {
             timeout: Duration::from_secs(30),
             max_concurrency: 8,
             max_listing_items: 100_000,
+            poll_deadline: None,
+            rate_limit: crate::config::RateLimitConfig::default(),
             credentials: Credentials::ApiKey {
                 public_key: "abcdefgh".into(),
                 private_key: Secret::new("private"),

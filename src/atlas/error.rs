@@ -265,6 +265,13 @@ pub enum AtlasError {
     /// No complete answer within the timeout.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// One target's whole poll did not end within `atlas.poll_deadline`.
+    #[error("the poll did not finish within its deadline of {} (atlas.poll_deadline)", humantime::format_duration(*.0))]
+    PollDeadline(Duration),
+    /// The client-side request budget of the project (`atlas.rate_limit`) has no token left
+    /// before the poll's deadline.
+    #[error("{}", bounded(.0, MAX_MESSAGE_CHARS))]
+    Budget(String),
     /// The request never got a response: connection, DNS, TLS.
     #[error("network error: {}", bounded(.0, MAX_MESSAGE_CHARS))]
     Network(String),
@@ -306,7 +313,8 @@ impl AtlasError {
         match self {
             AtlasError::Status { .. } if self.error_code() == Some(VERSION_GONE) => Reason::Gone,
             AtlasError::Status { status, .. } => Reason::from_status(*status),
-            AtlasError::Timeout(_) => Reason::Timeout,
+            AtlasError::Timeout(_) | AtlasError::PollDeadline(_) => Reason::Timeout,
+            AtlasError::Budget(_) => Reason::RateLimited,
             AtlasError::Network(_) => Reason::Network,
             AtlasError::Decode(_) => Reason::Decode,
             AtlasError::TooLarge { .. } | AtlasError::Paging(_) | AtlasError::Internal(_) => {

@@ -1,12 +1,15 @@
 //! The Atlas Administration API client.
 //!
 //! - [`client`]: [`AtlasClient`], one method per endpoint, paging, authentication, errors.
+//! - [`budget`]: the client-side token bucket per project, and the [`Pace`] of one poll (its
+//!   deadline, and the concurrency slot it gives up while it waits).
 //! - `digest`: HTTP Digest for API keys, reusing the nonce unless the server refuses that.
 //! - [`endpoint`]: paths, media types and operation names of the endpoints.
 //! - [`observer`]: [`RequestObserver`], what the client reports about each request it makes.
 //! - [`wire`]: response bodies as Atlas sends them.
 //! - [`error`]: [`AtlasError`] and the bounded [`Reason`] it maps to.
 
+pub mod budget;
 pub mod client;
 mod digest;
 pub mod endpoint;
@@ -15,6 +18,7 @@ mod oauth;
 pub mod observer;
 pub mod wire;
 
+pub use budget::{Budget, Pace};
 pub use client::{AtlasClient, ClientOptions, Listing, OneSnapshot};
 pub use endpoint::{BackupApi, Operation};
 pub use error::{ApiErrorBody, AtlasError, Reason, VERSION_GONE, bounded, gone_hint};

@@ -37,6 +37,15 @@ pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// The largest `max_concurrency` accepted. Atlas rate-limits the snapshot endpoints per
 /// project; more requests in flight than this only buys 429 answers.
 pub const MAX_CONCURRENCY_LIMIT: usize = 64;
+/// The longest default poll deadline: without `atlas.poll_deadline`, a target's whole poll gets
+/// this or half the poll interval, whichever is shorter ([`Config::poll_deadline`]).
+pub const DEFAULT_POLL_DEADLINE: Duration = Duration::from_secs(5 * 60);
+/// Default client-side token bucket capacity per project: Atlas' published capacity of the
+/// backup endpoint sets (Cloud Backups, Flex Snapshots, Legacy Backup: 1200 per project).
+pub const DEFAULT_RATE_LIMIT_CAPACITY: u32 = 1200;
+/// Default refill of the client-side token bucket, tokens per minute: Atlas' published refill
+/// of the same endpoint sets (500 per 60 s).
+pub const DEFAULT_RATE_LIMIT_REFILL_PER_MINUTE: u32 = 500;
 /// Default for the most snapshots one listing may hold. Atlas keeps at most a few thousand
 /// snapshots of a cluster; a longer listing is a broken or hostile answer.
 pub const DEFAULT_MAX_LISTING_ITEMS: usize = 100_000;
@@ -77,8 +86,31 @@ pub struct AtlasConfig {
     pub max_concurrency: usize,
     /// The most snapshots one listing may hold; a longer one fails its target (`decode`).
     pub max_listing_items: usize,
+    /// How long one target's whole poll (all pages, retries) may take; `None` when not set, so
+    /// that [`Config::poll_deadline`] derives it from the poll interval.
+    pub poll_deadline: Option<Duration>,
+    /// The client-side request budget per project.
+    pub rate_limit: RateLimitConfig,
     /// The resolved credentials.
     pub credentials: Credentials,
+}
+
+/// `atlas.rate_limit`: a token bucket per project, shared by every request to that project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Tokens the bucket holds when full: requests that may go out at once.
+    pub capacity: u32,
+    /// Tokens added per minute, up to `capacity`.
+    pub refill_per_minute: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            capacity: DEFAULT_RATE_LIMIT_CAPACITY,
+            refill_per_minute: DEFAULT_RATE_LIMIT_REFILL_PER_MINUTE,
+        }
+    }
 }
 
 /// How the client authenticates.
@@ -209,6 +241,15 @@ impl Config {
         checker.finish(file, config)
     }
 
+    /// How long one target's whole poll may take: `atlas.poll_deadline`, or by default
+    /// [`DEFAULT_POLL_DEADLINE`] or half the poll interval, whichever is shorter, so that a slow
+    /// target always leaves the cycle time to end before the next one is due.
+    pub fn poll_deadline(&self) -> Duration {
+        self.atlas
+            .poll_deadline
+            .unwrap_or_else(|| default_poll_deadline(self.poll_interval))
+    }
+
     /// Every configured cluster as a poll target, in config order.
     pub fn targets(&self) -> Vec<Target> {
         self.projects
@@ -223,6 +264,11 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// The poll deadline when `atlas.poll_deadline` is not set.
+pub fn default_poll_deadline(poll_interval: Duration) -> Duration {
+    DEFAULT_POLL_DEADLINE.min(poll_interval / 2)
 }
 
 impl AtlasConfig {

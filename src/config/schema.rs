@@ -8,8 +8,9 @@ use super::credentials::{CredentialKeys, Sources};
 use super::walker::{Checker, Listed, Node, child};
 use super::{
     AtlasConfig, ClusterConfig, Config, DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_MAX_LISTING_ITEMS, DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, MAX_CLUSTER_NAME_LEN,
-    MAX_CONCURRENCY_LIMIT, MIN_POLL_INTERVAL, ProjectConfig,
+    DEFAULT_MAX_LISTING_ITEMS, DEFAULT_POLL_INTERVAL, DEFAULT_RATE_LIMIT_CAPACITY,
+    DEFAULT_RATE_LIMIT_REFILL_PER_MINUTE, DEFAULT_TIMEOUT, MAX_CLUSTER_NAME_LEN,
+    MAX_CONCURRENCY_LIMIT, MIN_POLL_INTERVAL, ProjectConfig, RateLimitConfig,
 };
 use crate::target::{
     ApiVersion, AtlasIdProblem, ClusterNameProblem, Kind, check_atlas_id, check_cluster_name,
@@ -22,7 +23,9 @@ const ATLAS_KEYS: &[&str] = &[
     "api_version",
     "timeout",
     "max_concurrency",
+    "poll_deadline",
     "max_listing_items",
+    "rate_limit",
     "public_key",
     "private_key",
     "private_key_file",
@@ -30,6 +33,7 @@ const ATLAS_KEYS: &[&str] = &[
     "client_secret",
     "client_secret_file",
 ];
+const RATE_LIMIT_KEYS: &[&str] = &["capacity", "refill_per_minute"];
 const PROJECT_KEYS: &[&str] = &["id", "name", "clusters"];
 const CLUSTER_KEYS: &[&str] = &["name", "kind"];
 
@@ -76,6 +80,21 @@ impl Checker {
         if !set.contains(&"atlas") {
             atlas = self.atlas("atlas", None, sources);
         }
+        if let (Some(atlas), Some(interval)) = (&atlas, poll_interval)
+            && let Some(deadline) = atlas.poll_deadline
+            && deadline > interval
+        {
+            self.problem(
+                "atlas.poll_deadline",
+                format!(
+                    "must not be longer than poll_interval ({}), found {}: a target still \
+                     polling when the next cycle is due delays every other target",
+                    humantime::format_duration(interval),
+                    humantime::format_duration(deadline)
+                ),
+            );
+            return None;
+        }
         Some(Config {
             atlas: atlas?,
             poll_interval: poll_interval?,
@@ -111,6 +130,8 @@ impl Checker {
         let mut timeout = Some(DEFAULT_TIMEOUT);
         let mut max_concurrency = Some(DEFAULT_MAX_CONCURRENCY);
         let mut max_listing_items = Some(DEFAULT_MAX_LISTING_ITEMS);
+        let mut poll_deadline = Some(None);
+        let mut rate_limit = Some(RateLimitConfig::default());
         let mut keys = CredentialKeys::default();
         match node {
             None | Some(Node::Null) => {}
@@ -126,6 +147,8 @@ impl Checker {
                         "max_listing_items" => {
                             max_listing_items = checker.max_listing_items(path, value);
                         }
+                        "poll_deadline" => poll_deadline = checker.poll_deadline(path, value),
+                        "rate_limit" => rate_limit = checker.rate_limit(path, value),
                         credential => *keys.slot(credential) = checker.credential_text(path, value),
                     }
                     ControlFlow::Continue(())
@@ -140,6 +163,8 @@ impl Checker {
             timeout: timeout?,
             max_concurrency: max_concurrency?,
             max_listing_items: max_listing_items?,
+            poll_deadline: poll_deadline?,
+            rate_limit: rate_limit?,
             credentials: credentials?,
         })
     }
@@ -151,6 +176,53 @@ impl Checker {
             return None;
         }
         Some(timeout)
+    }
+
+    /// `atlas.poll_deadline`: `Some(None)` when empty (the default derives from the interval).
+    fn poll_deadline(&mut self, path: &str, node: &Node) -> Option<Option<Duration>> {
+        if matches!(node, Node::Null) {
+            return Some(None);
+        }
+        let deadline = self.duration(path, node, Duration::ZERO)?;
+        if deadline.is_zero() {
+            self.problem(path, "must be greater than 0");
+            return None;
+        }
+        Some(Some(deadline))
+    }
+
+    /// `atlas.rate_limit`: the token bucket per project.
+    fn rate_limit(&mut self, path: &str, node: &Node) -> Option<RateLimitConfig> {
+        let entries = match node {
+            Node::Null => return Some(RateLimitConfig::default()),
+            Node::Map(entries) => entries,
+            other => {
+                self.wrong_type(path, "a mapping with capacity and refill_per_minute", other);
+                return None;
+            }
+        };
+        let mut capacity = Some(DEFAULT_RATE_LIMIT_CAPACITY);
+        let mut refill = Some(DEFAULT_RATE_LIMIT_REFILL_PER_MINUTE);
+        self.mapping(
+            path,
+            entries,
+            RATE_LIMIT_KEYS,
+            |checker, key, path, value| {
+                let (slot, default) = match key {
+                    "capacity" => (&mut capacity, DEFAULT_RATE_LIMIT_CAPACITY),
+                    _ => (&mut refill, DEFAULT_RATE_LIMIT_REFILL_PER_MINUTE),
+                };
+                let max = u32::MAX as usize;
+                *slot = checker
+                    .whole_number(path, value, 1..=max, "at least 1", default as usize)
+                    .and_then(|v| u32::try_from(v).ok());
+                ControlFlow::Continue(())
+            },
+        );
+        Some(RateLimitConfig {
+            capacity: capacity?,
+            refill_per_minute: refill?,
+        })
     }
 
     fn base_url(&mut self, path: &str, node: Option<&Node>) -> Option<reqwest::Url> {
