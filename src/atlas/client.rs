@@ -673,14 +673,6 @@ impl AtlasClient {
                 self.log_gone_once(operation, &error);
             }
             match (&self.auth, status) {
-                (Auth::Digest(session), StatusCode::UNAUTHORIZED) => {
-                    // The cached nonce produced a final 401 (wrong key, revoked key): start the
-                    // next call with a fresh challenge instead of a doomed preemptive attempt.
-                    if let Some(host) = url.host_str() {
-                        session.forget(host);
-                    }
-                    return Err(error);
-                }
                 (Auth::Bearer(tokens), StatusCode::UNAUTHORIZED) if !token_refreshed => {
                     // The token may have expired early or been revoked: fetch one new token, once.
                     tokens.invalidate().await;
