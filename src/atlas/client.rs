@@ -641,7 +641,9 @@ impl AtlasClient {
             let response = match result {
                 Ok(r) => r,
                 Err(e) => {
-                    self.observer.observe(operation, None, started.elapsed());
+                    let elapsed = started.elapsed();
+                    self.observer.observe(operation, None, elapsed);
+                    log_request(operation, url, None, elapsed, Some(&e));
                     return Err(e);
                 }
             };
@@ -656,7 +658,9 @@ impl AtlasClient {
                 Err(AtlasError::TooLarge { .. }) | Ok(_) => Some(status.as_u16()),
                 Err(_) => None,
             };
-            self.observer.observe(operation, counted, started.elapsed());
+            let elapsed = started.elapsed();
+            self.observer.observe(operation, counted, elapsed);
+            log_request(operation, url, counted, elapsed, body.as_ref().err());
             self.announce(operation, project_id, &headers);
             let body = body?;
             if status.is_success() {
@@ -765,6 +769,35 @@ impl AtlasClient {
             }
         }
     }
+}
+
+/// The debug line of one request to Atlas: method, operation, path (never the query, whose
+/// only parts worth seeing are the page, nor any header), status and duration. `status` is
+/// `None` when no response came back whole; `error` says what went wrong then.
+fn log_request(
+    operation: Operation,
+    url: &Url,
+    status: Option<u16>,
+    elapsed: Duration,
+    error: Option<&AtlasError>,
+) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let page = url
+        .query_pairs()
+        .find(|(key, _)| key == "pageNum")
+        .and_then(|(_, value)| value.parse::<u32>().ok());
+    tracing::debug!(
+        method = "GET",
+        endpoint = operation.as_str(),
+        path = url.path(),
+        page,
+        http_status = status.map_or_else(|| "error".to_owned(), |s| s.to_string()),
+        duration_seconds = elapsed.as_secs_f64(),
+        error = error.map(|e| e.reason().as_str()),
+        "atlas request"
+    );
 }
 
 /// Whether to ask for another page. `next` links decide when the server gives links; without
