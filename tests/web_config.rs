@@ -220,6 +220,33 @@ fn no_error_message_quotes_the_password_hash_or_the_inline_key() {
 }
 
 #[test]
+fn a_web_config_file_over_1_mib_is_refused_with_its_size() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("web.yml");
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(200 * 1000 * 1000)
+        .unwrap();
+    let error = load_error(&path);
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: the file is 200000000 bytes; the limit is 1 MiB",
+            path.display()
+        )
+    );
+    assert_eq!(error.key(), None);
+    std::fs::write(&path, vec![b'#'; 1024 * 1024 + 1]).unwrap();
+    assert_eq!(
+        load_error(&path).to_string(),
+        format!(
+            "{}: the file is 1048577 bytes; the limit is 1 MiB",
+            path.display()
+        )
+    );
+}
+
+#[test]
 fn a_missing_web_config_file_is_refused_with_its_name() {
     let path = fixture("no-such-web-config.yml");
     let error = load_error(&path);
