@@ -58,6 +58,9 @@ pub struct Flags {
     /// Path to an exporter-toolkit web config file (TLS and basic auth).
     #[arg(long = "web.config.file", value_name = "PATH", global = true)]
     web_config_file: Option<PathBuf>,
+    /// Answer /-/healthy and /-/ready without basic auth, for probes that send no credentials.
+    #[arg(long = "web.probes-without-auth", global = true)]
+    probes_without_auth: bool,
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value_t = Level::Info, global = true)]
     log_level: Level,
@@ -222,6 +225,7 @@ impl Flags {
         ExporterOptions {
             telemetry_path: self.telemetry_path.clone(),
             web_config_file: self.web_config_file.clone(),
+            probes_without_auth: self.probes_without_auth,
             reload_path,
             ..ExporterOptions::new(listen)
         }

@@ -38,6 +38,8 @@ pub struct ExporterOptions {
     pub telemetry_path: String,
     /// The web config file (TLS, basic auth, response headers), reloaded with the config.
     pub web_config_file: Option<PathBuf>,
+    /// `--web.probes-without-auth`: `/-/healthy` and `/-/ready` answer without basic auth.
+    pub probes_without_auth: bool,
     /// The config file that SIGHUP and `POST /-/reload` read again; `None` turns reloads off
     /// (the demo has no file).
     pub reload_path: Option<PathBuf>,
@@ -56,6 +58,7 @@ impl ExporterOptions {
             listen: listen.into(),
             telemetry_path: "/metrics".to_owned(),
             web_config_file: None,
+            probes_without_auth: false,
             reload_path: None,
             clock: Arc::new(SystemClock),
             client_factory: ClientFactory::default(),
@@ -93,6 +96,7 @@ impl Exporter {
             listen,
             telemetry_path,
             web_config_file,
+            probes_without_auth,
             reload_path,
             clock,
             client_factory,
@@ -141,6 +145,7 @@ impl Exporter {
             telemetry_path,
             reloader,
             web,
+            probes_without_auth,
             clock,
         });
         Ok(Exporter {

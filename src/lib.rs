@@ -31,6 +31,7 @@
 //! - [`clock`]: wall-clock time, injectable so that tests and golden files can fix "now".
 //! - [`secret`]: a credential string that never reaches a log line, a label, an error or a page.
 //! - [`logging`]: logfmt or JSON log lines on stderr.
+//! - [`small_file`]: the config and web config files, read under a 1 MiB cap.
 //! - [`build_info`]: the version, git revision and compiler of this build.
 
 #![forbid(unsafe_code)]
@@ -50,6 +51,7 @@ pub mod reload;
 pub mod secret;
 pub mod server;
 pub mod simulator;
+pub mod small_file;
 pub mod snapshot;
 pub mod state;
 pub mod summary;

@@ -44,6 +44,8 @@ pub struct App {
     pub reloader: Option<Arc<Reloader>>,
     /// TLS, basic auth and extra response headers; replaced whole by a reload.
     pub web: Arc<ArcSwap<WebConfig>>,
+    /// `/-/healthy` and `/-/ready` answer without basic auth (`--web.probes-without-auth`).
+    pub probes_without_auth: bool,
     /// The clock for the landing page.
     pub clock: Arc<dyn Clock>,
 }
@@ -154,7 +156,11 @@ async fn route<B>(
     auth: Option<Arc<BasicAuth>>,
     req: Request<B>,
 ) -> Response<Full<Bytes>> {
+    // Probes say only whether the process runs and has polled: kubelets send no credentials.
+    let open_probe =
+        app.probes_without_auth && matches!(req.uri().path(), "/-/healthy" | "/-/ready");
     if let Some(auth) = &auth
+        && !open_probe
         && !auth
             .verify_async(req.headers().get(header::AUTHORIZATION))
             .await
@@ -337,6 +343,7 @@ mod tests {
             telemetry_path: "/metrics".to_owned(),
             reloader: None,
             web: Arc::default(),
+            probes_without_auth: false,
             clock,
         }
     }

@@ -56,6 +56,8 @@ use hyper::HeaderMap;
 use hyper::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
+use crate::small_file::{self, ReadError};
+
 use error::Source;
 
 pub use basic_auth::BasicAuth;
@@ -95,9 +97,15 @@ impl WebConfig {
     /// (the decoy for unknown users, see [`BasicAuth`]): at cost 10, tens of milliseconds.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
         let source = Source::new(path);
-        let text = std::fs::read_to_string(path).map_err(|error| WebConfigError::Read {
-            file: source.file.clone(),
-            error,
+        let text = small_file::read_to_string(path).map_err(|e| match e {
+            ReadError::Io(error) => WebConfigError::Read {
+                file: source.file.clone(),
+                error,
+            },
+            ReadError::TooLarge(size) => WebConfigError::TooLarge {
+                file: source.file.clone(),
+                size,
+            },
         })?;
         Self::from_yaml(&source, &text)
     }

@@ -832,3 +832,53 @@ fn check_does_not_warn_about_tenant_on_v1() {
     assert_eq!(out.status.code(), Some(0));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_level_debug_logs_each_atlas_request_and_info_does_not() {
+    let sim = Simulator::start(scenario(), loopback()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim.base_url(), SECRET, &["orders", "broken"]);
+    let config = config.to_str().unwrap();
+
+    let running = start_exporter(&["--config.file", config, "--log.level", "debug"]).await;
+    let (_, _, _, err) = stop_and_collect(running);
+    let requests: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("message=\"atlas request\""))
+        .collect();
+    let orders = format!("path=/api/atlas/v2/groups/{P1}/flexClusters/orders/backup/snapshots ");
+    let line = requests
+        .iter()
+        .find(|l| l.contains(&orders) && l.contains("http_status=200"))
+        .unwrap_or_else(|| panic!("no request line for orders:\n{err}"));
+    for field in [
+        "level=debug",
+        "method=GET",
+        "endpoint=list_flex_snapshots",
+        "page=1",
+        "duration_seconds=",
+    ] {
+        assert!(line.contains(field), "{field} missing from {line}");
+    }
+    assert!(
+        requests
+            .iter()
+            .any(|l| l.contains("flexClusters/broken/") && l.contains("http_status=500")),
+        "the failing cluster's request is logged too:\n{err}"
+    );
+    for secret in [
+        SECRET,
+        "Authorization",
+        "authorization",
+        "Digest username",
+        "cnonce",
+    ] {
+        assert!(!err.contains(secret), "{secret} reached the log:\n{err}");
+    }
+
+    let running = start_exporter(&["--config.file", config, "--log.level", "info"]).await;
+    let (_, _, _, err) = stop_and_collect(running);
+    assert!(err.contains("poll failed"), "the info run polled:\n{err}");
+    assert!(!err.contains("atlas request"), "{err}");
+    assert!(!err.contains("level=debug"), "{err}");
+}

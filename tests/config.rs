@@ -981,3 +981,40 @@ fn a_loaded_config_never_shows_the_private_key_in_debug_output() {
     let config = Config::parse_str(&text, "secret.yaml", &env(NO_ENV)).unwrap();
     assert!(!format!("{config:?}").contains(SECRET));
 }
+
+#[test]
+fn a_config_file_over_1_mib_is_refused_with_its_size_without_being_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    // 200 MB, sparse: the file system knows its size, and nothing is read to learn it.
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(200 * 1000 * 1000)
+        .unwrap();
+    let err = Config::load_with_env(&path, &env(API_KEY_ENV)).unwrap_err();
+    assert_eq!(
+        err.render(),
+        format!(
+            "{}: the file is 200000000 bytes; the limit is 1 MiB",
+            path.display()
+        )
+    );
+
+    // One byte over the limit, made of valid YAML comments, is refused too; at the limit it
+    // is read (and found to hold no config).
+    let mut text = vec![b'#'; 1024 * 1024 + 1];
+    text[1024 * 1024] = b'\n';
+    std::fs::write(&path, &text).unwrap();
+    let err = Config::load_with_env(&path, &env(API_KEY_ENV)).unwrap_err();
+    assert_eq!(
+        err.render(),
+        format!(
+            "{}: the file is 1048577 bytes; the limit is 1 MiB",
+            path.display()
+        )
+    );
+    text.truncate(1024 * 1024);
+    std::fs::write(&path, &text).unwrap();
+    let err = Config::load_with_env(&path, &env(API_KEY_ENV)).unwrap_err();
+    assert!(!err.render().contains("the limit is"), "{err}");
+}

@@ -1956,3 +1956,46 @@ async fn a_target_waiting_for_its_projects_tokens_does_not_hold_another_projects
         "P2 was polled while P1's targets waited: P1 {p1:?}, P2 {p2:?}"
     );
 }
+
+#[tokio::test]
+async fn a_401_for_one_project_leaves_the_shared_nonce_to_the_others() {
+    // Atlas answers 401 for a project the key is not a member of (NOT_IN_GROUP); the key and
+    // its cached nonce still serve every other project.
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(flex("c1", healthy(1, 8))),
+        SimProject::new(P2, "other")
+            .with_cluster(flex("c2", healthy(2, 8)).with_fault(Fault::NotInGroup)),
+    ]))
+    .start()
+    .await;
+    h.cycle().await;
+    let challenges = h.scrape().await.get(CHALLENGES, &[]).unwrap();
+    for cycle in 2..=4 {
+        h.sim.reset_stats();
+        h.cycle().await;
+        let stats = h.sim.stats();
+        assert_eq!(stats.pages_served, 1, "cycle {cycle}: {stats:?}");
+        assert_eq!(
+            stats.requests, 2,
+            "cycle {cycle}: one reused-nonce request per target, no new challenge: {stats:?}"
+        );
+        assert_eq!(stats.unauthorized, 1, "cycle {cycle}: only c2's: {stats:?}");
+    }
+    let m = h.scrape().await;
+    assert_eq!(m.get(CHALLENGES, &[]), Some(challenges));
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "c1")),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P2, "c2")),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_target_errors_total",
+            &cluster_and(P2, "c2", "reason", "unauthorized")
+        ),
+        Some(4.0)
+    );
+}

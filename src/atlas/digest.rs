@@ -11,6 +11,12 @@
 //! Whichever the mode, a 401 is answered from its own challenge, so a refused nonce costs one
 //! request more than it would have anyway, not two.
 //!
+//! A final 401 (the answer to the server's newest nonce refused, or a 401 that asks for no new
+//! authentication) never drops the host's cached nonce: the nonce is shared by every cluster on
+//! the host, and the 401 may be about one project only (Atlas answers 401 for a project the key
+//! is not a member of). Dropping it would buy nothing even for a wrong key: the next call's
+//! refused reuse carries the next challenge, two requests a call either way.
+//!
 //! Digest itself (parsing challenges, computing answers) is diqwest's and `digest_auth`'s: this
 //! module only decides which nonce to answer and when to send no `Authorization` at all.
 
@@ -70,9 +76,8 @@ impl DigestAuth {
         self.clock = clock;
     }
 
-    /// Forgets the cached nonce of `host`, after a final 401 (a wrong or revoked key), so the
-    /// next call starts with a challenge instead of a doomed answer.
-    pub(crate) fn forget(&self, host: &str) {
+    /// Forgets the cached nonce of `host`, once the host refused to let it be reused.
+    fn forget(&self, host: &str) {
         let _ = self.session.invalidate_host(host);
     }
 
@@ -111,9 +116,9 @@ impl DigestAuth {
             };
             observer.challenge_answered();
             let response = request(Some(answer)).send().await?;
-            if response.status() == StatusCode::UNAUTHORIZED {
-                self.forget(host);
-            } else if let Mode::Reuse { .. } = mode {
+            if response.status() != StatusCode::UNAUTHORIZED
+                && let Mode::Reuse { .. } = mode
+            {
                 self.set_mode(host, Mode::Reuse { proven: false });
             }
             return Ok(response);
@@ -126,17 +131,22 @@ impl DigestAuth {
             self.set_mode(host, Mode::Reuse { proven: true });
             return Ok(reused);
         }
-        self.forget(host);
         if !is_challenge(&reused) {
+            // No new nonce asked for: a refusal of this resource, not of the nonce.
             return Ok(reused);
         }
+        // The new challenge replaces the cached nonce: it is the host's newest, good for every
+        // cluster whatever this request's answer turns out to be.
         self.store(host, reused.headers())?;
         let answer = self.answer_cached(host, path)?;
         observer.challenge_answered();
         let response = request(Some(answer)).send().await?;
+        // Refused with the newest nonce too: the key may not read this resource (or is wrong),
+        // which says nothing about nonce reuse; the mode and the nonce stay as they are.
         if response.status() == StatusCode::UNAUTHORIZED {
-            self.forget(host);
-        } else if mode == (Mode::Reuse { proven: false }) {
+            return Ok(response);
+        }
+        if mode == (Mode::Reuse { proven: false }) {
             self.refused(host);
         } else {
             // A nonce that served several requests expired: reuse the new one.

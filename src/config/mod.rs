@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::secret::Secret;
+use crate::small_file::ReadError;
 use crate::target::{ApiVersion, Kind, Target};
 
 mod credentials;
@@ -203,16 +204,18 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse_str(&text, &file, env),
-            Err(err) => Err(ConfigError {
-                file,
-                problems: vec![Problem {
-                    path: String::new(),
-                    message: format!("cannot read the config file: {err}"),
-                }],
-            }),
-        }
+        let message = match crate::small_file::read_to_string(path) {
+            Ok(text) => return Self::parse_str(&text, &file, env),
+            Err(ReadError::Io(err)) => format!("cannot read the config file: {err}"),
+            Err(ReadError::TooLarge(too_large)) => too_large.to_string(),
+        };
+        Err(ConfigError {
+            file,
+            problems: vec![Problem {
+                path: String::new(),
+                message,
+            }],
+        })
     }
 
     /// Validates config text: [`Config::load_with_env`] without reading the file.

@@ -43,6 +43,12 @@ pub(crate) fn apply(fault: &mut Option<Fault>, ctx: &FaultContext<'_>) -> Option
         Fault::NotFound => error(ApiError::cluster_not_found(ctx.group, ctx.cluster)),
         Fault::ServerError => error(ApiError::unexpected_error()),
         Fault::Forbidden => error(ApiError::ip_not_on_access_list(&ctx.peer.to_string())),
+        Fault::NotInGroup => error(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "NOT_IN_GROUP",
+            "The current user is not in the group, or the group does not exist.",
+            vec![],
+        )),
         Fault::HostileErrorBody => error(hostile_error()),
         Fault::MalformedJson => Effect::Malformed,
         Fault::Slow(delay) => Effect::Delay(*delay),

@@ -302,6 +302,9 @@ pub enum Fault {
     },
     /// 403 `IP_ADDRESS_NOT_ON_WHITELIST`, as when the caller's IP is not on the access list.
     Forbidden,
+    /// 401 `NOT_IN_GROUP` to a request whose digest was right, as Atlas answers a key that is
+    /// not a member of the project: no new challenge, the key and its nonce are good elsewhere.
+    NotInGroup,
     /// 400 from a hostile server: an error body whose `errorCode`, `detail` and first parameter
     /// are each 8 MiB long, the first parameter followed by thousands of small ones.
     HostileErrorBody,

@@ -22,6 +22,14 @@ pub enum WebConfigError {
         /// What the operating system said.
         error: std::io::Error,
     },
+    /// The web config file is over [`crate::small_file::MAX_FILE_BYTES`].
+    #[error("{file}: {size}")]
+    TooLarge {
+        /// The web config file, as given.
+        file: String,
+        /// How large it is.
+        size: crate::small_file::TooLarge,
+    },
     /// The file is not valid YAML, has an unknown key, or a value of the wrong type.
     #[error("{file}: {message}")]
     Syntax {
@@ -69,7 +77,9 @@ impl WebConfigError {
     /// The key path the error is about, when it is about one key.
     pub fn key(&self) -> Option<&str> {
         match self {
-            WebConfigError::Read { .. } | WebConfigError::Syntax { .. } => None,
+            WebConfigError::Read { .. }
+            | WebConfigError::TooLarge { .. }
+            | WebConfigError::Syntax { .. } => None,
             WebConfigError::Invalid { key, .. }
             | WebConfigError::Unsupported { key, .. }
             | WebConfigError::ReadReferenced { key, .. } => Some(key),
