@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::atlas::{AtlasClient, NoopObserver};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AtlasConfig, Config, ConfigError};
-use crate::exporter::{Exporter, ExporterOptions};
+use crate::exporter::{Exporter, ExporterOptions, Signals};
 use crate::logging::{self, Format, Level};
 use crate::poller::Poller;
 use crate::snapshot::{Snapshot, normalize, normalize_one};
@@ -194,7 +194,11 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let flags = cli.flags;
     match cli.command {
-        None => run_from_config(&flags).await,
+        None => {
+            // Before the config is read: a SIGHUP from here on never kills the process.
+            let signals = Signals::install();
+            run_from_config(&flags, signals).await
+        }
         Some(Command::Demo { seed }) => {
             demo::run(
                 flags.exporter_options(demo::DEMO_LISTEN_ADDRESS, None),
@@ -242,7 +246,7 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
     })
 }
 
-async fn run_from_config(flags: &Flags) -> anyhow::Result<ExitCode> {
+async fn run_from_config(flags: &Flags, signals: Signals) -> anyhow::Result<ExitCode> {
     let path = flags.config_path().to_owned();
     let config = match load_config(&path) {
         Ok(c) => c,
@@ -251,7 +255,7 @@ async fn run_from_config(flags: &Flags) -> anyhow::Result<ExitCode> {
     let options = flags.exporter_options(DEFAULT_LISTEN_ADDRESS, Some(path));
     Exporter::build(config, options)
         .await?
-        .run_until_signal()
+        .run_with_signals(signals)
         .await?;
     Ok(ExitCode::SUCCESS)
 }
