@@ -64,6 +64,10 @@ pub struct Flags {
     /// Output format of log messages.
     #[arg(long = "log.format", value_enum, default_value_t = Format::Logfmt, global = true)]
     log_format: Format,
+    /// Enable the lifecycle endpoint: POST /-/reload reloads the config (without it: 403;
+    /// SIGHUP always reloads).
+    #[arg(long = "web.enable-lifecycle", global = true)]
+    enable_lifecycle: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,6 +231,7 @@ impl Flags {
             telemetry_path: self.telemetry_path.clone(),
             web_config_file: self.web_config_file.clone(),
             reload_path,
+            enable_lifecycle: self.enable_lifecycle,
             ..ExporterOptions::new(listen)
         }
     }

@@ -41,6 +41,13 @@ pub struct ExporterOptions {
     /// The config file that SIGHUP and `POST /-/reload` read again; `None` turns reloads off
     /// (the demo has no file).
     pub reload_path: Option<PathBuf>,
+    /// `--web.enable-lifecycle`: whether `POST /-/reload` reloads (else it answers 403).
+    pub enable_lifecycle: bool,
+    /// The least time between the starts of two reloads; requests meanwhile wait and share
+    /// the next one.
+    pub reload_min_interval: Duration,
+    /// Limits of the HTTP server: connections, handshake and header timeouts.
+    pub serve: ServeOptions,
     /// Wall-clock time, for ages, timestamps and the landing page.
     pub clock: Arc<dyn Clock>,
     /// How the poller builds its Atlas client: [`crate::atlas::AtlasClient::new`] by default;
@@ -57,6 +64,9 @@ impl ExporterOptions {
             telemetry_path: "/metrics".to_owned(),
             web_config_file: None,
             reload_path: None,
+            enable_lifecycle: false,
+            reload_min_interval: crate::reload::DEFAULT_MIN_RELOAD_INTERVAL,
+            serve: ServeOptions::default(),
             clock: Arc::new(SystemClock),
             client_factory: ClientFactory::default(),
         }
@@ -84,6 +94,7 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     app: Arc<App>,
+    options: ServeOptions,
 }
 
 impl Exporter {
@@ -94,6 +105,9 @@ impl Exporter {
             telemetry_path,
             web_config_file,
             reload_path,
+            enable_lifecycle,
+            reload_min_interval,
+            serve,
             clock,
             client_factory,
         } = options;
@@ -127,19 +141,23 @@ impl Exporter {
         .context("cannot build the Atlas client")?;
         let (configs_tx, configs) = config_channel();
         let reloader = reload_path.map(|path| {
-            Arc::new(Reloader::new(
-                path,
-                configs_tx,
-                web_config_file.map(|p| (p, Arc::clone(&web))),
-                Arc::clone(&reload_status),
-                Arc::clone(&clock),
-            ))
+            Arc::new(
+                Reloader::new(
+                    path,
+                    configs_tx,
+                    web_config_file.map(|p| (p, Arc::clone(&web))),
+                    Arc::clone(&reload_status),
+                    Arc::clone(&clock),
+                )
+                .with_min_interval(reload_min_interval),
+            )
         });
         let app = Arc::new(App {
             metrics,
             state,
             telemetry_path,
             reloader,
+            lifecycle: enable_lifecycle,
             web,
             clock,
         });
@@ -150,6 +168,7 @@ impl Exporter {
                 listener,
                 local_addr,
                 app,
+                options: serve,
             },
             reload_status,
         })
@@ -255,7 +274,7 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then drains requests in flight; see [`server::serve`].
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        server::serve(self.listener, self.app, ServeOptions::default(), shutdown).await;
+        server::serve(self.listener, self.app, self.options, shutdown).await;
     }
 }
 

@@ -42,6 +42,8 @@ pub struct App {
     pub telemetry_path: String,
     /// Reloads the config file; `None` when there is none (demo mode).
     pub reloader: Option<Arc<Reloader>>,
+    /// `--web.enable-lifecycle`: `POST /-/reload` reloads; without it, 403 (SIGHUP still does).
+    pub lifecycle: bool,
     /// TLS, basic auth and extra response headers; replaced whole by a reload.
     pub web: Arc<ArcSwap<WebConfig>>,
     /// The clock for the landing page.
@@ -227,6 +229,10 @@ async fn route<B>(
                 if method != Method::POST && method != Method::PUT {
                     return not_allowed("POST, PUT");
                 }
+                if !app.lifecycle {
+                    // Prometheus' answer, word for word.
+                    return text(StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n");
+                }
                 reload(app).await
             }
             _ => text(StatusCode::NOT_FOUND, "Not Found\n"),
@@ -336,6 +342,7 @@ mod tests {
             state,
             telemetry_path: "/metrics".to_owned(),
             reloader: None,
+            lifecycle: true,
             web: Arc::default(),
             clock,
         }
@@ -437,5 +444,19 @@ mod tests {
     async fn reload_without_a_config_file_is_400() {
         let r = call(&app(), Method::POST, "/-/reload").await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn reload_without_the_lifecycle_flag_is_403_and_other_methods_still_405() {
+        let app = App {
+            lifecycle: false,
+            ..app()
+        };
+        for method in [Method::POST, Method::PUT] {
+            let r = call(&app, method.clone(), "/-/reload").await;
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method}");
+        }
+        let r = call(&app, Method::GET, "/-/reload").await;
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     }
 }

@@ -554,7 +554,12 @@ async fn sighup_and_the_reload_endpoint_apply_a_new_config_and_reject_a_bad_one(
     let sim = Simulator::start(scenario(), loopback()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim.base_url(), SECRET, &["orders", "broken"]);
-    let running = start_exporter(&["--config.file", config.to_str().unwrap()]).await;
+    let running = start_exporter(&[
+        "--config.file",
+        config.to_str().unwrap(),
+        "--web.enable-lifecycle",
+    ])
+    .await;
     assert!(
         scrape(&running.url)
             .await
@@ -629,6 +634,40 @@ async fn sighup_and_the_reload_endpoint_apply_a_new_config_and_reject_a_bad_one(
             Instant::now() < deadline,
             "the reload did not poll the new cluster"
         );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_lifecycle_flag_the_reload_endpoint_is_403_and_sighup_still_reloads() {
+    let sim = Simulator::start(scenario(), loopback()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim.base_url(), SECRET, &["orders", "broken"]);
+    let running = start_exporter(&["--config.file", config.to_str().unwrap()]).await;
+    write_config(dir.path(), &sim.base_url(), SECRET, &["orders"]);
+    let client = reqwest::Client::new();
+    for method in [reqwest::Method::POST, reqwest::Method::PUT] {
+        let r = client
+            .request(method, format!("{}/-/reload", running.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert_eq!(r.text().await.unwrap(), "Lifecycle API is not enabled.\n");
+    }
+    assert!(
+        scrape(&running.url)
+            .await
+            .has("atlas_snapshot_cluster_info", &cluster(P1, "broken")),
+        "nothing reloaded"
+    );
+    signal(&running.child, "HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while scrape(&running.url)
+        .await
+        .has("atlas_snapshot_cluster_info", &cluster(P1, "broken"))
+    {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -809,6 +848,7 @@ async fn the_web_config_serves_tls_with_basic_auth_and_reloads_with_the_config()
             config.to_str().unwrap(),
             "--web.config.file",
             web.to_str().unwrap(),
+            "--web.enable-lifecycle",
         ],
         "https",
     )
