@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use atlas_snapshot_exporter::atlas::{AtlasClient, AtlasError};
@@ -1089,12 +1090,18 @@ async fn a_reload_during_a_cycle_is_answered_at_once_and_applies_when_the_cycle_
     assert_eq!(&*state.targets[0].target.cluster_name, "fast");
 }
 
-/// POSTs /-/reload `n` times at once and returns the statuses.
+/// POSTs /-/reload `n` times, 100 at a time (under the server's 250-connection cap), and
+/// returns the statuses.
 async fn reload_flood(http: &reqwest::Client, url: &str, n: usize) -> Vec<reqwest::StatusCode> {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(100));
     let mut posts = tokio::task::JoinSet::new();
     for _ in 0..n {
         let (http, url) = (http.clone(), format!("{url}/-/reload"));
-        posts.spawn(async move { http.post(url).send().await.unwrap().status() });
+        let in_flight = Arc::clone(&in_flight);
+        posts.spawn(async move {
+            let _permit = in_flight.acquire_owned().await.unwrap();
+            http.post(url).send().await.unwrap().status()
+        });
     }
     posts.join_all().await
 }
