@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::atlas::{AtlasClient, NoopObserver};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AtlasConfig, Config, ConfigError};
-use crate::exporter::{Exporter, ExporterOptions};
+use crate::exporter::{Exporter, ExporterOptions, Signals};
 use crate::logging::{self, Format, Level};
 use crate::poller::Poller;
 use crate::snapshot::{Snapshot, normalize, normalize_one};
@@ -67,6 +67,10 @@ pub struct Flags {
     /// Output format of log messages.
     #[arg(long = "log.format", value_enum, default_value_t = Format::Logfmt, global = true)]
     log_format: Format,
+    /// Enable the lifecycle endpoint: POST /-/reload reloads the config (without it: 403;
+    /// SIGHUP always reloads).
+    #[arg(long = "web.enable-lifecycle", global = true)]
+    enable_lifecycle: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,7 +201,11 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let flags = cli.flags;
     match cli.command {
-        None => run_from_config(&flags).await,
+        None => {
+            // Before the config is read: a SIGHUP from here on never kills the process.
+            let signals = Signals::install();
+            run_from_config(&flags, signals).await
+        }
         Some(Command::Demo { seed }) => {
             demo::run(
                 flags.exporter_options(demo::DEMO_LISTEN_ADDRESS, None),
@@ -227,6 +235,7 @@ impl Flags {
             web_config_file: self.web_config_file.clone(),
             probes_without_auth: self.probes_without_auth,
             reload_path,
+            enable_lifecycle: self.enable_lifecycle,
             ..ExporterOptions::new(listen)
         }
     }
@@ -246,7 +255,7 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
     })
 }
 
-async fn run_from_config(flags: &Flags) -> anyhow::Result<ExitCode> {
+async fn run_from_config(flags: &Flags, signals: Signals) -> anyhow::Result<ExitCode> {
     let path = flags.config_path().to_owned();
     let config = match load_config(&path) {
         Ok(c) => c,
@@ -255,7 +264,7 @@ async fn run_from_config(flags: &Flags) -> anyhow::Result<ExitCode> {
     let options = flags.exporter_options(DEFAULT_LISTEN_ADDRESS, Some(path));
     Exporter::build(config, options)
         .await?
-        .run_until_signal()
+        .run_with_signals(signals)
         .await?;
     Ok(ExitCode::SUCCESS)
 }

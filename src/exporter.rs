@@ -43,6 +43,13 @@ pub struct ExporterOptions {
     /// The config file that SIGHUP and `POST /-/reload` read again; `None` turns reloads off
     /// (the demo has no file).
     pub reload_path: Option<PathBuf>,
+    /// `--web.enable-lifecycle`: whether `POST /-/reload` reloads (else it answers 403).
+    pub enable_lifecycle: bool,
+    /// The least time between the starts of two reloads; requests meanwhile wait and share
+    /// the next one.
+    pub reload_min_interval: Duration,
+    /// Limits of the HTTP server: connections, handshake and header timeouts.
+    pub serve: ServeOptions,
     /// Wall-clock time, for ages, timestamps and the landing page.
     pub clock: Arc<dyn Clock>,
     /// How the poller builds its Atlas client: [`crate::atlas::AtlasClient::new`] by default;
@@ -60,6 +67,9 @@ impl ExporterOptions {
             web_config_file: None,
             probes_without_auth: false,
             reload_path: None,
+            enable_lifecycle: false,
+            reload_min_interval: crate::reload::DEFAULT_MIN_RELOAD_INTERVAL,
+            serve: ServeOptions::default(),
             clock: Arc::new(SystemClock),
             client_factory: ClientFactory::default(),
         }
@@ -87,6 +97,7 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     app: Arc<App>,
+    options: ServeOptions,
 }
 
 impl Exporter {
@@ -98,6 +109,9 @@ impl Exporter {
             web_config_file,
             probes_without_auth,
             reload_path,
+            enable_lifecycle,
+            reload_min_interval,
+            serve,
             clock,
             client_factory,
         } = options;
@@ -131,19 +145,23 @@ impl Exporter {
         .context("cannot build the Atlas client")?;
         let (configs_tx, configs) = config_channel();
         let reloader = reload_path.map(|path| {
-            Arc::new(Reloader::new(
-                path,
-                configs_tx,
-                web_config_file.map(|p| (p, Arc::clone(&web))),
-                Arc::clone(&reload_status),
-                Arc::clone(&clock),
-            ))
+            Arc::new(
+                Reloader::new(
+                    path,
+                    configs_tx,
+                    web_config_file.map(|p| (p, Arc::clone(&web))),
+                    Arc::clone(&reload_status),
+                    Arc::clone(&clock),
+                )
+                .with_min_interval(reload_min_interval),
+            )
         });
         let app = Arc::new(App {
             metrics,
             state,
             telemetry_path,
             reloader,
+            lifecycle: enable_lifecycle,
             web,
             probes_without_auth,
             clock,
@@ -155,6 +173,7 @@ impl Exporter {
                 listener,
                 local_addr,
                 app,
+                options: serve,
             },
             reload_status,
         })
@@ -175,14 +194,31 @@ impl Exporter {
         self.server.url(&self.server.app.telemetry_path)
     }
 
-    /// Runs until SIGINT or SIGTERM, then shuts down within the grace period.
+    /// Runs until SIGINT or SIGTERM, then shuts down within the grace period; the signal
+    /// handlers are installed now. [`Exporter::run_with_signals`] takes handlers installed
+    /// earlier, before the config was read.
     pub async fn run_until_signal(self) -> anyhow::Result<()> {
-        self.run(shutdown_signal()).await
+        self.run_with_signals(Signals::install()).await
+    }
+
+    /// Like [`Exporter::run_until_signal`], with `signals` installed before anything slow (see
+    /// [`Signals::install`]): a SIGHUP or SIGTERM that came during startup is acted on now.
+    pub async fn run_with_signals(self, signals: Signals) -> anyhow::Result<()> {
+        let Signals { hangup, shutdown } = signals;
+        self.run_with(shutdown.wait(), hangup).await
     }
 
     /// Runs the poll loop, the SIGHUP handler and the server until `shutdown` resolves, then
     /// lets requests in flight finish within the grace period.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        self.run_with(shutdown, Hangup::install()).await
+    }
+
+    async fn run_with(
+        self,
+        shutdown: impl Future<Output = ()>,
+        hangup: Hangup,
+    ) -> anyhow::Result<()> {
         tracing::info!(
             version = build_info::VERSION,
             revision = build_info::REVISION,
@@ -194,9 +230,11 @@ impl Exporter {
         let (mut poller, mut configs) = (self.poller, self.configs);
         let stop = stopped(stop_rx.clone());
         let poller = tokio::spawn(async move { poller.run(&mut configs, stop).await });
-        if let Some(reloader) = self.server.app.reloader.clone() {
-            tokio::spawn(reload_on_sighup(reloader, stopped(stop_rx)));
-        }
+        tokio::spawn(reload_on_sighup(
+            hangup,
+            self.server.app.reloader.clone(),
+            stopped(stop_rx),
+        ));
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down");
@@ -241,7 +279,7 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then drains requests in flight; see [`server::serve`].
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        server::serve(self.listener, self.app, ServeOptions::default(), shutdown).await;
+        server::serve(self.listener, self.app, self.options, shutdown).await;
     }
 }
 
@@ -249,54 +287,146 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+/// The signals the running exporter acts on: SIGHUP reloads, SIGTERM and SIGINT shut down.
+///
+/// Installed first thing, before the config is read or the port bound, so that no signal
+/// takes its default action (SIGHUP would kill the process) while the exporter starts. A
+/// signal that arrives before the exporter runs is kept (repeats coalesce into one) and acted
+/// on once it runs: a SIGHUP during startup reloads the config once the reloader exists.
+pub struct Signals {
+    hangup: Hangup,
+    shutdown: Shutdown,
+}
+
+impl Signals {
+    /// Installs the handlers; call from inside the Tokio runtime, before anything that can take
+    /// time. A handler that cannot be installed is logged and that signal keeps its default.
+    pub fn install() -> Signals {
+        Signals {
+            hangup: Hangup::install(),
+            shutdown: Shutdown::install(),
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
     }
 }
 
-async fn reload_on_sighup(reloader: Arc<Reloader>, stop: impl Future<Output = ()>) {
+/// SIGHUP, listened for since [`Hangup::install`].
+struct Hangup {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP; reload with POST /-/reload");
-            return;
-        };
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => return,
-                received = hup.recv() => {
-                    if received.is_none() {
-                        return;
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangup {
+    fn install() -> Hangup {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signal = signal(SignalKind::hangup())
+                .inspect_err(|e| tracing::warn!(error = %e, "cannot listen for SIGHUP"))
+                .ok();
+            Hangup { signal }
+        }
+        #[cfg(not(unix))]
+        {
+            Hangup {}
+        }
+    }
+
+    /// Resolves at the next SIGHUP (or one received since the last call); `false` when no more
+    /// can come.
+    async fn received(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            match &mut self.signal {
+                Some(signal) => signal.recv().await.is_some(),
+                None => false,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            false
+        }
+    }
+}
+
+/// SIGTERM and SIGINT (Ctrl-C), listened for since [`Shutdown::install`].
+struct Shutdown {
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl Shutdown {
+    fn install() -> Shutdown {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| {
+                signal(kind)
+                    .inspect_err(|e| tracing::warn!(error = %e, "cannot listen for {name}"))
+                    .ok()
+            };
+            Shutdown {
+                terminate: listen(SignalKind::terminate(), "SIGTERM"),
+                interrupt: listen(SignalKind::interrupt(), "SIGINT"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Shutdown {}
+        }
+    }
+
+    /// Resolves at the first SIGTERM or SIGINT, including one received before the call.
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            async fn next(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut signal) => {
+                        if signal.recv().await.is_none() {
+                            std::future::pending::<()>().await;
+                        }
                     }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = next(self.terminate) => {}
+                () = next(self.interrupt) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Reloads on every SIGHUP until `stop`; without a reloader (the demo) a SIGHUP is logged and
+/// ignored.
+async fn reload_on_sighup(
+    mut hangup: Hangup,
+    reloader: Option<Arc<Reloader>>,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            received = hangup.received() => {
+                if !received {
+                    return;
+                }
+                match &reloader {
                     // The outcome is logged and shown by the reload-status metrics.
-                    let _ = reloader.reload().await;
+                    Some(reloader) => {
+                        let _ = reloader.reload().await;
+                    }
+                    None => tracing::info!("SIGHUP ignored: there is no config file to reload"),
                 }
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (reloader, stop);
     }
 }
 

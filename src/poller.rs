@@ -12,8 +12,13 @@
 //!
 //! Reloaded configs reach the running poller through a [`ConfigSender`], and the sender hears
 //! back whether the poller took the config: the reload status reports what the poller applies.
+//!
+//! A reload never starts a cycle: the schedule stays, so no reload, however many, makes the
+//! exporter poll a target more than once per poll interval. Only targets the reload adds are
+//! polled at once; one that was polled, removed and added back (same kind) within one poll
+//! interval comes back with its last figures instead, and waits for the next cycle.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -167,6 +172,16 @@ pub fn config_channel() -> (ConfigSender, ConfigReceiver) {
     (ConfigSender(tx), ConfigReceiver(rx))
 }
 
+#[cfg(test)]
+impl ConfigReceiver {
+    /// Takes the next config as the poller would, answering that it took it.
+    pub(crate) async fn take_next(&mut self) -> Option<Config> {
+        let change = self.0.recv().await?;
+        let _ = change.verdict.send(Ok(()));
+        Some(change.config)
+    }
+}
+
 /// Why the poller did not take a reloaded config.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -243,6 +258,9 @@ pub struct Poller {
     shared: SharedState,
     /// What readers see: the targets' cells, which a completed poll swaps one at a time.
     published: ExporterState,
+    // Targets a reload removed after they had been polled, and when: one added back within a
+    // poll interval gets its record back instead of a poll before the next cycle.
+    retired: HashMap<TargetKey, (Record, tokio::time::Instant)>,
 }
 
 impl Poller {
@@ -277,6 +295,7 @@ impl Poller {
             clock,
             shared,
             published: ExporterState::default(),
+            retired: HashMap::new(),
         };
         poller.set_targets(config.targets());
         poller.publish();
@@ -322,9 +341,13 @@ impl Poller {
             .drain(..)
             .map(|r| (r.state.target.key(), r))
             .collect();
+        let now = tokio::time::Instant::now();
+        let period = self.poll_interval;
+        self.retired
+            .retain(|_, (_, at)| now.saturating_duration_since(*at) < period);
         self.records = targets
             .into_iter()
-            .map(|t| match old.remove(&t.key()) {
+            .map(|t| match old.remove(&t.key()).or_else(|| self.revive(&t)) {
                 Some(mut r) if r.state.target.kind == t.kind => {
                     r.state.target = t;
                     r
@@ -336,18 +359,51 @@ impl Poller {
                 },
             })
             .collect();
+        for (key, r) in old {
+            if r.state.last_poll.is_some() {
+                self.retired.insert(key, (r, now));
+            }
+        }
+    }
+
+    /// The record of a target removed less than one poll interval ago, to add back as it was.
+    fn revive(&mut self, target: &Target) -> Option<Record> {
+        let (record, _) = self.retired.remove(&target.key())?;
+        (record.state.target.kind == target.kind).then_some(record)
     }
 
     /// Polls every target once, publishing each target's result as its poll ends, and the
     /// cycle's facts when it ends.
     pub async fn run_cycle(&mut self) {
+        self.poll(None).await;
+    }
+
+    /// The targets never polled: after a reload, those it added.
+    fn newcomers(&self) -> HashSet<usize> {
+        self.records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.state.last_poll.is_none())
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Polls the targets in `only` (every target when `None`: a cycle) and publishes the
+    /// result; only a whole cycle counts as one in the cycle figures.
+    async fn poll(&mut self, only: Option<HashSet<usize>>) {
         let started = Instant::now();
-        self.observer.cycle_started();
+        let cycle = only.is_none();
+        if cycle {
+            self.observer.cycle_started();
+        }
         let limit = Arc::new(Semaphore::new(self.atlas.max_concurrency.max(1)));
         let deadline = self.poll_deadline;
         let mut tasks = JoinSet::new();
         let mut task_index = HashMap::new();
         for (index, record) in self.records.iter().enumerate() {
+            if only.as_ref().is_some_and(|o| !o.contains(&index)) {
+                continue;
+            }
             let client = Arc::clone(&self.client);
             let target = record.state.target.clone();
             let known = record.state.resolved;
@@ -396,13 +452,15 @@ impl Poller {
                 self.published.publish_target(index, record.state.clone());
             }
         }
-        let last_cycle = Some(CycleReport {
-            finished_at: self.clock.now(),
-            duration: started.elapsed(),
-        });
-        self.observer.cycle_finished();
-        self.published = self.published.with_cycle(last_cycle, true);
-        self.shared.store(Arc::new(self.published.clone()));
+        if cycle {
+            let last_cycle = Some(CycleReport {
+                finished_at: self.clock.now(),
+                duration: started.elapsed(),
+            });
+            self.observer.cycle_finished();
+            self.published = self.published.with_cycle(last_cycle, true);
+            self.shared.store(Arc::new(self.published.clone()));
+        }
     }
 
     /// Swaps in the same target cells with new cycle-level facts: O(1) in the targets.
@@ -492,62 +550,89 @@ impl Poller {
     /// Runs cycles until `shutdown` resolves: one at once, then every `poll_interval` (a cycle
     /// that overruns delays the next instead of overlapping it).
     ///
-    /// A config on `configs` gets its verdict at once. Taken between cycles, it applies at once
-    /// and starts a cycle; taken during one, it applies when that cycle ends (a later one
-    /// replaces it) and the next cycle starts at once. A refused config changes nothing.
+    /// A config on `configs` gets its verdict at once. Taken between cycles, it applies at once;
+    /// taken during one, it applies when that cycle ends (a later one replaces it). Either way
+    /// the schedule stays (a new `poll_interval` counts from the last cycle's start), and only
+    /// the targets it adds are polled before the next cycle ([`Poller::newcomers`]). A refused
+    /// config changes nothing.
     pub async fn run(&mut self, configs: &mut ConfigReceiver, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut interval = new_interval(self.poll_interval);
+        let mut last_start = tokio::time::Instant::now();
         let mut reloads_open = true;
+        let mut newcomers = HashSet::new();
         loop {
-            tokio::select! {
+            let only = tokio::select! {
                 () = &mut shutdown => return,
                 _ = interval.tick() => {
-                    let intake = self.intake();
-                    let mut taken = None;
-                    {
-                        let cycle = self.run_cycle();
-                        tokio::pin!(cycle);
-                        loop {
-                            tokio::select! {
-                                () = &mut shutdown => return,
-                                () = &mut cycle => break,
-                                change = configs.0.recv(), if reloads_open => match change {
-                                    Some(change) => match intake.accept(&change.config) {
-                                        Ok(accepted) => {
-                                            taken = Some(accepted);
-                                            let _ = change.verdict.send(Ok(()));
-                                        }
-                                        Err(e) => {
-                                            let _ = change.verdict.send(Err(e));
-                                        }
-                                    },
-                                    None => reloads_open = false,
-                                },
+                    last_start = tokio::time::Instant::now();
+                    None
+                }
+                () = std::future::ready(()), if !newcomers.is_empty() => {
+                    Some(std::mem::take(&mut newcomers))
+                }
+                change = configs.0.recv(), if reloads_open => {
+                    match change {
+                        Some(change) => match self.intake().accept(&change.config) {
+                            Ok(accepted) => {
+                                newcomers = self.take(accepted, &mut interval, last_start);
+                                let _ = change.verdict.send(Ok(()));
                             }
-                        }
+                            Err(e) => {
+                                let _ = change.verdict.send(Err(e));
+                            }
+                        },
+                        // The sender is gone: no more reloads; keep polling.
+                        None => reloads_open = false,
                     }
-                    if let Some(accepted) = taken {
-                        self.commit(accepted);
-                        interval = new_interval(self.poll_interval);
+                    continue;
+                }
+            };
+            let intake = self.intake();
+            let mut taken = None;
+            {
+                let polling = self.poll(only);
+                tokio::pin!(polling);
+                loop {
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        () = &mut polling => break,
+                        change = configs.0.recv(), if reloads_open => match change {
+                            Some(change) => match intake.accept(&change.config) {
+                                Ok(accepted) => {
+                                    taken = Some(accepted);
+                                    let _ = change.verdict.send(Ok(()));
+                                }
+                                Err(e) => {
+                                    let _ = change.verdict.send(Err(e));
+                                }
+                            },
+                            None => reloads_open = false,
+                        },
                     }
                 }
-                change = configs.0.recv(), if reloads_open => match change {
-                    Some(change) => match self.intake().accept(&change.config) {
-                        Ok(accepted) => {
-                            self.commit(accepted);
-                            interval = new_interval(self.poll_interval);
-                            let _ = change.verdict.send(Ok(()));
-                        }
-                        Err(e) => {
-                            let _ = change.verdict.send(Err(e));
-                        }
-                    },
-                    // The sender is gone: no more reloads; keep polling.
-                    None => reloads_open = false,
-                },
+            }
+            if let Some(accepted) = taken {
+                newcomers = self.take(accepted, &mut interval, last_start);
             }
         }
+    }
+
+    /// Commits a taken config without touching the schedule but for a new period, and returns
+    /// the targets to poll before the next cycle.
+    fn take(
+        &mut self,
+        accepted: Accepted,
+        interval: &mut tokio::time::Interval,
+        last_start: tokio::time::Instant,
+    ) -> HashSet<usize> {
+        let period = accepted.poll_interval;
+        let rescheduled = period != self.poll_interval;
+        self.commit(accepted);
+        if rescheduled {
+            *interval = interval_from(last_start + period, period);
+        }
+        self.newcomers()
     }
 }
 
@@ -580,7 +665,12 @@ fn kind_mismatch_hint(configured: Kind, error: &AtlasError) -> Option<String> {
 }
 
 fn new_interval(period: Duration) -> tokio::time::Interval {
-    let mut interval = tokio::time::interval(period);
+    interval_from(tokio::time::Instant::now(), period)
+}
+
+/// Ticks first at `start` (at once when it has passed), then every `period`.
+fn interval_from(start: tokio::time::Instant, period: Duration) -> tokio::time::Interval {
+    let mut interval = tokio::time::interval_at(start, period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval
 }

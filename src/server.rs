@@ -3,6 +3,15 @@
 //! The caller binds the listener and supplies the shutdown signal (as in mini-redis), so tests
 //! bind `127.0.0.1:0` and stop the server themselves. On shutdown the listener closes at once,
 //! requests in flight finish, and connections still open after the grace period are dropped.
+//!
+//! Limits, so that no client can hold the port: a TLS handshake must finish within
+//! [`ServeOptions::tls_handshake_timeout`] and request headers arrive within
+//! [`ServeOptions::header_read_timeout`], or the connection is closed; at most
+//! [`ServeOptions::max_connections`] connections are open at once, and one over the cap is
+//! closed as soon as it is accepted instead of waiting. Waiting would queue a scraper behind
+//! every silent connection of a flood, each holding its place for a whole timeout; closing keeps
+//! the kernel's queue short, so the port answers again as soon as the connections already in
+//! have timed out, and the process never runs out of file descriptors.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,6 +29,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::landing;
@@ -42,6 +52,8 @@ pub struct App {
     pub telemetry_path: String,
     /// Reloads the config file; `None` when there is none (demo mode).
     pub reloader: Option<Arc<Reloader>>,
+    /// `--web.enable-lifecycle`: `POST /-/reload` reloads; without it, 403 (SIGHUP still does).
+    pub lifecycle: bool,
     /// TLS, basic auth and extra response headers; replaced whole by a reload.
     pub web: Arc<ArcSwap<WebConfig>>,
     /// `/-/healthy` and `/-/ready` answer without basic auth (`--web.probes-without-auth`).
@@ -57,6 +69,10 @@ pub struct ServeOptions {
     pub grace: Duration,
     /// How long a client may take to send its request headers.
     pub header_read_timeout: Duration,
+    /// How long a TLS handshake may take; a scraper needs milliseconds.
+    pub tls_handshake_timeout: Duration,
+    /// Connections open at once; one more is closed as soon as it is accepted.
+    pub max_connections: usize,
 }
 
 impl Default for ServeOptions {
@@ -64,6 +80,8 @@ impl Default for ServeOptions {
         ServeOptions {
             grace: Duration::from_secs(4),
             header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_connections: 250,
         }
     }
 }
@@ -77,23 +95,31 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 match accepted {
                     Ok((stream, peer)) => {
+                        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+                            tracing::debug!(%peer, limit = options.max_connections, "too many connections; closing this one");
+                            drop(stream);
+                            continue;
+                        };
                         let _ = stream.set_nodelay(true);
                         let app = Arc::clone(&app);
                         let watcher = graceful.watcher();
                         let options = options.clone();
                         tokio::spawn(async move {
+                            let _permit = permit;
                             // The web config of the moment: a reload applies to new connections.
                             let tls = app.web.load().tls_acceptor();
                             match tls {
-                                Some(tls) => match tls.accept(stream).await {
-                                    Ok(stream) => serve_connection(stream, peer, app, &options, watcher).await,
-                                    Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                                Some(tls) => match tokio::time::timeout(options.tls_handshake_timeout, tls.accept(stream)).await {
+                                    Ok(Ok(stream)) => serve_connection(stream, peer, app, &options, watcher).await,
+                                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out; closing the connection"),
                                 },
                                 None => serve_connection(stream, peer, app, &options, watcher).await,
                             }
@@ -233,6 +259,10 @@ async fn route<B>(
                 if method != Method::POST && method != Method::PUT {
                     return not_allowed("POST, PUT");
                 }
+                if !app.lifecycle {
+                    // Prometheus' answer, word for word.
+                    return text(StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n");
+                }
                 reload(app).await
             }
             _ => text(StatusCode::NOT_FOUND, "Not Found\n"),
@@ -342,6 +372,7 @@ mod tests {
             state,
             telemetry_path: "/metrics".to_owned(),
             reloader: None,
+            lifecycle: true,
             web: Arc::default(),
             probes_without_auth: false,
             clock,
@@ -454,5 +485,19 @@ mod tests {
     async fn reload_without_a_config_file_is_400() {
         let r = call(&app(), Method::POST, "/-/reload").await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn reload_without_the_lifecycle_flag_is_403_and_other_methods_still_405() {
+        let app = App {
+            lifecycle: false,
+            ..app()
+        };
+        for method in [Method::POST, Method::PUT] {
+            let r = call(&app, method.clone(), "/-/reload").await;
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method}");
+        }
+        let r = call(&app, Method::GET, "/-/reload").await;
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     }
 }

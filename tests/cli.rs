@@ -422,12 +422,144 @@ async fn secrets_never_reach_logs_metrics_or_the_landing_page() {
     }
 }
 
+/// Opens a FIFO for writing on a thread of its own (that blocks until the reader opens it) and
+/// writes `text` into it once it has; `None` when no reader came within the deadline.
+async fn feed_fifo(fifo_path: &Path, text: String) -> Option<()> {
+    let fifo = fifo_path.to_owned();
+    let opened = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut w = std::fs::OpenOptions::new().write(true).open(fifo)?;
+        w.write_all(text.as_bytes())
+    });
+    tokio::pin!(opened);
+    match tokio::time::timeout(STARTUP_DEADLINE, &mut opened).await {
+        Ok(joined) => {
+            // A reader that died halfway makes the write fail: the caller sees it die.
+            let _ = joined.unwrap();
+            Some(())
+        }
+        Err(_) => {
+            // Be the reader ourselves, so that the writer thread ends and the test can too.
+            let _ = std::fs::File::open(fifo_path);
+            let _ = opened.await;
+            None
+        }
+    }
+}
+
+/// The exporter is held in its startup by its config file, a FIFO that the test feeds: SIGHUPs
+/// sent while it waits there (before the config is read, the port bound or anything served)
+/// neither kill it nor get lost: it starts, and reloads the config once.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn sighups_during_startup_neither_kill_the_exporter_nor_get_lost() {
+    let sim = Simulator::start(scenario(), loopback()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(write_config(
+        dir.path(),
+        &sim.base_url(),
+        SECRET,
+        &["orders"],
+    ))
+    .unwrap();
+    let text_for_writer = text.clone();
+    let fifo = dir.path().join("held.yaml");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let mut child = exporter()
+        .args(["--config.file", fifo.to_str().unwrap()])
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = Lines::read(child.stdout.take().unwrap());
+    let stderr = Lines::read(child.stderr.take().unwrap());
+    let mut running = Running {
+        child,
+        url: String::new(),
+        stdout: Some(stdout),
+        stderr: Some(stderr),
+    };
+
+    // The FIFO opens for the test's writer once the exporter has opened it to read its config:
+    // from then until the writer has written, the exporter is held in its startup. (A signal
+    // sent before the process reaches `main` kills any process: the test starts signalling
+    // at the earliest point it can see from outside.)
+    let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let path = fifo.clone();
+    let writer = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut w = std::fs::OpenOptions::new().write(true).open(path)?;
+        let _ = opened_tx.send(());
+        let _ = release_rx.blocking_recv();
+        w.write_all(text_for_writer.as_bytes())
+    });
+    if tokio::time::timeout(STARTUP_DEADLINE, opened_rx)
+        .await
+        .is_err()
+    {
+        let _ = std::fs::File::open(&fifo);
+        panic!("the exporter never opened its config file");
+    }
+    for _ in 0..5 {
+        signal(&running.child, "HUP");
+    }
+    let _ = release_tx.send(());
+    // A reader killed halfway makes the write fail: the exporter's death shows below.
+    let _ = writer.await.unwrap();
+    for _ in 0..5 {
+        signal(&running.child, "HUP");
+    }
+    let address = running
+        .stderr
+        .as_mut()
+        .unwrap()
+        .find("listening address", logged_address)
+        .await;
+    running.url = format!("http://{address}");
+
+    // The SIGHUPs of the startup were kept: one reload reads the FIFO again.
+    assert!(
+        feed_fifo(&fifo, text).await.is_some(),
+        "the SIGHUPs sent during startup were lost: no reload read the config"
+    );
+    wait_ready(&running.url).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = scrape(&running.url).await;
+        if m.get("atlas_snapshot_exporter_config_last_reload_successful", &[]) == Some(1.0)
+            && m.has("atlas_snapshot_target_up", &cluster(P1, "orders"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no successful reload and poll");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(running.child.try_wait().unwrap().is_none(), "still running");
+    let (status, _, _, err) = stop_and_collect(running);
+    assert!(status.success(), "{status}\n{err}");
+    assert!(err.contains("config reloaded"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_and_the_reload_endpoint_apply_a_new_config_and_reject_a_bad_one() {
     let sim = Simulator::start(scenario(), loopback()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim.base_url(), SECRET, &["orders", "broken"]);
-    let running = start_exporter(&["--config.file", config.to_str().unwrap()]).await;
+    let running = start_exporter(&[
+        "--config.file",
+        config.to_str().unwrap(),
+        "--web.enable-lifecycle",
+    ])
+    .await;
     assert!(
         scrape(&running.url)
             .await
@@ -502,6 +634,40 @@ async fn sighup_and_the_reload_endpoint_apply_a_new_config_and_reject_a_bad_one(
             Instant::now() < deadline,
             "the reload did not poll the new cluster"
         );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_lifecycle_flag_the_reload_endpoint_is_403_and_sighup_still_reloads() {
+    let sim = Simulator::start(scenario(), loopback()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim.base_url(), SECRET, &["orders", "broken"]);
+    let running = start_exporter(&["--config.file", config.to_str().unwrap()]).await;
+    write_config(dir.path(), &sim.base_url(), SECRET, &["orders"]);
+    let client = reqwest::Client::new();
+    for method in [reqwest::Method::POST, reqwest::Method::PUT] {
+        let r = client
+            .request(method, format!("{}/-/reload", running.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert_eq!(r.text().await.unwrap(), "Lifecycle API is not enabled.\n");
+    }
+    assert!(
+        scrape(&running.url)
+            .await
+            .has("atlas_snapshot_cluster_info", &cluster(P1, "broken")),
+        "nothing reloaded"
+    );
+    signal(&running.child, "HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while scrape(&running.url)
+        .await
+        .has("atlas_snapshot_cluster_info", &cluster(P1, "broken"))
+    {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -682,6 +848,7 @@ async fn the_web_config_serves_tls_with_basic_auth_and_reloads_with_the_config()
             config.to_str().unwrap(),
             "--web.config.file",
             web.to_str().unwrap(),
+            "--web.enable-lifecycle",
         ],
         "https",
     )

@@ -1201,6 +1201,140 @@ async fn a_reload_during_a_cycle_is_answered_at_once_and_applies_when_the_cycle_
     assert_eq!(&*first.target.cluster_name, "fast");
 }
 
+/// POSTs /-/reload `n` times, 100 at a time (under the server's 250-connection cap), and
+/// returns the statuses.
+async fn reload_flood(http: &reqwest::Client, url: &str, n: usize) -> Vec<reqwest::StatusCode> {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(100));
+    let mut posts = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (http, url) = (http.clone(), format!("{url}/-/reload"));
+        let in_flight = Arc::clone(&in_flight);
+        posts.spawn(async move {
+            let _permit = in_flight.acquire_owned().await.unwrap();
+            http.post(url).send().await.unwrap().status()
+        });
+    }
+    posts.join_all().await
+}
+
+/// Waits (polling the published state, bounded) until `done` holds.
+async fn until(
+    state: &atlas_snapshot_exporter::state::SharedState,
+    what: &str,
+    done: impl Fn(&ExporterState) -> bool,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done(&state.load()) {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn polled(state: &ExporterState, name: &str) -> bool {
+    state
+        .targets()
+        .any(|t| &*t.target.cluster_name == name && t.last_poll.is_some())
+}
+
+#[tokio::test]
+async fn a_reload_flood_costs_no_atlas_request_and_a_new_cluster_costs_one_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("c1", healthy(1, 8)))
+            .with_cluster(flex("c2", healthy(2, 8))),
+    ]))
+    .config_file(&config, |base_url| config_yaml(base_url, "5s", &["c1"]))
+    .start()
+    .await;
+    let base_url = h.sim.base_url();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let poll_loop = h.poller.run(&mut h.configs, async {
+        let _ = stopped.await;
+    });
+    let (http, url, state, sim) = (&h.http, &h.url, &h.state, &h.sim);
+    let test = async {
+        until(state, "the first cycle never ended", |s| s.ready()).await;
+        // Every request (digest challenges included), and the listing pages among them.
+        let first_cycle = sim.stats().requests;
+        assert_eq!(sim.stats().pages_served, 1, "one listing page for c1");
+
+        // 255 reloads of an unchanged file: every one answered 200, none reaches Atlas. The
+        // poller has decided what each costs before it answers, so there is nothing to wait for.
+        let statuses = reload_flood(http, url, 255).await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        assert_eq!(sim.stats().requests, first_cycle);
+
+        // A changed file adds c2: however many reloads read it, c2 is polled once, at once,
+        // and c1 not again before its next cycle (in an hour).
+        std::fs::write(&config, config_yaml(&base_url, "5s", &["c1", "c2"])).unwrap();
+        let statuses = reload_flood(http, url, 255).await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        until(state, "the new cluster was never polled", |s| {
+            polled(s, "c2")
+        })
+        .await;
+        assert_eq!(sim.stats().pages_served, 2, "one more page: c2's");
+        let after_c2 = sim.stats().requests;
+
+        // A file flapping between the two: c2 leaves and comes back with its last figures,
+        // without another poll.
+        for flip in 0..20 {
+            let clusters: &[&str] = if flip % 2 == 0 {
+                &["c1"]
+            } else {
+                &["c1", "c2"]
+            };
+            std::fs::write(&config, config_yaml(&base_url, "5s", clusters)).unwrap();
+            let r = http.post(format!("{url}/-/reload")).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        assert!(polled(&state.load(), "c2"), "c2 came back as it was");
+        assert_eq!(sim.stats().requests, after_c2);
+        let _ = stop.send(());
+    };
+    tokio::join!(poll_loop, test);
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P1, "c2")),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_exporter_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn without_the_lifecycle_flag_a_reload_flood_is_refused_and_costs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("c1", healthy(1, 8)))
+            .with_cluster(flex("c2", healthy(2, 8))),
+    ]))
+    .config_file(&config, |base_url| config_yaml(base_url, "5s", &["c1"]))
+    .lifecycle(false)
+    .start()
+    .await;
+    h.cycle().await;
+    let before = h.sim.stats().requests;
+    std::fs::write(&config, config_yaml(&h.sim.base_url(), "5s", &["c1", "c2"])).unwrap();
+    let statuses = reload_flood(&h.http, &h.url, 255).await;
+    assert!(statuses.iter().all(|s| *s == 403), "{statuses:?}");
+    let r = h
+        .http
+        .post(format!("{}/-/reload", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "Lifecycle API is not enabled.\n");
+    assert_eq!(h.sim.stats().requests, before);
+    assert_eq!(h.state.load().targets().len(), 1, "nothing reloaded");
+}
+
 /// Log lines written on this thread while the guard lives (the poller's tasks run here too, on
 /// the tests' current-thread runtime).
 ///

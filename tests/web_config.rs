@@ -1034,6 +1034,7 @@ async fn serve_exporter_with(
         reloader: None,
         web: Arc::new(ArcSwap::from_pointee(config)),
         probes_without_auth,
+        lifecycle: false,
         clock,
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1041,7 +1042,11 @@ async fn serve_exporter_with(
     tokio::spawn(serve(
         listener,
         app,
-        ServeOptions::default(),
+        // The flood opens more connections than the default cap: this test is about bcrypt.
+        ServeOptions {
+            max_connections: 4096,
+            ..ServeOptions::default()
+        },
         std::future::pending(),
     ));
     (url, auth)
@@ -1203,4 +1208,85 @@ async fn probes_sit_behind_basic_auth_unless_exempted_and_metrics_always_do() {
         );
     }
     assert_eq!(status(format!("{url}/metrics"), true).await, StatusCode::OK);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection limits of the exporter's own server
+
+/// A flood of TCP connections that never send a ClientHello, more than the connection cap:
+/// those over the cap are closed at once, the others when the handshake timeout fires, and a
+/// real TLS scrape gets through while the flood's sockets are all still open on its side.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_silent_tls_connections_is_closed_and_a_real_scrape_gets_through() {
+    use atlas_snapshot_exporter::exporter::{Exporter, ExporterOptions};
+    use atlas_snapshot_exporter::server::ServeOptions;
+    use atlas_snapshot_exporter::simulator::Scenario;
+    use tokio::io::AsyncReadExt;
+
+    let dir = TempDir::new().unwrap();
+    let pair = self_signed(&["127.0.0.1"]);
+    std::fs::write(dir.path().join("server.crt"), &pair.cert).unwrap();
+    std::fs::write(dir.path().join("server.key"), &pair.key).unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    )
+    .unwrap();
+    let scenario = Scenario::new().with_api_key("key", "secret");
+    let config =
+        atlas_snapshot_exporter::demo::config_for(&scenario, "http://127.0.0.1:9").unwrap();
+    const CAP: usize = 4;
+    let options = ExporterOptions {
+        web_config_file: Some(web),
+        serve: ServeOptions {
+            max_connections: CAP,
+            tls_handshake_timeout: Duration::from_millis(300),
+            ..ServeOptions::default()
+        },
+        ..ExporterOptions::new("127.0.0.1:0")
+    };
+    let exporter = Exporter::build(config, options).await.unwrap();
+    let addr = exporter.server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(exporter.server.serve(async {
+        let _ = stopped.await;
+    }));
+
+    let mut silent = Vec::new();
+    for _ in 0..CAP * 5 {
+        silent.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let deadline = Duration::from_secs(20);
+    let closed = async {
+        for (i, stream) in silent.iter_mut().enumerate() {
+            let mut buf = [0u8; 16];
+            match tokio::time::timeout(deadline, stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {}
+                Ok(Ok(n)) => panic!("silent connection {i} got {n} bytes"),
+                Err(_) => panic!("silent connection {i} was never closed"),
+            }
+        }
+    };
+    let root = reqwest::Certificate::from_pem(pair.cert.as_bytes()).unwrap();
+    let https = reqwest::Client::builder()
+        .tls_certs_only([root])
+        .build()
+        .unwrap();
+    let scrape = async {
+        let started = std::time::Instant::now();
+        loop {
+            // Refused (closed at once) while the flood holds the cap: try again.
+            if let Ok(r) = https.get(format!("https://{addr}/metrics")).send().await {
+                assert_eq!(r.status(), 200);
+                return;
+            }
+            assert!(started.elapsed() < deadline, "no scrape got through");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::join!(closed, scrape);
+    drop(silent);
+    let _ = stop.send(());
+    server.await.unwrap();
 }

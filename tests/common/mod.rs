@@ -71,6 +71,10 @@ pub struct Setup {
     /// The `--web.config.file`.
     pub web_config_file: Option<PathBuf>,
     pub client_factory: ClientFactory,
+    /// `--web.enable-lifecycle`: on unless a test turns it off, so that tests can POST /-/reload.
+    pub lifecycle: bool,
+    /// The least time between two reloads' starts; none unless a test sets one.
+    pub reload_min_interval: Duration,
 }
 
 impl Setup {
@@ -82,7 +86,19 @@ impl Setup {
             config_file: None,
             web_config_file: None,
             client_factory: ClientFactory::default(),
+            lifecycle: true,
+            reload_min_interval: Duration::ZERO,
         }
+    }
+
+    pub fn lifecycle(mut self, on: bool) -> Setup {
+        self.lifecycle = on;
+        self
+    }
+
+    pub fn reload_min_interval(mut self, interval: Duration) -> Setup {
+        self.reload_min_interval = interval;
+        self
     }
 
     /// Starts from a config file (written with `yaml(base_url)`) that reloads read again.
@@ -138,6 +154,8 @@ impl Setup {
             reload_path,
             web_config_file: self.web_config_file,
             client_factory: self.client_factory,
+            enable_lifecycle: self.lifecycle,
+            reload_min_interval: self.reload_min_interval,
             ..ExporterOptions::new(loopback().to_string())
         };
         let exporter = Exporter::build(config.clone(), options).await.unwrap();
