@@ -1,6 +1,7 @@
-//! Reading the small files the user names on the command line (the config file, the web config
-//! file) under one size cap, so that a huge or endless file is refused after at most
-//! [`MAX_FILE_BYTES`] bytes instead of being read whole.
+//! Reading the small files the user names (the config file, the web config file, and the
+//! credential, certificate and key files they point to) under one size cap, so that a huge or
+//! endless file (`/dev/zero`, say) is refused after at most [`MAX_FILE_BYTES`] bytes instead of
+//! being read whole.
 
 use std::fmt;
 use std::fs::File;
@@ -37,9 +38,34 @@ impl fmt::Display for TooLarge {
     }
 }
 
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Io(e) => e.fmt(f),
+            ReadError::TooLarge(t) => t.fmt(f),
+        }
+    }
+}
+
+impl From<ReadError> for io::Error {
+    fn from(e: ReadError) -> io::Error {
+        match e {
+            ReadError::Io(e) => e,
+            ReadError::TooLarge(t) => io::Error::new(io::ErrorKind::InvalidData, t.to_string()),
+        }
+    }
+}
+
 /// Reads `path` as UTF-8 text of at most [`MAX_FILE_BYTES`]; never reads more than one byte
 /// past the limit, whatever the file's size.
 pub fn read_to_string(path: &Path) -> Result<String, ReadError> {
+    String::from_utf8(read(path)?)
+        .map_err(|e| ReadError::Io(io::Error::new(io::ErrorKind::InvalidData, e.utf8_error())))
+}
+
+/// Reads `path` whole, at most [`MAX_FILE_BYTES`]; never reads more than one byte past the
+/// limit, whatever the file's size.
+pub fn read(path: &Path) -> Result<Vec<u8>, ReadError> {
     let file = File::open(path).map_err(ReadError::Io)?;
     let known = file
         .metadata()
@@ -61,8 +87,7 @@ pub fn read_to_string(path: &Path) -> Result<String, ReadError> {
             .map(|m| m.len());
         return Err(ReadError::TooLarge(TooLarge { bytes }));
     }
-    String::from_utf8(bytes)
-        .map_err(|e| ReadError::Io(io::Error::new(io::ErrorKind::InvalidData, e.utf8_error())))
+    Ok(bytes)
 }
 
 #[cfg(test)]

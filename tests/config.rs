@@ -1018,3 +1018,22 @@ fn a_config_file_over_1_mib_is_refused_with_its_size_without_being_read() {
     let err = Config::load_with_env(&path, &env(API_KEY_ENV)).unwrap_err();
     assert!(!err.render().contains("the limit is"), "{err}");
 }
+
+#[test]
+fn an_endless_credential_file_is_refused_after_1_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(
+        &path,
+        "atlas:\n  public_key: abcdefgh\n  private_key_file: /dev/zero\nprojects:\n  - id: 5b69d0349b15c62cdfc38b78\n    clusters:\n      - name: Cluster0\n",
+    )
+    .unwrap();
+    let err = Config::load_with_env(&path, &env(&[])).unwrap_err();
+    assert_eq!(
+        err.render(),
+        format!(
+            "{}: atlas.private_key_file: cannot read /dev/zero: the file is more than 1048576 bytes; the limit is 1 MiB",
+            path.display()
+        )
+    );
+}

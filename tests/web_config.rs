@@ -1290,3 +1290,17 @@ async fn a_flood_of_silent_tls_connections_is_closed_and_a_real_scrape_gets_thro
     let _ = stop.send(());
     server.await.unwrap();
 }
+
+#[test]
+fn an_endless_certificate_file_is_refused_after_1_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("web.yml");
+    std::fs::write(
+        &path,
+        "tls_server_config:\n  cert_file: /dev/zero\n  key_file: /dev/zero\n",
+    )
+    .unwrap();
+    let err = WebConfig::load(&path).unwrap_err().to_string();
+    assert!(err.contains("/dev/zero"), "{err}");
+    assert!(err.contains("the limit is 1 MiB"), "{err}");
+}

@@ -344,7 +344,7 @@ impl Checker {
 
     /// Reads a credential file, trimmed. Messages name the file, never its content.
     fn read_secret_file(&mut self, path: &str, file: &Path) -> Option<String> {
-        match std::fs::read_to_string(file) {
+        match crate::small_file::read_to_string(file) {
             Ok(text) if text.trim().is_empty() => {
                 self.problem(path, format!("the file {} is empty", file.display()));
                 None

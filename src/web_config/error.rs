@@ -142,11 +142,11 @@ impl Source {
 
     pub(super) fn read_referenced(&self, key: &str, name: &str) -> Result<Vec<u8>, WebConfigError> {
         let path = self.resolve(name);
-        std::fs::read(&path).map_err(|error| WebConfigError::ReadReferenced {
+        crate::small_file::read(&path).map_err(|error| WebConfigError::ReadReferenced {
             file: self.file.clone(),
             key: key.to_string(),
             referenced: path.display().to_string(),
-            error,
+            error: error.into(),
         })
     }
 }
