@@ -134,7 +134,8 @@ pub struct ApiErrorBody {
     #[serde(default)]
     pub reason: Option<String>,
     /// Parameters of the message. The spec says objects; real responses carry strings and numbers.
-    #[serde(default)]
+    /// At most [`MAX_PARAMETERS_KEPT`] are decoded; the rest are skipped unread.
+    #[serde(default, deserialize_with = "first_parameters")]
     pub parameters: Vec<serde_json::Value>,
 }
 
@@ -148,6 +149,49 @@ pub const MAX_DETAIL_CHARS: usize = 1000;
 /// Most characters kept from all of an answer's `parameters` together: strings by their
 /// characters, other values by their JSON text.
 pub const MAX_PARAMETERS_CHARS: usize = 1000;
+/// Most `parameters` decoded from an answer: Atlas sends a handful. Beyond them the array is
+/// skipped without being held, and a `"…"` stands for what was left out, so a body of millions
+/// of tiny parameters costs no memory.
+pub const MAX_PARAMETERS_KEPT: usize = 64;
+
+/// Decodes the first [`MAX_PARAMETERS_KEPT`] parameters and skips the rest.
+fn first_parameters<'de, D>(deserializer: D) -> Result<Vec<serde_json::Value>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct First;
+    impl<'de> serde::de::Visitor<'de> for First {
+        type Value = Vec<serde_json::Value>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of parameters")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut kept = Vec::new();
+            while kept.len() < MAX_PARAMETERS_KEPT {
+                match seq.next_element()? {
+                    Some(value) => kept.push(value),
+                    None => return Ok(kept),
+                }
+            }
+            let mut skipped = false;
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                skipped = true;
+            }
+            if skipped {
+                kept.push(serde_json::Value::from("…"));
+            }
+            Ok(kept)
+        }
+    }
+    deserializer.deserialize_any(First)
+}
+
 /// Longest free text of an error that is not Atlas' body (a reqwest or JSON error, a header
 /// value quoted in a message), as logged and shown.
 pub const MAX_MESSAGE_CHARS: usize = 1000;
@@ -509,6 +553,16 @@ mod tests {
         };
         assert!(err.to_string().len() < 2 * 1024);
         assert_eq!(err.reason(), Reason::Other);
+    }
+
+    #[test]
+    fn millions_of_tiny_parameters_are_skipped_unread() {
+        let mut body = String::from(r#"{"errorCode":"X","parameters":["#);
+        body.push_str(&"\"\",".repeat(200_000));
+        body.push_str(r#""last"]}"#);
+        let parsed = ApiErrorBody::parse(body.as_bytes()).unwrap();
+        assert_eq!(parsed.parameters.len(), MAX_PARAMETERS_KEPT + 1);
+        assert_eq!(parsed.parameters.last(), Some(&serde_json::json!("…")));
     }
 
     #[test]
