@@ -1,6 +1,7 @@
 //! Turning a cluster's [`Fault`] into what the request gets: an Atlas error, a delay, or a
 //! broken body. Applied after authentication and after the cluster is found, before the kind
 //! check, so a faulty cluster fails the same way on every endpoint (as an outage would).
+//! A [`Fault::Random`] first draws, per request, which of its transient faults (if any) applies.
 
 use std::net::IpAddr;
 use std::sync::OnceLock;
@@ -36,10 +37,57 @@ pub(crate) struct FaultContext<'a> {
     pub(crate) limits: &'a RateLimit,
 }
 
+/// Applies `fault` to one request like [`apply`], and names the fault a [`Fault::Random`] drew
+/// for it, if any, for `Stats::faults_injected`.
+pub(crate) fn apply_drawn(
+    fault: &mut Option<Fault>,
+    ctx: &FaultContext<'_>,
+) -> (Option<Effect>, Option<&'static str>) {
+    let Some(Fault::Random { seed, probability }) = fault else {
+        return (apply(fault, ctx), None);
+    };
+    match draw(seed, *probability) {
+        Some((name, drawn)) => (apply(&mut Some(drawn), ctx), Some(name)),
+        None => (None, None),
+    }
+}
+
+/// One request's draw of a [`Fault::Random`]: `None` for the normal answer, else the fault and
+/// its name. Advances `seed`.
+fn draw(seed: &mut u64, probability: f64) -> Option<(&'static str, Fault)> {
+    let mut rng = fastrand::Rng::with_seed(*seed);
+    *seed = rng.u64(..);
+    let probability = if probability.is_nan() {
+        0.0
+    } else {
+        probability.clamp(0.0, 1.0)
+    };
+    // Draw every number up front, so the probability never shifts the stream.
+    let hit = rng.f64();
+    let pick = rng.u8(0..4);
+    let slow_ms = rng.u64(50..=400);
+    if hit >= probability {
+        return None;
+    }
+    Some(match pick {
+        0 => ("server_error", Fault::ServerError),
+        1 => ("malformed_json", Fault::MalformedJson),
+        2 => (
+            "rate_limited",
+            Fault::RateLimited {
+                retry_after_secs: 1,
+                remaining: Some(1),
+            },
+        ),
+        _ => ("slow", Fault::Slow(Duration::from_millis(slow_ms))),
+    })
+}
+
 /// Applies `fault` to one request, updating it in place: a `RateLimited` fault with `remaining`
-/// counts down and clears itself when it reaches zero.
+/// counts down and clears itself when it reaches zero; a `Random` one draws (see [`apply_drawn`]).
 pub(crate) fn apply(fault: &mut Option<Fault>, ctx: &FaultContext<'_>) -> Option<Effect> {
     let effect = match fault.as_mut()? {
+        Fault::Random { .. } => return apply_drawn(fault, ctx).0,
         Fault::NotFound => error(ApiError::cluster_not_found(ctx.group, ctx.cluster)),
         Fault::ServerError => error(ApiError::unexpected_error()),
         Fault::Forbidden => error(ApiError::ip_not_on_access_list(&ctx.peer.to_string())),
@@ -176,6 +224,54 @@ mod tests {
                 .get(super::super::errors::X_ERROR_CODE)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn random_faults_follow_the_seed_and_the_probability() {
+        let limits = RateLimit::atlas_default();
+        let run = |seed: u64, probability: f64| {
+            let mut fault = Some(Fault::random(seed, probability));
+            (0..400)
+                .map(|_| apply_drawn(&mut fault, &ctx(&limits)).1)
+                .collect::<Vec<_>>()
+        };
+        let a = run(7, 0.5);
+        assert_eq!(a, run(7, 0.5));
+        assert_ne!(a, run(8, 0.5));
+        let hits = a.iter().flatten().count();
+        assert!((120..=280).contains(&hits), "{hits} of 400");
+        for name in ["server_error", "malformed_json", "rate_limited", "slow"] {
+            assert!(a.contains(&Some(name)), "{name} never drawn");
+        }
+        assert!(run(7, 0.0).iter().all(Option::is_none));
+        assert!(run(7, f64::NAN).iter().all(Option::is_none));
+        assert!(run(7, 1.0).iter().all(Option::is_some));
+    }
+
+    #[test]
+    fn a_random_fault_stays_and_its_draws_take_effect() {
+        let limits = RateLimit::atlas_default();
+        let mut fault = Some(Fault::random(1, 1.0));
+        for _ in 0..50 {
+            let (effect, name) = apply_drawn(&mut fault, &ctx(&limits));
+            match (effect, name) {
+                (Some(Effect::Error { error, retry_after }), Some("server_error")) => {
+                    assert_eq!(error.status.as_u16(), 500);
+                    assert_eq!(retry_after, None);
+                }
+                (Some(Effect::Error { error, retry_after }), Some("rate_limited")) => {
+                    assert_eq!(error.status.as_u16(), 429);
+                    assert_eq!(retry_after, Some(1));
+                }
+                (Some(Effect::Malformed), Some("malformed_json")) => {}
+                (Some(Effect::Delay(delay)), Some("slow")) => {
+                    assert!(delay >= Duration::from_millis(50));
+                    assert!(delay <= Duration::from_millis(400));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(matches!(fault, Some(Fault::Random { .. })));
     }
 
     #[test]

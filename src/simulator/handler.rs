@@ -427,6 +427,12 @@ async fn resolve_cluster(
         Lookup::NoCluster => return Err(ApiError::cluster_not_found(group, cluster).into()),
         Lookup::Found(view) => view,
     };
+    if let Some(name) = view.injected {
+        *lock(&shared.stats)
+            .faults_injected
+            .entry(name.to_owned())
+            .or_default() += 1;
+    }
     let malformed = match view.effect.take() {
         None => false,
         Some(Effect::Error { error, retry_after }) => return Err(Failure { error, retry_after }),

@@ -18,7 +18,8 @@
 //!   `Ratelimit-Remaining` on every answer the bucket saw, errors included;
 //! - Atlas' API lifecycle, switched at runtime per route or media type: `Deprecation:` and
 //!   `Sunset:` headers, and 410 `VERSION_GONE` for a retired one;
-//! - per-cluster faults (404, 500, 403, 429, malformed JSON, slowness) changeable at runtime;
+//! - per-cluster faults (404, 500, 403, 429, malformed JSON, slowness) changeable at runtime,
+//!   and a seeded per-request random mix of the transient ones ([`Fault::Random`]);
 //! - an injectable clock ([`ManualClock`]) for tests that expire nonces and tokens, refill rate
 //!   limits or release slow requests without sleeping;
 //! - deterministic snapshot histories and a demo world ([`daily_history`], [`Scenario::demo`]);

@@ -308,6 +308,26 @@ pub enum Fault {
     /// 400 from a hostile server: an error body whose `errorCode`, `detail` and first parameter
     /// are each 8 MiB long, the first parameter followed by thousands of small ones.
     HostileErrorBody,
+    /// Chaos: each request, with probability `probability` (clamped to 0..=1), gets one of the
+    /// transient faults an unreliable Atlas or network gives, drawn from a stream seeded by
+    /// `seed`; the others get the normal answer. The draws are a 500 [`Fault::ServerError`], a
+    /// truncated [`Fault::MalformedJson`] page, one 429 with `Retry-After: 1`, and an answer
+    /// [`Fault::Slow`] by 50-400 ms (well under any client timeout). `seed` advances with each
+    /// request, so a run is the same for a seed and an order of requests. Each draw is counted
+    /// in `Stats::faults_injected`.
+    Random {
+        /// The state of the draw stream; it advances with every request.
+        seed: u64,
+        /// Chance that one request gets a fault.
+        probability: f64,
+    },
+}
+
+impl Fault {
+    /// Per-request random faults for a cluster (see [`Fault::Random`]).
+    pub fn random(seed: u64, probability: f64) -> Fault {
+        Fault::Random { seed, probability }
+    }
 }
 
 /// Which phase an in-flight newest snapshot is in (see [`HistoryOptions::in_flight`]).

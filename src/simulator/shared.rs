@@ -30,6 +30,9 @@ pub struct Stats {
     pub by_route: BTreeMap<String, u64>,
     /// Listing pages answered with 200 (a `MalformedJson` fault's broken page included).
     pub pages_served: u64,
+    /// Faults a [`super::Fault::Random`] drew, by name: `server_error`, `malformed_json`,
+    /// `rate_limited`, `slow`.
+    pub faults_injected: BTreeMap<String, u64>,
 }
 
 /// State shared by every connection of one simulator.

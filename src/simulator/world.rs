@@ -47,6 +47,8 @@ pub(crate) struct ClusterView {
     pub(crate) sharded: bool,
     /// The fault's effect on this request, already counted.
     pub(crate) effect: Option<Effect>,
+    /// The fault a [`Fault::Random`] drew for this request, for `Stats::faults_injected`.
+    pub(crate) injected: Option<&'static str>,
 }
 
 /// The result of looking a cluster up.
@@ -109,13 +111,14 @@ impl World {
         let Some(state) = project.clusters.iter_mut().find(|c| c.name == cluster) else {
             return Lookup::NoCluster;
         };
-        let effect = faults::apply(&mut state.fault, ctx);
+        let (effect, injected) = faults::apply_drawn(&mut state.fault, ctx);
         Lookup::Found(ClusterView {
             kind: state.kind,
             snapshots: Arc::clone(&state.snapshots),
             flex_refusal: state.flex_refusal,
             sharded: state.sharded,
             effect,
+            injected,
         })
     }
 
