@@ -442,16 +442,7 @@ impl AtlasClient {
         project_id: &str,
         cluster: &str,
     ) -> Result<Vec<TenantSnapshot>, AtlasError> {
-        let mut all = Vec::new();
-        self.list(
-            BackupApi::Tenant,
-            project_id,
-            cluster,
-            &Pace::unbounded(),
-            &mut |v| all.extend(v),
-        )
-        .await?;
-        Ok(all)
+        self.list_all(BackupApi::Tenant, project_id, cluster).await
     }
 
     /// `GET .../flexClusters/{name}/backup/snapshots`: every flex snapshot, all pages.
@@ -460,16 +451,7 @@ impl AtlasClient {
         project_id: &str,
         cluster: &str,
     ) -> Result<Vec<FlexSnapshot>, AtlasError> {
-        let mut all = Vec::new();
-        self.list(
-            BackupApi::Flex,
-            project_id,
-            cluster,
-            &Pace::unbounded(),
-            &mut |v| all.extend(v),
-        )
-        .await?;
-        Ok(all)
+        self.list_all(BackupApi::Flex, project_id, cluster).await
     }
 
     /// `GET .../clusters/{name}/backup/snapshots`: every dedicated Cloud Backup snapshot.
@@ -478,16 +460,8 @@ impl AtlasClient {
         project_id: &str,
         cluster: &str,
     ) -> Result<Vec<DedicatedSnapshot>, AtlasError> {
-        let mut all = Vec::new();
-        self.list(
-            BackupApi::Dedicated,
-            project_id,
-            cluster,
-            &Pace::unbounded(),
-            &mut |v| all.extend(v),
-        )
-        .await?;
-        Ok(all)
+        self.list_all(BackupApi::Dedicated, project_id, cluster)
+            .await
     }
 
     /// `GET .../clusters/{name}/snapshots`: every legacy snapshot (`completed=all` on v2).
@@ -496,16 +470,7 @@ impl AtlasClient {
         project_id: &str,
         cluster: &str,
     ) -> Result<Vec<LegacySnapshot>, AtlasError> {
-        let mut all = Vec::new();
-        self.list(
-            BackupApi::Legacy,
-            project_id,
-            cluster,
-            &Pace::unbounded(),
-            &mut |v| all.extend(v),
-        )
-        .await?;
-        Ok(all)
+        self.list_all(BackupApi::Legacy, project_id, cluster).await
     }
 
     /// `GET .../backup/tenant/snapshots/{id}`.
@@ -534,6 +499,21 @@ impl AtlasClient {
     /// arrives. It holds the listing to `max_listing_items` items, stops at a page that
     /// repeats (its `next` link points back, or it lists only ids already seen: a loop), and
     /// reads at most `max_pages` pages.
+    /// Every item of a listing, all pages, with no deadline: for the one-off commands.
+    async fn list_all<T: ListItem + Send>(
+        &self,
+        api: BackupApi,
+        project_id: &str,
+        cluster: &str,
+    ) -> Result<Vec<T>, AtlasError> {
+        let mut all = Vec::new();
+        self.list(api, project_id, cluster, &Pace::unbounded(), &mut |v| {
+            all.extend(v)
+        })
+        .await?;
+        Ok(all)
+    }
+
     async fn list<T: ListItem + Send>(
         &self,
         api: BackupApi,
