@@ -1026,14 +1026,7 @@ async fn reload_while_polling(
     let reload = async {
         let r = http.post(format!("{url}/-/reload")).send().await.unwrap();
         let answer = (r.status(), r.text().await.unwrap());
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while !applied(&state.load()) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the reload never took effect"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        until(state, "the reload never took effect", &applied).await;
         let _ = stop.send(());
         answer
     };
@@ -1185,14 +1178,10 @@ async fn a_reload_during_a_cycle_is_answered_at_once_and_applies_when_the_cycle_
 
         // Let the held answer go: the cycle ends, and the new config applies.
         drop(sim);
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while state.load().targets().len() != 1 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the reloaded config never applied"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        until(state, "the reloaded config never applied", |s| {
+            s.targets().len() == 1
+        })
+        .await;
         let _ = stop.send(());
     };
     tokio::join!(poll_loop, test);
