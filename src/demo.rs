@@ -70,6 +70,7 @@ pub fn config_for(scenario: &Scenario, base_url: &str) -> anyhow::Result<Config>
             },
         },
         poll_interval: DEMO_POLL_INTERVAL,
+        discovery: crate::config::DiscoveryConfig::default(),
         projects: scenario
             .projects
             .iter()

@@ -6,6 +6,8 @@
 //! - [`config`]: the YAML config file, validated with every problem reported at once.
 //! - [`target`]: what is polled: a project id, a cluster name and a backup API kind, and the
 //!   rules ids and cluster names follow.
+//! - [`facts`]: what is known of a cluster besides its snapshots: type, paused, backups on,
+//!   and the backup policy it is judged against.
 //! - [`atlas`]: the Atlas Administration API client: one method per endpoint, typed responses,
 //!   digest or OAuth2 authentication, paging, typed errors. It knows nothing of metrics.
 //! - [`snapshot`]: snapshots from any endpoint in one shape, ordered by time.
@@ -43,6 +45,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod exporter;
+pub mod facts;
 pub mod landing;
 pub mod logging;
 pub mod metrics;

@@ -72,6 +72,75 @@ pub struct Config {
     pub poll_interval: Duration,
     /// The projects and their clusters.
     pub projects: Vec<ProjectConfig>,
+    /// The `discovery` section: finding projects and clusters, and how often the facts about
+    /// clusters (type, paused, backups on, schedule) are read again.
+    pub discovery: DiscoveryConfig,
+}
+
+/// Default of `discovery.refresh_interval`.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// The `discovery` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveryConfig {
+    /// Find projects and clusters instead of only polling the listed ones.
+    pub enabled: bool,
+    /// The organizations whose projects are discovered (24 hex digits each); empty: every
+    /// project the credential can read.
+    pub organizations: Vec<String>,
+    /// Which projects are kept, by name or id.
+    pub projects: NameFilter,
+    /// Which clusters are kept, by name.
+    pub clusters: NameFilter,
+    /// How often discovery, schedules and cluster facts are read: never more often than this,
+    /// whatever the poll interval. Applies with discovery disabled too (cluster facts and
+    /// schedules of the listed clusters).
+    pub refresh_interval: Duration,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        DiscoveryConfig {
+            enabled: false,
+            organizations: Vec::new(),
+            projects: NameFilter::default(),
+            clusters: NameFilter::default(),
+            refresh_interval: DEFAULT_REFRESH_INTERVAL,
+        }
+    }
+}
+
+/// Include and exclude regular expressions (`include`, `exclude`). A name is kept when some
+/// candidate matches an include pattern (or there are none) and no candidate matches an
+/// exclude pattern.
+#[derive(Debug, Clone, Default)]
+pub struct NameFilter {
+    /// Patterns one of which must match; empty keeps everything.
+    pub include: Vec<regex::Regex>,
+    /// Patterns none of which may match.
+    pub exclude: Vec<regex::Regex>,
+}
+
+impl PartialEq for NameFilter {
+    fn eq(&self, other: &Self) -> bool {
+        fn same(a: &[regex::Regex], b: &[regex::Regex]) -> bool {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.as_str() == y.as_str())
+        }
+        same(&self.include, &other.include) && same(&self.exclude, &other.exclude)
+    }
+}
+
+impl NameFilter {
+    /// Whether the thing named by `candidates` (a project's name and id; a cluster's name) is
+    /// kept.
+    pub fn admits(&self, candidates: &[&str]) -> bool {
+        let any = |patterns: &[regex::Regex]| {
+            patterns
+                .iter()
+                .any(|re| candidates.iter().any(|c| re.is_match(c)))
+        };
+        (self.include.is_empty() || any(&self.include)) && !any(&self.exclude)
+    }
 }
 
 /// The `atlas` section.

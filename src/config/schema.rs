@@ -99,6 +99,7 @@ impl Checker {
             atlas: atlas?,
             poll_interval: poll_interval?,
             projects: projects?,
+            discovery: crate::config::DiscoveryConfig::default(),
         })
     }
 
