@@ -1078,7 +1078,13 @@ fn the_example_config_loads_with_credentials_from_the_environment() {
     let config = Config::load_with_env(Path::new("config.example.yaml"), &env(API_KEY_ENV))
         .unwrap_or_else(|err| panic!("{}", err.render()));
     assert_eq!(config.atlas.base_url.as_str(), "https://cloud.mongodb.com/");
+    assert_eq!(config.atlas.flavor, Flavor::Atlas);
     assert_eq!(config.poll_interval, Duration::from_secs(15 * 60));
+    assert_eq!(
+        config.discovery,
+        DiscoveryConfig::default(),
+        "every discovery key is shown with its default"
+    );
     let kinds: Vec<(String, Kind)> = config
         .targets()
         .into_iter()
