@@ -2,7 +2,7 @@
 //! schema checks and the credentials use.
 //!
 //! The walk checks the keys of every mapping (a string, known, not repeated; a close known key
-//! is suggested for a typo), walks lists of mappings, and collects each problem with its key
+//! is suggested for a typo), walks lists, and collects each problem with its key
 //! path in document order. It knows no key's meaning.
 
 use std::collections::HashMap;
