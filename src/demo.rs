@@ -57,6 +57,7 @@ pub fn config_for(scenario: &Scenario, base_url: &str) -> anyhow::Result<Config>
         .context("the demo scenario has no API key")?;
     Ok(Config {
         atlas: AtlasConfig {
+            flavor: crate::config::Flavor::Atlas,
             base_url: base_url.parse().context("simulator URL")?,
             api_version: ApiVersion::V2,
             timeout: Duration::from_secs(10),
@@ -82,6 +83,7 @@ pub fn config_for(scenario: &Scenario, base_url: &str) -> anyhow::Result<Config>
                     .iter()
                     .map(|c| ClusterConfig {
                         name: c.name.clone(),
+                        id: None,
                         kind: match c.kind {
                             SimKind::Tenant => Kind::Tenant,
                             SimKind::Flex => Kind::Flex,

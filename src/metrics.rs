@@ -931,6 +931,7 @@ mod tests {
             project_id: "5f3c9e2a1b4d6e7f80912a01".into(),
             project_name: Some("demo".into()),
             cluster_name: "Cluster0".into(),
+            cluster_id: None,
             kind: Kind::Dedicated,
         });
         t.backups = Some(Backups {

@@ -1038,6 +1038,7 @@ mod tests {
 
     fn atlas_at(base_url: &str) -> AtlasConfig {
         AtlasConfig {
+            flavor: crate::config::Flavor::Atlas,
             base_url: base_url.parse().unwrap(),
             api_version: ApiVersion::V2,
             timeout: Duration::from_secs(30),
