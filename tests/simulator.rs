@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atlas_snapshot_exporter::simulator::{
-    DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, DISCOVERY_ORG_IDS, DISCOVERY_PROJECT_IDS, Fault,
-    HistoryOptions, InFlightPhase, ManualClock, RateLimit, Scenario, SimCluster, SimKind,
-    SimProject, SimSnapshot, SimStatus, Simulator, daily_history,
+    DEFAULT_ORG_ID, DEMO_DISCOVERED_ORG_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, DISCOVERY_ORG_IDS,
+    DISCOVERY_PROJECT_IDS, Fault, HistoryOptions, InFlightPhase, ManualClock, RateLimit, Scenario,
+    SimCluster, SimKind, SimProject, SimSnapshot, SimStatus, Simulator, daily_history,
 };
 use diqwest::{DigestAuthSession, WithDigestAuth};
 use jiff::{SignedDuration, Timestamp};
@@ -2412,4 +2412,29 @@ async fn cluster_faults_apply_to_cluster_gets_and_schedules() {
         )
         .await;
     assert_eq!(list.status, StatusCode::OK);
+}
+
+#[test]
+fn the_demo_discovers_one_organization_with_a_cluster_whose_backups_are_off() {
+    let demo = Scenario::demo(7, now());
+    let discovered: Vec<&SimProject> = demo
+        .projects
+        .iter()
+        .filter(|p| p.org_id == DEMO_DISCOVERED_ORG_ID)
+        .collect();
+    assert_eq!(discovered.len(), 1);
+    let off: Vec<&str> = discovered[0]
+        .clusters
+        .iter()
+        .filter(|c| !c.backup_enabled)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(off, ["archive"]);
+    assert!(
+        demo.projects
+            .iter()
+            .filter(|p| p.org_id != DEMO_DISCOVERED_ORG_ID)
+            .all(|p| p.org_id == DEFAULT_ORG_ID)
+    );
+    assert_eq!(demo.started_at, Some(now()));
 }

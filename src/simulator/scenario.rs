@@ -816,6 +816,7 @@ impl Scenario {
     /// | | `nightly-import` | flex | newest snapshot RUNNING |
     /// | `analytics` (`…2a03`) | `reporting` | flex | erroring: persistent `ServerError` |
     /// | | `warehouse` | tenant | healthy, with an occasional older failure |
+    /// | | `archive` | dedicated | backups switched off: no snapshots, no schedule |
     ///
     /// `production` and `staging` are in [`DEFAULT_ORG_ID`] (the demo lists their clusters by
     /// hand); `analytics` is alone in [`DEMO_DISCOVERED_ORG_ID`], the organization the demo
@@ -910,7 +911,8 @@ impl Scenario {
                         ..HistoryOptions::default()
                     },
                 )),
-            );
+            )
+            .with_cluster(SimCluster::new("archive", SimKind::Dedicated).backups_off());
 
         // Atlas limits every project, and says so in headers on every answer: so does the demo.
         let mut scenario = Scenario::new()
