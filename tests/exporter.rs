@@ -488,6 +488,47 @@ async fn persistent_throttling_marks_the_target_rate_limited() {
 }
 
 #[tokio::test]
+async fn a_retry_after_holds_off_the_projects_later_polls_too() {
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(flex("hot", healthy(1, 8))),
+        SimProject::new(P2, "dev").with_cluster(flex("calm", healthy(2, 8))),
+    ]))
+    .tweak(|c| c.atlas.poll_deadline = Some(SHORT_DEADLINE))
+    .start()
+    .await;
+    h.sim.set_fault(
+        P1,
+        "hot",
+        Some(Fault::RateLimited {
+            retry_after_secs: 60,
+            remaining: None,
+        }),
+    );
+    for _ in 0..3 {
+        h.cycle().await;
+    }
+    let stats = h.sim.stats();
+    // hot was asked in the first cycle only (its listing and its refresh GET go out together,
+    // unless the first 429 holds the other back), never again while Atlas' Retry-After runs:
+    // before, every cycle asked again. calm: a listing every cycle and one refresh GET.
+    let throttled = stats.by_status.get(&429).copied().unwrap_or(0);
+    assert!((1..=2).contains(&throttled), "{stats:?}");
+    assert_eq!(stats.by_status.get(&200), Some(&4), "{stats:?}");
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_target_errors_total",
+            &cluster_and(P1, "hot", "reason", "rate_limited")
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P2, "calm")),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
 async fn auto_resolves_dedicated_clusters_once_and_remembers() {
     let dedicated = SimCluster::new("m10", SimKind::Dedicated).with_snapshots(daily_history(
         5,

@@ -810,18 +810,24 @@ impl AtlasClient {
                     continue;
                 }
                 (_, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) => {
-                    match retry_after {
-                        Some(wait)
+                    // Whatever this call does next, no request of the bucket (this poll's
+                    // or a later one's) goes out before Atlas said it may.
+                    let wait =
+                        retry_after.map(|w| with_jitter(w.min(self.options.max_retry_after)));
+                    if let Some(wait) = wait {
+                        self.budget.hold_off(bucket, wait);
+                    }
+                    match (wait, retry_after) {
+                        (Some(wait), Some(asked))
                             if attempt <= self.options.rate_limit_retries
-                                && wait <= self.options.max_retry_after =>
+                                && asked <= self.options.max_retry_after =>
                         {
                             // A retry that would end past the poll's deadline is not waited
                             // for: the 429 (or 503) is the poll's answer.
-                            let wait = with_jitter(wait);
                             if !pace.allows(wait) {
                                 return Err(error);
                             }
-                            pace.wait_off_slot(wait).await;
+                            // Taking the next token of the held-off bucket waits it out.
                             continue;
                         }
                         _ => return Err(error),
