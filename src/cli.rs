@@ -298,8 +298,13 @@ async fn check(flags: &Flags, probe: bool) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let clusters: usize = config.projects.iter().map(|p| p.clusters.len()).sum();
+    let discovery = if config.discovery.enabled {
+        "; discovery finds the others"
+    } else {
+        ""
+    };
     println!(
-        "{}: OK ({} project{}, {} cluster{})",
+        "{}: OK ({} project{}, {} cluster{} listed{discovery})",
         path.display(),
         config.projects.len(),
         plural(config.projects.len()),

@@ -11,10 +11,12 @@ use std::time::Duration;
 use anyhow::Context;
 use jiff::Timestamp;
 
-use crate::config::{AtlasConfig, ClusterConfig, Config, Credentials, ProjectConfig};
+use crate::config::{
+    AtlasConfig, ClusterConfig, Config, Credentials, DiscoveryConfig, ProjectConfig,
+};
 use crate::exporter::{Exporter, ExporterOptions};
 use crate::secret::Secret;
-use crate::simulator::{Scenario, SimKind, Simulator};
+use crate::simulator::{DEMO_DISCOVERED_ORG_ID, Scenario, SimKind, SimProject, Simulator};
 use crate::target::{ApiVersion, Kind};
 
 /// The demo's listen address unless `--web.listen-address` says otherwise.
@@ -49,14 +51,31 @@ pub async fn run(options: ExporterOptions, seed: u64) -> anyhow::Result<ExitCode
 
 /// The exporter config that polls every cluster of a scenario on a simulator at `base_url`.
 /// Dedicated clusters are configured as `auto`, to show the flex-first resolution at work.
+///
+/// The projects of [`DEMO_DISCOVERED_ORG_ID`] are not listed but discovered (the demo's
+/// `analytics`), to show discovery next to hand-listed clusters; only their shared-tier
+/// (tenant) clusters are listed by hand, since a listing names no such kind any more (Atlas
+/// made every M2/M5 cluster a flex cluster on 2026-01-22) and discovery takes the kind from the
+/// listing. Scenarios without that organization are listed whole, with discovery off.
 pub fn config_for(scenario: &Scenario, base_url: &str) -> anyhow::Result<Config> {
     let (public_key, private_key) = scenario
         .api_keys
         .first()
         .cloned()
         .context("the demo scenario has no API key")?;
+    let discovered = |p: &SimProject| p.org_id == DEMO_DISCOVERED_ORG_ID;
+    let discovery = if scenario.projects.iter().any(discovered) {
+        DiscoveryConfig {
+            enabled: true,
+            organizations: vec![DEMO_DISCOVERED_ORG_ID.to_owned()],
+            ..DiscoveryConfig::default()
+        }
+    } else {
+        DiscoveryConfig::default()
+    };
     Ok(Config {
         atlas: AtlasConfig {
+            flavor: crate::config::Flavor::Atlas,
             base_url: base_url.parse().context("simulator URL")?,
             api_version: ApiVersion::V2,
             timeout: Duration::from_secs(10),
@@ -70,18 +89,20 @@ pub fn config_for(scenario: &Scenario, base_url: &str) -> anyhow::Result<Config>
             },
         },
         poll_interval: DEMO_POLL_INTERVAL,
-        discovery: crate::config::DiscoveryConfig::default(),
+        discovery,
         projects: scenario
             .projects
             .iter()
             .map(|p| ProjectConfig {
                 id: p.id.clone(),
-                name: Some(p.name.clone()),
+                name: (!discovered(p)).then(|| p.name.clone()),
                 clusters: p
                     .clusters
                     .iter()
+                    .filter(|c| !discovered(p) || c.kind == SimKind::Tenant)
                     .map(|c| ClusterConfig {
                         name: c.name.clone(),
+                        id: None,
                         kind: match c.kind {
                             SimKind::Tenant => Kind::Tenant,
                             SimKind::Flex => Kind::Flex,
@@ -91,6 +112,7 @@ pub fn config_for(scenario: &Scenario, base_url: &str) -> anyhow::Result<Config>
                     })
                     .collect(),
             })
+            .filter(|p| !p.clusters.is_empty())
             .collect(),
     })
 }

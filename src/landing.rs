@@ -1,4 +1,13 @@
-//! The landing page at `/`: what this is, where the metrics are, and how each target fared.
+//! The landing page at `/`: what this is, where the metrics are, and how each target fared,
+//! problems first.
+//!
+//! Each target gets one verdict, judged as the shipped alerts judge it: down, backups off,
+//! failed (the newest snapshot failed), never backed up, stale (the newest completed snapshot
+//! is older than 1.5 policy intervals plus an hour, or 26 hours without a policy; a paused
+//! cluster is never stale), or fine. Targets with a problem are listed first, each group in
+//! config order.
+
+use std::time::Duration;
 
 use std::fmt::Write;
 
@@ -6,7 +15,94 @@ use jiff::Timestamp;
 
 use crate::atlas::{Reason, gone_hint};
 use crate::build_info;
+use crate::snapshot::Status;
 use crate::state::{ExporterState, TargetState};
+
+/// How old the newest completed snapshot may be without a policy (the alerts' default).
+const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(26 * 3600);
+/// Added to 1.5 policy intervals before a snapshot counts as stale (the alerts' grace).
+const STALE_GRACE: Duration = Duration::from_secs(3600);
+
+/// What the page says of one target, worst first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    /// The last poll failed.
+    Down,
+    /// The cluster's backups are switched off.
+    BackupsOff,
+    /// The newest snapshot failed.
+    Failed,
+    /// Polled, and no snapshot ever completed.
+    NeverBackedUp,
+    /// The newest completed snapshot is older than the policy allows.
+    Stale,
+    /// Not polled yet.
+    Pending,
+    /// Nothing to report.
+    Fine,
+}
+
+impl Verdict {
+    /// The word shown, and its CSS class.
+    fn label(self) -> (&'static str, &'static str) {
+        match self {
+            Verdict::Down => ("down", "down"),
+            Verdict::BackupsOff => ("backups off", "down"),
+            Verdict::Failed => ("latest failed", "down"),
+            Verdict::NeverBackedUp => ("never backed up", "down"),
+            Verdict::Stale => ("stale", "down"),
+            Verdict::Pending => ("pending", "pending"),
+            Verdict::Fine => ("ok", "up"),
+        }
+    }
+
+    /// Whether the target belongs among the problems at the top.
+    fn is_problem(self) -> bool {
+        self < Verdict::Pending
+    }
+}
+
+/// How old the newest completed snapshot of `t` may be: 1.5 policy intervals plus the grace,
+/// or the 26-hour default without a policy.
+pub fn stale_after(t: &TargetState) -> Duration {
+    t.policy
+        .and_then(|p| p.interval)
+        .map_or(DEFAULT_STALE_AFTER, |i| i.mul_f64(1.5) + STALE_GRACE)
+}
+
+/// Judges one target at `now`.
+pub fn verdict(t: &TargetState, now: Timestamp) -> Verdict {
+    match t.up() {
+        None => return Verdict::Pending,
+        Some(false) => return Verdict::Down,
+        Some(true) => {}
+    }
+    if t.facts.is_some_and(|f| !f.backup_enabled) {
+        return Verdict::BackupsOff;
+    }
+    let Some(backups) = &t.backups else {
+        return Verdict::Fine;
+    };
+    let summary = &backups.summary;
+    if summary.latest.as_ref().and_then(|l| l.status) == Some(Status::Failed) {
+        return Verdict::Failed;
+    }
+    let paused = t.facts.is_some_and(|f| f.paused);
+    match summary.latest_completed.as_ref().and_then(|c| c.finished) {
+        None => Verdict::NeverBackedUp,
+        Some(finished) if !paused => {
+            let age = now.duration_since(finished);
+            let limit =
+                jiff::SignedDuration::try_from(stale_after(t)).unwrap_or(jiff::SignedDuration::MAX);
+            if age > limit {
+                Verdict::Stale
+            } else {
+                Verdict::Fine
+            }
+        }
+        Some(_) => Verdict::Fine,
+    }
+}
 
 /// Renders the page. Everything that comes from config or from Atlas is HTML-escaped.
 pub fn render(state: &ExporterState, telemetry_path: &str, now: Timestamp) -> String {
@@ -52,18 +148,29 @@ code {{ font-size: 0.95em; }}
         }
         None => html.push_str("<p>The first poll cycle is still running.</p>\n"),
     }
-    html.push_str(
-        "<table>\n<tr><th>Project</th><th>Cluster</th><th>Kind</th><th>Last poll</th>\
-<th>Snapshots</th><th>Latest status</th><th>Latest completed</th><th>Last error</th></tr>\n",
+    let mut judged: Vec<(Verdict, std::sync::Arc<TargetState>)> =
+        state.targets().map(|t| (verdict(&t, now), t)).collect();
+    // Problems first, each group in config order (the sort is stable).
+    judged.sort_by_key(|(v, _)| !v.is_problem());
+    let problems = judged.iter().filter(|(v, _)| v.is_problem()).count();
+    let _ = writeln!(
+        html,
+        "<p>{problems} of {} clusters need attention.</p>",
+        judged.len()
     );
-    for t in state.targets() {
-        row(&mut html, &t, now);
+    html.push_str(
+        "<table>\n<tr><th>Project</th><th>Cluster</th><th>Kind</th><th>Verdict</th>\
+<th>Backups</th><th>Last poll</th><th>Snapshots</th><th>Latest status</th>\
+<th>Latest completed</th><th>Last error</th></tr>\n",
+    );
+    for (verdict, t) in &judged {
+        row(&mut html, t, *verdict, now);
     }
     html.push_str("</table>\n</body>\n</html>\n");
     html
 }
 
-fn row(html: &mut String, t: &TargetState, now: Timestamp) {
+fn row(html: &mut String, t: &TargetState, verdict: Verdict, now: Timestamp) {
     let project = match &t.target.project_name {
         Some(name) => format!(
             "{} <code>{}</code>",
@@ -120,13 +227,46 @@ fn row(html: &mut String, t: &TargetState, now: Timestamp) {
             }
             cell
         });
+    let (word, class) = verdict.label();
+    let backups = backups_cell(t);
     let _ = writeln!(
         html,
-        "<tr><td>{project}</td><td>{cluster}</td><td>{kind}</td><td>{poll}</td><td>{count}</td>\
+        "<tr><td>{project}</td><td>{cluster}</td><td>{kind}</td>\
+<td><span class=\"{class}\">{word}</span></td><td>{backups}</td><td>{poll}</td><td>{count}</td>\
 <td>{latest}</td><td>{completed}</td><td>{error}</td></tr>",
         cluster = escape(&t.target.cluster_name),
         kind = escape(t.kind().as_str()),
     );
+}
+
+/// Backups on or off, paused, the policy's interval and the next scheduled snapshot.
+fn backups_cell(t: &TargetState) -> String {
+    let Some(facts) = t.facts else {
+        return "&ndash;".to_owned();
+    };
+    let mut cell = String::from(if facts.backup_enabled { "on" } else { "off" });
+    if facts.paused {
+        cell.push_str(", paused");
+    }
+    if let Some(interval) = t.policy.and_then(|p| p.interval) {
+        let _ = write!(cell, ", every {}", every(interval));
+    }
+    if let Some(next) = t.policy.and_then(|p| p.next_snapshot) {
+        let _ = write!(cell, ", next {}", escape(&next.to_string()));
+    }
+    cell
+}
+
+/// A policy interval as people say it: `6h`, `1d`, `7d`.
+fn every(interval: Duration) -> String {
+    let secs = interval.as_secs();
+    if secs.is_multiple_of(86_400) {
+        format!("{}d", secs / 86_400)
+    } else if secs.is_multiple_of(3600) {
+        format!("{}h", secs / 3600)
+    } else {
+        format!("{}m", secs.div_ceil(60))
+    }
 }
 
 /// A rough human duration between two instants: `42s`, `5m`, `3h 12m`, `2d 4h`.
@@ -157,8 +297,114 @@ pub fn escape(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::atlas::BackupApi;
+    use crate::facts::{BackupPolicy, ClusterFacts};
+    use crate::state::{Backups, PollOutcome};
+    use crate::summary::{ClusterSummary, CompletedSnapshot, LatestSnapshot};
+    use crate::target::{Kind, Target};
+
+    fn polled(name: &str, completed_hours_ago: i64, now: Timestamp) -> TargetState {
+        let mut t = TargetState::new(Target {
+            project_id: "5b69d0349b15c62cdfc38b78".into(),
+            project_name: None,
+            cluster_name: name.into(),
+            kind: Kind::Dedicated,
+            cluster_id: None,
+        });
+        t.last_poll = Some(PollOutcome {
+            at: now,
+            duration: Duration::from_millis(5),
+            error: None,
+        });
+        t.backups = Some(Backups {
+            summary: Arc::new(ClusterSummary {
+                api: BackupApi::Dedicated,
+                by_status: [0, 0, 0, 0, 1],
+                unknown_status: 0,
+                latest: Some(LatestSnapshot {
+                    id: "a".into(),
+                    status: Some(Status::Completed),
+                    status_text: "COMPLETED".into(),
+                }),
+                latest_completed: Some(CompletedSnapshot {
+                    id: "a".into(),
+                    finished: Some(now - jiff::SignedDuration::from_hours(completed_hours_ago)),
+                    duration: None,
+                    size_bytes: None,
+                }),
+                oldest_completed_finished: None,
+                failed: Vec::new(),
+                oldest_key: None,
+            }),
+            failures_total: 0,
+        });
+        t.facts = Some(ClusterFacts {
+            cluster_type: None,
+            paused: false,
+            backup_enabled: true,
+        });
+        t
+    }
+
+    fn every_six_hours(mut t: TargetState) -> TargetState {
+        t.policy = Some(BackupPolicy {
+            interval: Some(Duration::from_secs(21_600)),
+            ..BackupPolicy::default()
+        });
+        t
+    }
+
+    #[test]
+    fn staleness_follows_the_policy_and_the_26_hour_default_without_one() {
+        let now: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+        // Every 6 hours: stale past 1.5 x 6 h + 1 h = 10 h.
+        assert_eq!(
+            verdict(&every_six_hours(polled("a", 9, now)), now),
+            Verdict::Fine
+        );
+        assert_eq!(
+            verdict(&every_six_hours(polled("a", 11, now)), now),
+            Verdict::Stale
+        );
+        assert_eq!(verdict(&polled("a", 25, now), now), Verdict::Fine);
+        assert_eq!(verdict(&polled("a", 27, now), now), Verdict::Stale);
+        let mut paused = every_six_hours(polled("a", 48, now));
+        paused.facts = paused.facts.map(|f| ClusterFacts { paused: true, ..f });
+        assert_eq!(verdict(&paused, now), Verdict::Fine);
+        let mut off = polled("a", 48, now);
+        off.facts = off.facts.map(|f| ClusterFacts {
+            backup_enabled: false,
+            ..f
+        });
+        assert_eq!(verdict(&off, now), Verdict::BackupsOff);
+    }
+
+    #[test]
+    fn problems_are_listed_first_and_counted() {
+        let now: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+        let mut off = polled("Off", 1, now);
+        off.facts = off.facts.map(|f| ClusterFacts {
+            backup_enabled: false,
+            ..f
+        });
+        let state = ExporterState::new(vec![
+            polled("Fine1", 1, now),
+            every_six_hours(polled("Stale", 12, now)),
+            polled("Fine2", 1, now),
+            off,
+        ]);
+        let html = render(&state, "/metrics", now);
+        let at = |name: &str| html.find(&format!("<td>{name}</td>")).unwrap();
+        assert!(at("Stale") < at("Off") && at("Off") < at("Fine1") && at("Fine1") < at("Fine2"));
+        assert!(html.contains("2 of 4 clusters need attention"));
+        assert!(html.contains("on, every 6h"));
+        assert!(html.contains(">backups off<"));
+    }
 
     #[test]
     fn markup_from_atlas_is_escaped() {

@@ -44,6 +44,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod discovery;
 pub mod exporter;
 pub mod facts;
 pub mod landing;

@@ -19,6 +19,7 @@ use crate::atlas::wire::SkipReason;
 use crate::atlas::{Announcements, Operation, Reason, RequestObserver};
 use crate::build_info;
 use crate::clock::{Clock, unix_seconds};
+use crate::facts::ClusterType;
 use crate::snapshot::Status;
 use crate::state::{ExporterState, ReloadStatus, TargetState};
 
@@ -217,7 +218,13 @@ enum Family {
     RateLimitRemaining,
     /// `atlas_snapshot_exporter_build_info`.
     BuildInfo,
+    /// `atlas_snapshot_exporter_source_up`.
+    SourceUp,
 }
+
+/// `atlas_snapshot_exporter_source_up`, labelled `{project_id, source}`.
+#[derive(Debug, Clone, Copy)]
+struct SourceUp;
 
 /// `atlas_snapshot_exporter_api_sunset_timestamp_seconds`, labelled `{endpoint}`.
 #[derive(Debug, Clone, Copy)]
@@ -227,7 +234,8 @@ struct ApiSunset;
 #[derive(Debug, Clone, Copy)]
 struct RateLimitRemaining;
 
-/// `atlas_snapshot_cluster_info`, labelled `{project_id, project_name, cluster_name, kind}`.
+/// `atlas_snapshot_cluster_info`, labelled
+/// `{project_id, project_name, cluster_name, kind, cluster_type}`.
 #[derive(Debug, Clone, Copy)]
 struct ClusterInfo;
 
@@ -261,6 +269,18 @@ enum PerCluster {
     TargetLastSuccess,
     /// `atlas_snapshot_target_poll_duration_seconds`.
     TargetPollDuration,
+    /// `atlas_snapshot_cluster_backup_enabled`.
+    BackupEnabled,
+    /// `atlas_snapshot_cluster_paused`.
+    Paused,
+    /// `atlas_snapshot_next_snapshot_timestamp_seconds`.
+    NextSnapshot,
+    /// `atlas_snapshot_policy_interval_seconds`.
+    PolicyInterval,
+    /// `atlas_snapshot_policy_retention_seconds`.
+    PolicyRetention,
+    /// `atlas_snapshot_policy_restore_window_seconds`.
+    PolicyRestoreWindow,
 }
 
 /// `atlas_snapshot_target_errors_total`, labelled `{project_id, cluster_name, reason}`.
@@ -278,6 +298,10 @@ enum Unlabelled {
     ConfigLastReloadSuccessful,
     /// `atlas_snapshot_exporter_config_last_reload_success_timestamp_seconds`.
     ConfigLastReloadSuccessTimestamp,
+    /// `atlas_snapshot_exporter_discovery_up`.
+    DiscoveryUp,
+    /// `atlas_snapshot_exporter_discovery_last_success_timestamp_seconds`.
+    DiscoveryLastSuccess,
 }
 
 /// `atlas_snapshot_exporter_build_info`, labelled `{version, revision, rustc_version}`.
@@ -293,8 +317,14 @@ trait Labels<const N: usize>: Copy {
     fn family(self) -> Family;
 }
 
-impl Labels<4> for ClusterInfo {
-    const NAMES: [&'static str; 4] = ["project_id", "project_name", "cluster_name", "kind"];
+impl Labels<5> for ClusterInfo {
+    const NAMES: [&'static str; 5] = [
+        "project_id",
+        "project_name",
+        "cluster_name",
+        "kind",
+        "cluster_type",
+    ];
     fn family(self) -> Family {
         Family::ClusterInfo
     }
@@ -339,6 +369,13 @@ impl Labels<2> for RateLimitRemaining {
     const NAMES: [&'static str; 2] = ["project_id", "endpoint"];
     fn family(self) -> Family {
         Family::RateLimitRemaining
+    }
+}
+
+impl Labels<2> for SourceUp {
+    const NAMES: [&'static str; 2] = ["project_id", "source"];
+    fn family(self) -> Family {
+        Family::SourceUp
     }
 }
 
@@ -398,7 +435,7 @@ impl FamilySpec {
 
 impl Family {
     /// Every family, in the order their descriptions are registered.
-    const ALL: [Family; 20] = [
+    const ALL: [Family; 29] = [
         Family::ClusterInfo,
         Family::PerStatus(PerStatus::Snapshots),
         Family::PerStatus(PerStatus::LatestStatus),
@@ -411,11 +448,20 @@ impl Family {
         Family::PerCluster(PerCluster::TargetUp),
         Family::PerCluster(PerCluster::TargetLastSuccess),
         Family::PerCluster(PerCluster::TargetPollDuration),
+        Family::PerCluster(PerCluster::BackupEnabled),
+        Family::PerCluster(PerCluster::Paused),
+        Family::PerCluster(PerCluster::NextSnapshot),
+        Family::PerCluster(PerCluster::PolicyInterval),
+        Family::PerCluster(PerCluster::PolicyRetention),
+        Family::PerCluster(PerCluster::PolicyRestoreWindow),
         Family::TargetErrors,
         Family::Unlabelled(Unlabelled::PollCycleDuration),
         Family::Unlabelled(Unlabelled::LastPollCycleTimestamp),
         Family::Unlabelled(Unlabelled::ConfigLastReloadSuccessful),
         Family::Unlabelled(Unlabelled::ConfigLastReloadSuccessTimestamp),
+        Family::Unlabelled(Unlabelled::DiscoveryUp),
+        Family::Unlabelled(Unlabelled::DiscoveryLastSuccess),
+        Family::SourceUp,
         Family::ApiSunset,
         Family::RateLimitRemaining,
         Family::BuildInfo,
@@ -432,6 +478,7 @@ impl Family {
             Family::ApiSunset => &ApiSunset::NAMES,
             Family::RateLimitRemaining => &RateLimitRemaining::NAMES,
             Family::BuildInfo => &BuildInfo::NAMES,
+            Family::SourceUp => &SourceUp::NAMES,
         }
     }
 
@@ -440,7 +487,7 @@ impl Family {
         match self {
             Family::ClusterInfo => gauge(
                 "atlas_snapshot_cluster_info",
-                "Always 1, for each configured cluster; kind is the backup API that serves it (auto until resolved).",
+                "Always 1, for each configured or discovered cluster; kind is the backup API that serves it (auto until resolved); cluster_type is unknown until the cluster is read.",
             ),
             Family::PerStatus(PerStatus::Snapshots) => gauge(
                 "atlas_snapshot_snapshots",
@@ -494,6 +541,30 @@ impl Family {
                 "atlas_snapshot_target_poll_duration_seconds",
                 "How long the last poll of this cluster took, all pages.",
             ),
+            Family::PerCluster(PerCluster::BackupEnabled) => gauge(
+                "atlas_snapshot_cluster_backup_enabled",
+                "1 when the cluster's backups are switched on, 0 when off; absent until read. Read every discovery refresh interval.",
+            ),
+            Family::PerCluster(PerCluster::Paused) => gauge(
+                "atlas_snapshot_cluster_paused",
+                "1 for a paused cluster (it takes no snapshots), else 0; absent until read. Read every discovery refresh interval.",
+            ),
+            Family::PerCluster(PerCluster::NextSnapshot) => gauge(
+                "atlas_snapshot_next_snapshot_timestamp_seconds",
+                "When the backup schedule says the next snapshot is due (dedicated), in Unix seconds. Read every discovery refresh interval.",
+            ),
+            Family::PerCluster(PerCluster::PolicyInterval) => gauge(
+                "atlas_snapshot_policy_interval_seconds",
+                "The shortest interval between scheduled snapshots in the cluster's backup policy (flex: 86400). Read every discovery refresh interval.",
+            ),
+            Family::PerCluster(PerCluster::PolicyRetention) => gauge(
+                "atlas_snapshot_policy_retention_seconds",
+                "The longest retention in the cluster's backup policy (flex: 8 days). Read every discovery refresh interval.",
+            ),
+            Family::PerCluster(PerCluster::PolicyRestoreWindow) => gauge(
+                "atlas_snapshot_policy_restore_window_seconds",
+                "The continuous-backup restore window the policy asks for (restoreWindowDays). Read every discovery refresh interval.",
+            ),
             Family::TargetErrors => counter(
                 "atlas_snapshot_target_errors_total",
                 "Failed polls of this cluster, by reason.",
@@ -513,6 +584,18 @@ impl Family {
             Family::Unlabelled(Unlabelled::ConfigLastReloadSuccessTimestamp) => gauge(
                 "atlas_snapshot_exporter_config_last_reload_success_timestamp_seconds",
                 "When the config was last loaded successfully, in Unix seconds.",
+            ),
+            Family::Unlabelled(Unlabelled::DiscoveryUp) => gauge(
+                "atlas_snapshot_exporter_discovery_up",
+                "1 when the last discovery refresh read every listing, else 0 (the last discovered clusters stay); absent while discovery is off.",
+            ),
+            Family::Unlabelled(Unlabelled::DiscoveryLastSuccess) => gauge(
+                "atlas_snapshot_exporter_discovery_last_success_timestamp_seconds",
+                "When a discovery refresh last read every listing, in Unix seconds.",
+            ),
+            Family::SourceUp => gauge(
+                "atlas_snapshot_exporter_source_up",
+                "1 when every read of this optional source (schedule) in this project answered at the last refresh, 0 when one did not (403 and the like).",
             ),
             Family::ApiSunset => gauge(
                 "atlas_snapshot_exporter_api_sunset_timestamp_seconds",
@@ -582,8 +665,27 @@ impl Collector for StateCollector {
         let now = unix_seconds(self.clock.now());
         let mut out = Families::new(state.targets().len());
 
+        let mut sources: BTreeMap<Arc<str>, bool> = BTreeMap::new();
         for t in state.targets() {
             write_target(&mut out, &t, now);
+            if let Some(up) = t.schedule_up {
+                *sources
+                    .entry(Arc::clone(&t.target.project_id))
+                    .or_insert(true) &= up;
+            }
+        }
+        for (project, up) in &sources {
+            out.push(SourceUp, [project, "schedule"], f64::from(u8::from(*up)));
+        }
+        if let Some(discovery) = state.discovery {
+            out.push(
+                Unlabelled::DiscoveryUp,
+                [],
+                f64::from(u8::from(discovery.up)),
+            );
+            if let Some(at) = discovery.last_success {
+                out.push(Unlabelled::DiscoveryLastSuccess, [], unix_seconds(at));
+            }
         }
         if let Some(cycle) = state.last_cycle {
             out.push(
@@ -644,9 +746,32 @@ fn write_target(out: &mut Families, t: &TargetState, now: f64) {
             t.target.project_name.as_deref().unwrap_or(""),
             cluster,
             t.kind().as_str(),
+            ClusterType::label(t.facts.and_then(|f| f.cluster_type)),
         ],
         1.0,
     );
+    if let Some(facts) = t.facts {
+        out.push(
+            PerCluster::BackupEnabled,
+            ids,
+            f64::from(u8::from(facts.backup_enabled)),
+        );
+        out.push(PerCluster::Paused, ids, f64::from(u8::from(facts.paused)));
+    }
+    if let Some(policy) = t.policy {
+        if let Some(next) = policy.next_snapshot {
+            out.push(PerCluster::NextSnapshot, ids, unix_seconds(next));
+        }
+        for (family, value) in [
+            (PerCluster::PolicyInterval, policy.interval),
+            (PerCluster::PolicyRetention, policy.retention),
+            (PerCluster::PolicyRestoreWindow, policy.restore_window),
+        ] {
+            if let Some(value) = value {
+                out.push(family, ids, value.as_secs_f64());
+            }
+        }
+    }
 
     if let Some(backups) = &t.backups {
         let s = &backups.summary;
@@ -806,6 +931,7 @@ mod tests {
             project_id: "5f3c9e2a1b4d6e7f80912a01".into(),
             project_name: Some("demo".into()),
             cluster_name: "Cluster0".into(),
+            cluster_id: None,
             kind: Kind::Dedicated,
         });
         t.backups = Some(Backups {
@@ -836,13 +962,30 @@ mod tests {
             error: None,
         });
         t.last_success = Some(now);
-        ExporterState::new(vec![t]).with_cycle(
-            Some(CycleReport {
-                finished_at: now,
-                duration: Duration::from_secs(1),
-            }),
-            true,
-        )
+        t.facts = Some(crate::facts::ClusterFacts {
+            cluster_type: Some(ClusterType::ReplicaSet),
+            paused: false,
+            backup_enabled: true,
+        });
+        t.policy = Some(crate::facts::BackupPolicy {
+            next_snapshot: Some(now),
+            interval: Some(Duration::from_secs(21_600)),
+            retention: Some(Duration::from_secs(7 * 86_400)),
+            restore_window: Some(Duration::from_secs(2 * 86_400)),
+        });
+        t.schedule_up = Some(true);
+        ExporterState::new(vec![t])
+            .with_discovery(Some(crate::state::DiscoveryReport {
+                up: true,
+                last_success: Some(now),
+            }))
+            .with_cycle(
+                Some(CycleReport {
+                    finished_at: now,
+                    duration: Duration::from_secs(1),
+                }),
+                true,
+            )
     }
 
     /// Request metrics after one cycle whose responses announced a sunset and rate limits.

@@ -31,7 +31,8 @@ use tokio::task::JoinSet;
 use crate::atlas::Pace;
 use crate::atlas::{AtlasClient, AtlasError, BackupApi, Reason, RequestObserver};
 use crate::clock::Clock;
-use crate::config::{AtlasConfig, Config};
+use crate::config::{AtlasConfig, Config, DiscoveryConfig};
+use crate::discovery::{Discovery, Learnt};
 use crate::state::{
     Backups, CycleReport, ExporterState, PollError, PollOutcome, SharedState, TargetState,
 };
@@ -218,6 +219,7 @@ struct Accepted {
     poll_interval: Duration,
     poll_deadline: Duration,
     targets: Vec<Target>,
+    discovery: DiscoveryConfig,
 }
 
 /// What the poller needs to take a config while a cycle holds the poller itself.
@@ -241,6 +243,7 @@ impl Intake {
             poll_interval: config.poll_interval,
             poll_deadline: config.poll_deadline(),
             targets: config.targets(),
+            discovery: config.discovery.clone(),
         })
     }
 }
@@ -249,6 +252,10 @@ impl Intake {
 pub struct Poller {
     atlas: AtlasConfig,
     client: Arc<AtlasClient>,
+    /// The targets the config lists, in config order.
+    listed: Vec<Target>,
+    /// What discovery found, and when it refreshes next.
+    discovery: Discovery,
     records: Vec<Record>,
     poll_interval: Duration,
     poll_deadline: Duration,
@@ -287,6 +294,8 @@ impl Poller {
         let mut poller = Poller {
             atlas: config.atlas.clone(),
             client,
+            listed: config.targets(),
+            discovery: Discovery::new(config.discovery.clone()),
             records: Vec::new(),
             poll_interval: config.poll_interval,
             poll_deadline: config.poll_deadline(),
@@ -297,7 +306,7 @@ impl Poller {
             published: ExporterState::default(),
             retired: HashMap::new(),
         };
-        poller.set_targets(config.targets());
+        poller.set_targets(poller.discovery.targets(&poller.listed));
         poller.publish();
         Ok(poller)
     }
@@ -331,7 +340,9 @@ impl Poller {
         }
         self.poll_interval = accepted.poll_interval;
         self.poll_deadline = accepted.poll_deadline;
-        self.set_targets(accepted.targets);
+        self.discovery.configure(accepted.discovery);
+        self.listed = accepted.targets;
+        self.set_targets(self.discovery.targets(&self.listed));
         self.publish();
     }
 
@@ -390,6 +401,11 @@ impl Poller {
 
     /// Polls the targets in `only` (every target when `None`: a cycle) and publishes the
     /// result; only a whole cycle counts as one in the cycle figures.
+    ///
+    /// A cycle with a refresh due runs the refresh beside the polls, so a slow cluster GET or
+    /// schedule never delays a snapshot poll. The targets change only once the polls of this
+    /// phase are done (a poll's result is applied by its target's index); the targets the
+    /// refresh discovered are then polled in a second phase of the same cycle.
     async fn poll(&mut self, only: Option<HashSet<usize>>) {
         let started = Instant::now();
         let cycle = only.is_none();
@@ -397,59 +413,14 @@ impl Poller {
             self.observer.cycle_started();
         }
         let limit = Arc::new(Semaphore::new(self.atlas.max_concurrency.max(1)));
-        let deadline = self.poll_deadline;
-        let mut tasks = JoinSet::new();
-        let mut task_index = HashMap::new();
-        for (index, record) in self.records.iter().enumerate() {
-            if only.as_ref().is_some_and(|o| !o.contains(&index)) {
-                continue;
-            }
-            let client = Arc::clone(&self.client);
-            let target = record.state.target.clone();
-            let known = record.state.resolved;
-            let limit = Arc::clone(&limit);
-            let handle = tasks.spawn(async move {
-                // The deadline runs from when the poll gets its slot: waiting behind other
-                // targets is no part of this target's poll.
-                let pace = Pace::with_slot(limit, deadline).await;
-                poll_one(index, &client, &target, known, pace).await
-            });
-            task_index.insert(handle.id(), index);
-        }
-        // Readiness does not wait for a slow target: the first deadline passing is enough.
-        let first_deadline = tokio::time::sleep(deadline);
-        tokio::pin!(first_deadline);
-        let mut waiting_for_readiness = !self.published.ready();
-        loop {
-            let joined = tokio::select! {
-                joined = tasks.join_next_with_id() => joined,
-                () = &mut first_deadline, if waiting_for_readiness => {
-                    waiting_for_readiness = false;
-                    self.publish_cycle_facts(true);
-                    continue;
-                }
-            };
-            let Some(joined) = joined else { break };
-            let result = match joined {
-                Ok((_, result)) => result,
-                Err(e) => {
-                    // A panic while polling one target must not take the others down.
-                    let Some(index) = task_index.get(&e.id()).copied() else {
-                        continue;
-                    };
-                    let api = self.records.get(index).and_then(|r| r.state.resolved);
-                    PollResult {
-                        index,
-                        api,
-                        result: Err(AtlasError::Internal(format!("poll task failed: {e}"))),
-                        duration: started.elapsed(),
-                    }
-                }
-            };
-            let index = result.index;
-            self.apply(result);
-            if let Some(record) = self.records.get(index) {
-                self.published.publish_target(index, record.state.clone());
+        let refreshing = cycle && self.discovery.due(tokio::time::Instant::now());
+        let learnt = self.poll_phase(only, &limit, started, refreshing).await;
+        if let Some(learnt) = learnt {
+            self.take_refresh(&learnt);
+            let newcomers = self.newcomers();
+            if !newcomers.is_empty() {
+                self.poll_phase(Some(newcomers), &limit, started, false)
+                    .await;
             }
         }
         if cycle {
@@ -461,6 +432,127 @@ impl Poller {
             self.published = self.published.with_cycle(last_cycle, true);
             self.shared.store(Arc::new(self.published.clone()));
         }
+    }
+
+    /// Polls the targets in `only` (all when `None`), publishing each result as it comes, and
+    /// with `refresh` runs a refresh beside them, whose findings it returns.
+    async fn poll_phase(
+        &mut self,
+        only: Option<HashSet<usize>>,
+        limit: &Arc<Semaphore>,
+        started: Instant,
+        refresh: bool,
+    ) -> Option<HashMap<TargetKey, Learnt>> {
+        let deadline = self.poll_deadline;
+        let mut tasks = JoinSet::new();
+        let mut task_index = HashMap::new();
+        for (index, record) in self.records.iter().enumerate() {
+            if only.as_ref().is_some_and(|o| !o.contains(&index)) {
+                continue;
+            }
+            let client = Arc::clone(&self.client);
+            let target = record.state.target.clone();
+            let known = record.state.resolved;
+            let limit = Arc::clone(limit);
+            let handle = tasks.spawn(async move {
+                // The deadline runs from when the poll gets its slot: waiting behind other
+                // targets is no part of this target's poll.
+                let pace = Pace::with_slot(limit, deadline).await;
+                poll_one(index, &client, &target, known, pace).await
+            });
+            task_index.insert(handle.id(), index);
+        }
+
+        // The refresh owns the discovery state while it runs; it comes back after the loop.
+        let mut discovery = refresh.then(|| {
+            std::mem::replace(
+                &mut self.discovery,
+                Discovery::new(DiscoveryConfig::default()),
+            )
+        });
+        let listed = self.listed.clone();
+        let known: HashMap<TargetKey, Option<BackupApi>> = self
+            .records
+            .iter()
+            .map(|r| (r.state.target.key(), r.state.resolved))
+            .collect();
+        let client = Arc::clone(&self.client);
+        let now = self.clock.now();
+        let mut learnt = None;
+        {
+            let refreshing = async {
+                match discovery.as_mut() {
+                    Some(d) => Some(
+                        d.refresh(&client, &listed, &known, limit, deadline, now)
+                            .await,
+                    ),
+                    None => None,
+                }
+            };
+            tokio::pin!(refreshing);
+            let mut refresh_pending = refresh;
+            let mut polls_pending = true;
+            // Readiness does not wait for a slow target: the first deadline passing is enough.
+            let first_deadline = tokio::time::sleep(deadline);
+            tokio::pin!(first_deadline);
+            let mut waiting_for_readiness = !self.published.ready();
+            while polls_pending || refresh_pending {
+                let joined = tokio::select! {
+                    joined = tasks.join_next_with_id(), if polls_pending => joined,
+                    found = &mut refreshing, if refresh_pending => {
+                        learnt = found;
+                        refresh_pending = false;
+                        continue;
+                    }
+                    () = &mut first_deadline, if waiting_for_readiness => {
+                        waiting_for_readiness = false;
+                        self.publish_cycle_facts(true);
+                        continue;
+                    }
+                };
+                let Some(joined) = joined else {
+                    polls_pending = false;
+                    continue;
+                };
+                let result = match joined {
+                    Ok((_, result)) => result,
+                    Err(e) => {
+                        // A panic while polling one target must not take the others down.
+                        let Some(index) = task_index.get(&e.id()).copied() else {
+                            continue;
+                        };
+                        let api = self.records.get(index).and_then(|r| r.state.resolved);
+                        PollResult {
+                            index,
+                            api,
+                            result: Err(AtlasError::Internal(format!("poll task failed: {e}"))),
+                            duration: started.elapsed(),
+                        }
+                    }
+                };
+                let index = result.index;
+                self.apply(result);
+                if let Some(record) = self.records.get(index) {
+                    self.published.publish_target(index, record.state.clone());
+                }
+            }
+        }
+        if let Some(d) = discovery {
+            self.discovery = d;
+        }
+        learnt
+    }
+
+    /// Takes a refresh's findings: the targets become the listed ones and those discovered,
+    /// each learning its facts and policy, and the new cells are published.
+    fn take_refresh(&mut self, learnt: &HashMap<TargetKey, Learnt>) {
+        self.set_targets(self.discovery.targets(&self.listed));
+        for record in &mut self.records {
+            if let Some(learnt) = learnt.get(&record.state.target.key()) {
+                apply_learnt(&mut record.state, learnt);
+            }
+        }
+        self.publish();
     }
 
     /// Swaps in the same target cells with new cycle-level facts: O(1) in the targets.
@@ -542,8 +634,9 @@ impl Poller {
     /// Publishes a new set of target cells, after the targets changed (a config applied).
     fn publish(&mut self) {
         let targets = self.records.iter().map(|r| r.state.clone()).collect();
-        self.published =
-            ExporterState::new(targets).with_cycle(self.published.last_cycle, self.published.ready);
+        self.published = ExporterState::new(targets)
+            .with_cycle(self.published.last_cycle, self.published.ready)
+            .with_discovery(self.discovery.report());
         self.shared.store(Arc::new(self.published.clone()));
     }
 
@@ -634,6 +727,20 @@ impl Poller {
         }
         self.newcomers()
     }
+}
+
+/// Takes what a refresh learnt of a target: what was not learnt stays as it was, but a
+/// cluster whose backups are now off has no policy to be judged against.
+fn apply_learnt(state: &mut TargetState, learnt: &Learnt) {
+    if let Some(facts) = learnt.facts {
+        state.facts = Some(facts);
+    }
+    if let Some(policy) = learnt.policy {
+        state.policy = Some(policy);
+    } else if learnt.facts.is_some_and(|f| !f.backup_enabled) {
+        state.policy = None;
+    }
+    state.schedule_up = learnt.schedule_up;
 }
 
 /// Logs, once per change, that an `auto` target's cluster is now served by another API (a flex

@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 use jiff::Timestamp;
 
 use crate::atlas::{AtlasError, BackupApi, Reason};
+use crate::facts::{BackupPolicy, ClusterFacts};
 use crate::summary::ClusterSummary;
 use crate::target::{Kind, Target};
 
@@ -31,6 +32,17 @@ pub struct ExporterState {
     pub last_cycle: Option<CycleReport>,
     /// Every target has been polled once or the first poll deadline has passed.
     pub ready: bool,
+    /// How discovery went; `None` while it is off.
+    pub discovery: Option<DiscoveryReport>,
+}
+
+/// The outcome of discovery, for `atlas_snapshot_exporter_discovery_*`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DiscoveryReport {
+    /// The last refresh read every listing it needed.
+    pub up: bool,
+    /// When a refresh last did; `None` before the first that did.
+    pub last_success: Option<Timestamp>,
 }
 
 impl Default for ExporterState {
@@ -46,6 +58,7 @@ impl ExporterState {
             targets: targets.into_iter().map(ArcSwap::from_pointee).collect(),
             last_cycle: None,
             ready: false,
+            discovery: None,
         }
     }
 
@@ -66,6 +79,15 @@ impl ExporterState {
             targets: Arc::clone(&self.targets),
             last_cycle,
             ready,
+            discovery: self.discovery,
+        }
+    }
+
+    /// The same cells and cycle facts with another discovery outcome.
+    pub fn with_discovery(&self, discovery: Option<DiscoveryReport>) -> ExporterState {
+        ExporterState {
+            discovery,
+            ..self.clone()
         }
     }
 
@@ -100,6 +122,13 @@ pub struct TargetState {
     pub last_success: Option<Timestamp>,
     /// Failed polls by [`Reason`] (indexed like [`Reason::ALL`]).
     pub errors_total: [u64; Reason::COUNT],
+    /// What the cluster resource says (type, paused, backups on); `None` until read.
+    pub facts: Option<ClusterFacts>,
+    /// The backup policy the cluster is judged against; `None` until read, and for kinds
+    /// without one.
+    pub policy: Option<BackupPolicy>,
+    /// Whether the last read of the backup schedule succeeded; `None` when none was tried.
+    pub schedule_up: Option<bool>,
 }
 
 impl TargetState {
@@ -112,6 +141,9 @@ impl TargetState {
             last_poll: None,
             last_success: None,
             errors_total: [0; Reason::COUNT],
+            facts: None,
+            policy: None,
+            schedule_up: None,
         }
     }
 

@@ -99,6 +99,60 @@ impl fmt::Display for ApiVersion {
     }
 }
 
+/// Which product the exporter talks to: the API family of every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Flavor {
+    /// MongoDB Atlas: `/api/atlas/v2/...` (and `v1.0` for the tenant and legacy kinds).
+    #[default]
+    Atlas,
+    /// MongoDB Cloud Manager: the legacy snapshot API under `/api/public/v1.0`, clusters
+    /// addressed by id.
+    CloudManager,
+    /// MongoDB Ops Manager, on the operator's own host: the same API as Cloud Manager.
+    OpsManager,
+}
+
+impl Flavor {
+    /// Every flavor, in the order the config documents them.
+    pub const ALL: [Flavor; 3] = [Flavor::Atlas, Flavor::CloudManager, Flavor::OpsManager];
+
+    /// The config spelling of this flavor.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flavor::Atlas => "atlas",
+            Flavor::CloudManager => "cloud_manager",
+            Flavor::OpsManager => "ops_manager",
+        }
+    }
+
+    /// Whether this is Cloud Manager or Ops Manager: the `/api/public/v1.0` family.
+    pub fn is_public_api(self) -> bool {
+        !matches!(self, Flavor::Atlas)
+    }
+}
+
+impl fmt::Display for Flavor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error returned when a string names no flavor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown flavor {0:?}: expected one of atlas, cloud_manager, ops_manager")]
+pub struct UnknownFlavor(pub String);
+
+impl FromStr for Flavor {
+    type Err = UnknownFlavor;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Flavor::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| UnknownFlavor(s.to_owned()))
+    }
+}
+
 /// One cluster to poll.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Target {
@@ -106,8 +160,12 @@ pub struct Target {
     pub project_id: Arc<str>,
     /// The optional human name of the project, shown on `atlas_snapshot_cluster_info`.
     pub project_name: Option<Arc<str>>,
-    /// The cluster name.
+    /// The cluster name: the `cluster_name` label. A Cloud Manager or Ops Manager cluster
+    /// configured by id alone carries its id here.
     pub cluster_name: Arc<str>,
+    /// The cluster's 24-hex-digit id, when configured (Cloud Manager and Ops Manager only,
+    /// whose snapshot paths address a cluster by id).
+    pub cluster_id: Option<Arc<str>>,
     /// The configured kind.
     pub kind: Kind,
 }
@@ -205,6 +263,17 @@ mod tests {
             assert_eq!(kind.as_str().parse::<Kind>(), Ok(kind));
         }
         assert!("Flex".parse::<Kind>().is_err());
+    }
+
+    #[test]
+    fn flavors_round_trip_through_their_config_spelling() {
+        for flavor in Flavor::ALL {
+            assert_eq!(flavor.as_str().parse::<Flavor>(), Ok(flavor));
+        }
+        assert_eq!(Flavor::default(), Flavor::Atlas);
+        assert!("cloud-manager".parse::<Flavor>().is_err());
+        assert!(!Flavor::Atlas.is_public_api());
+        assert!(Flavor::OpsManager.is_public_api());
     }
 
     #[test]

@@ -246,7 +246,7 @@ fn check_accepts_the_example_config() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "config.example.yaml: OK (2 projects, 3 clusters)\n"
+        "config.example.yaml: OK (2 projects, 3 clusters listed)\n"
     );
 }
 

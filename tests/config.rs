@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use atlas_snapshot_exporter::config::{
-    AtlasConfig, Config, ConfigError, Credentials, ENV_CLIENT_ID, ENV_CLIENT_SECRET,
-    ENV_PRIVATE_API_KEY, ENV_PUBLIC_API_KEY, Problem,
+    AtlasConfig, Config, ConfigError, Credentials, DiscoveryConfig, ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET, ENV_PRIVATE_API_KEY, ENV_PUBLIC_API_KEY, Flavor, Problem,
 };
 use atlas_snapshot_exporter::target::{ApiVersion, Kind};
 
@@ -92,7 +92,7 @@ const BAD_FILES: &[Case] = &[
         file: "unknown_key_without_suggestion.yaml",
         env: API_KEY_ENV,
         expected: &[
-            "tests/testdata/config/unknown_key_without_suggestion.yaml: scrape_timeout: unknown key \"scrape_timeout\"; expected one of atlas, poll_interval, projects",
+            "tests/testdata/config/unknown_key_without_suggestion.yaml: scrape_timeout: unknown key \"scrape_timeout\"; expected one of atlas, poll_interval, discovery, projects",
         ],
     },
     Case {
@@ -464,6 +464,124 @@ const BAD_FILES: &[Case] = &[
         ],
     },
     Case {
+        file: "discovery_bad_keys.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/discovery_bad_keys.yaml: discovery.enable: unknown key \"enable\"; did you mean \"enabled\"?",
+            "tests/testdata/config/discovery_bad_keys.yaml: discovery.organisations: unknown key \"organisations\"; did you mean \"organizations\"?",
+            "tests/testdata/config/discovery_bad_keys.yaml: discovery.projects.exlude: unknown key \"exlude\"; did you mean \"exclude\"?",
+            "tests/testdata/config/discovery_bad_keys.yaml: discovery.clusters: expected a mapping with include and exclude, found a list",
+            "tests/testdata/config/discovery_bad_keys.yaml: discovery.refresh: unknown key \"refresh\"; expected one of enabled, organizations, projects, clusters, refresh_interval",
+        ],
+    },
+    Case {
+        file: "discovery_bad_regex.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/discovery_bad_regex.yaml: discovery.projects.include[1]: invalid regular expression \"(unclosed\": unclosed group",
+            "tests/testdata/config/discovery_bad_regex.yaml: discovery.projects.exclude: expected a list of regular expressions, found a string; write [\"-scratch$\"]",
+            "tests/testdata/config/discovery_bad_regex.yaml: discovery.clusters.exclude[0]: invalid regular expression \"[z-a]\": invalid character class range, the start must be <= the end",
+            "tests/testdata/config/discovery_bad_regex.yaml: discovery.clusters.exclude[1]: expected a string (a regular expression), found a number; put the value in quotes",
+        ],
+    },
+    Case {
+        file: "discovery_bad_organization.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/discovery_bad_organization.yaml: discovery.organizations[0]: invalid organization id \"5b69d0349b15c62cdfc38b7\": expected 24 hex digits (0-9, a-f), like 5b69d0349b15c62cdfc38b78",
+            "tests/testdata/config/discovery_bad_organization.yaml: discovery.organizations[1]: invalid organization id \"5B69D0349B15C62CDFC38B70\": expected 24 hex digits (0-9, a-f), like 5b69d0349b15c62cdfc38b78; write it in lowercase",
+            "tests/testdata/config/discovery_bad_organization.yaml: discovery.organizations[3]: duplicate organization \"5b69d0349b15c62cdfc38b70\": already listed at discovery.organizations[2]",
+        ],
+    },
+    Case {
+        file: "discovery_organizations_as_string.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/discovery_organizations_as_string.yaml: discovery.enabled: expected true or false, found the string \"yes\"; write true or false, unquoted",
+            "tests/testdata/config/discovery_organizations_as_string.yaml: discovery.organizations: expected a list of organization ids, found a string; write [5b69d0349b15c62cdfc38b70]",
+        ],
+    },
+    Case {
+        file: "discovery_refresh_too_short.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/discovery_refresh_too_short.yaml: discovery.refresh_interval: must be at least 1m, found 30s: every refresh reads every project's cluster listings and schedules",
+        ],
+    },
+    Case {
+        file: "discovery_disabled_needs_projects.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/discovery_disabled_needs_projects.yaml: projects: must list at least one project",
+        ],
+    },
+    Case {
+        file: "discovery_under_cloud_manager.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/discovery_under_cloud_manager.yaml: discovery.enabled: discovery covers Atlas only, not atlas.flavor cloud_manager: list the clusters under projects instead",
+        ],
+    },
+    Case {
+        file: "bad_flavor.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/bad_flavor.yaml: atlas.flavor: unknown flavor \"CloudManager\": expected one of atlas, cloud_manager, ops_manager; did you mean \"cloud_manager\"?",
+        ],
+    },
+    Case {
+        file: "unknown_flavor.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/unknown_flavor.yaml: atlas.flavor: unknown flavor \"atlas_gov\": expected one of atlas, cloud_manager, ops_manager",
+        ],
+    },
+    Case {
+        file: "ops_manager_without_base_url.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/ops_manager_without_base_url.yaml: atlas: missing required key \"base_url\": atlas.flavor ops_manager has no default URL; set the address of your Ops Manager, like https://opsmanager.example.com:8080",
+        ],
+    },
+    Case {
+        file: "kind_under_ops_manager.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/kind_under_ops_manager.yaml: projects[0].clusters[0].kind: kind \"dedicated\" does not exist under atlas.flavor ops_manager: Cloud Manager and Ops Manager have the legacy snapshot API only; use legacy or auto",
+            "tests/testdata/config/kind_under_ops_manager.yaml: projects[0].clusters[1].kind: kind \"flex\" does not exist under atlas.flavor ops_manager: Cloud Manager and Ops Manager have the legacy snapshot API only; use legacy or auto",
+        ],
+    },
+    Case {
+        file: "api_version_under_cloud_manager.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/api_version_under_cloud_manager.yaml: atlas.api_version: must be left out (or be \"v1.0\") under atlas.flavor cloud_manager: Cloud Manager and Ops Manager have one API, /api/public/v1.0",
+        ],
+    },
+    Case {
+        file: "cluster_id_under_atlas.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/cluster_id_under_atlas.yaml: projects[0].clusters[0].id: a cluster id is for atlas.flavor cloud_manager or ops_manager only: Atlas addresses a cluster by its name; remove the id",
+        ],
+    },
+    Case {
+        file: "cluster_without_name_or_id.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/cluster_without_name_or_id.yaml: projects[0].clusters[0]: missing required key \"name\" or \"id\": under atlas.flavor cloud_manager a cluster is named by its name, its id or both",
+            "tests/testdata/config/cluster_without_name_or_id.yaml: projects[0].clusters[1].id: invalid cluster id \"not-an-id\": expected 24 hex digits (0-9, a-f), like 5b69d0349b15c62cdfc38b78",
+        ],
+    },
+    Case {
+        file: "duplicate_cluster_id.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/duplicate_cluster_id.yaml: projects[0].clusters[1].id: duplicate cluster id \"5b69d0349b15c62cdfc38b7a\": already listed at projects[0].clusters[0]",
+            "tests/testdata/config/duplicate_cluster_id.yaml: projects[0].clusters[3].name: duplicate cluster \"5b69d0349b15c62cdfc38b7b\": already listed at projects[0].clusters[2]",
+        ],
+    },
+    Case {
         file: "several_problems.yaml",
         env: NO_ENV,
         expected: &[
@@ -584,6 +702,158 @@ fn a_minimal_config_gets_every_default() {
     assert_eq!(project.clusters.len(), 1);
     assert_eq!(project.clusters[0].name, "Cluster0");
     assert_eq!(project.clusters[0].kind, Kind::Auto);
+}
+
+#[test]
+fn a_config_without_a_discovery_section_or_flavor_gets_their_defaults() {
+    let config = load_ok("good_minimal.yaml", API_KEY_ENV);
+    assert_eq!(config.atlas.flavor, Flavor::Atlas);
+    assert_eq!(config.discovery, DiscoveryConfig::default());
+    assert!(!config.discovery.enabled);
+    assert_eq!(
+        config.discovery.refresh_interval,
+        Duration::from_secs(60 * 60)
+    );
+    assert!(config.discovery.organizations.is_empty());
+    assert!(
+        config
+            .discovery
+            .projects
+            .admits(&["any", "5b69d0349b15c62cdfc38b78"])
+    );
+    assert_eq!(config.projects[0].clusters[0].id, None);
+    assert_eq!(config.targets()[0].cluster_id, None);
+}
+
+#[test]
+fn discovery_switched_off_is_the_same_as_no_discovery_section() {
+    let off = load_ok("good_discovery_disabled.yaml", API_KEY_ENV);
+    let absent = load_ok("good_minimal.yaml", API_KEY_ENV);
+    assert_eq!(off, absent);
+}
+
+#[test]
+fn discovery_alone_needs_no_listed_projects() {
+    let config = load_ok("good_discovery_only.yaml", API_KEY_ENV);
+    assert!(config.projects.is_empty());
+    assert!(config.targets().is_empty());
+    let discovery = &config.discovery;
+    assert!(discovery.enabled);
+    assert_eq!(
+        discovery.organizations,
+        ["5b69d0349b15c62cdfc38b70", "5b69d0349b15c62cdfc38b71"]
+    );
+    assert_eq!(discovery.refresh_interval, Duration::from_secs(30 * 60));
+    // Patterns match anywhere unless anchored; (?i) makes one case-insensitive.
+    assert!(
+        discovery
+            .projects
+            .admits(&["prod-eu", "5b69d0349b15c62cdfc38b78"])
+    );
+    assert!(
+        !discovery
+            .projects
+            .admits(&["eu-prod-1", "5b69d0349b15c62cdfc38b78"])
+    );
+    assert!(
+        !discovery
+            .projects
+            .admits(&["prod-Sandbox", "5b69d0349b15c62cdfc38b78"])
+    );
+    assert!(discovery.clusters.admits(&["orders"]));
+    assert!(!discovery.clusters.admits(&["orders-scratch"]));
+    assert!(discovery.clusters.admits(&["orders-scratch-1"]));
+
+    let empty = "discovery:\n  enabled: true\nprojects: []\n";
+    let config = Config::parse_str(empty, "inline.yaml", &env(API_KEY_ENV)).unwrap();
+    assert!(config.projects.is_empty());
+}
+
+#[test]
+fn a_long_bad_pattern_is_quoted_cut_short() {
+    let pattern = format!("({}", "a".repeat(5000));
+    let text = format!("discovery:\n  enabled: true\n  clusters:\n    include: [{pattern:?}]\n");
+    let err = Config::parse_str(&text, "inline.yaml", &env(API_KEY_ENV)).unwrap_err();
+    assert_eq!(err.problems.len(), 1);
+    let problem = &err.problems[0];
+    assert_eq!(problem.path, "discovery.clusters.include[0]");
+    assert_eq!(
+        problem.message,
+        format!(
+            "invalid regular expression \"({}...\": unclosed group",
+            "a".repeat(63)
+        )
+    );
+}
+
+#[test]
+fn discovery_may_refresh_more_often_than_the_poll_interval() {
+    let text = "poll_interval: 1h\ndiscovery:\n  enabled: true\n  refresh_interval: 1m\n";
+    let config = Config::parse_str(text, "inline.yaml", &env(API_KEY_ENV)).unwrap();
+    assert_eq!(config.discovery.refresh_interval, Duration::from_secs(60));
+    assert_eq!(config.poll_interval, Duration::from_secs(60 * 60));
+}
+
+#[test]
+fn a_cloud_manager_cluster_is_named_by_name_by_id_or_both() {
+    let config = load_ok("good_cloud_manager.yaml", API_KEY_ENV);
+    assert_eq!(config.atlas.flavor, Flavor::CloudManager);
+    assert_eq!(
+        config.atlas.base_url.as_str(),
+        "https://cloud.mongodb.com/",
+        "Cloud Manager has the Atlas host as its default"
+    );
+    assert_eq!(
+        config.atlas.api_version,
+        ApiVersion::V1_0,
+        "the public API is v1.0 by definition"
+    );
+    let targets: Vec<(String, Option<String>, Kind)> = config
+        .targets()
+        .into_iter()
+        .map(|t| {
+            (
+                t.cluster_name.to_string(),
+                t.cluster_id.map(|id| id.to_string()),
+                t.kind,
+            )
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            ("Cluster0".to_owned(), None, Kind::Legacy),
+            (
+                "proton".to_owned(),
+                Some("5b69d0349b15c62cdfc38b7a".to_owned()),
+                Kind::Legacy
+            ),
+            (
+                "5b69d0349b15c62cdfc38b7b".to_owned(),
+                Some("5b69d0349b15c62cdfc38b7b".to_owned()),
+                Kind::Legacy
+            ),
+        ],
+        "auto means legacy there; a cluster named by id alone carries the id as its name"
+    );
+}
+
+#[test]
+fn ops_manager_takes_its_own_base_url_and_accepts_api_version_v1_0() {
+    let config = load_ok("good_ops_manager.yaml", API_KEY_ENV);
+    assert_eq!(config.atlas.flavor, Flavor::OpsManager);
+    assert_eq!(
+        config.atlas.base_url.as_str(),
+        "https://opsmanager.example.com:8080/"
+    );
+    assert_eq!(config.atlas.api_version, ApiVersion::V1_0);
+    let target = &config.targets()[0];
+    assert_eq!(&*target.cluster_name, "5b69d0349b15c62cdfc38b7a");
+    assert_eq!(
+        target.cluster_id.as_deref(),
+        Some("5b69d0349b15c62cdfc38b7a")
+    );
+    assert_eq!(target.kind, Kind::Legacy);
 }
 
 #[test]
@@ -808,7 +1078,13 @@ fn the_example_config_loads_with_credentials_from_the_environment() {
     let config = Config::load_with_env(Path::new("config.example.yaml"), &env(API_KEY_ENV))
         .unwrap_or_else(|err| panic!("{}", err.render()));
     assert_eq!(config.atlas.base_url.as_str(), "https://cloud.mongodb.com/");
+    assert_eq!(config.atlas.flavor, Flavor::Atlas);
     assert_eq!(config.poll_interval, Duration::from_secs(15 * 60));
+    assert_eq!(
+        config.discovery,
+        DiscoveryConfig::default(),
+        "every discovery key is shown with its default"
+    );
     let kinds: Vec<(String, Kind)> = config
         .targets()
         .into_iter()

@@ -244,7 +244,19 @@ async fn where_nonces_are_single_use_a_cycle_costs_two_requests_a_page_never_thr
         let first = h.sim.stats();
         assert_eq!(first.pages_served, 5, "{reuse:?}: {first:?}");
         // Even the cycle that finds out costs no more: a refused nonce's 401 is answered.
-        assert_eq!(first.requests, 10, "{reuse:?}: {first:?}");
+        assert_eq!(
+            first.by_route.get("flex_list"),
+            Some(&10),
+            "{reuse:?}: {first:?}"
+        );
+        // The first cycle also reads each cluster's facts, once per refresh interval: one GET
+        // per cluster, a challenge and an answer each; flex clusters need no schedule.
+        assert_eq!(
+            first.by_route.get("flex_cluster_get"),
+            Some(&6),
+            "{reuse:?}: {first:?}"
+        );
+        assert_eq!(first.requests, 16, "{reuse:?}: {first:?}");
         for cycle in 2..=3 {
             h.sim.reset_stats();
             h.cycle().await;
@@ -257,7 +269,8 @@ async fn where_nonces_are_single_use_a_cycle_costs_two_requests_a_page_never_thr
             assert_eq!(stats.unauthorized, 5, "{reuse:?}: {stats:?}");
         }
         let m = h.scrape().await;
-        assert_eq!(m.get(CHALLENGES, &[]), Some(15.0), "{reuse:?}");
+        // 5 pages a cycle for 3 cycles, and the first refresh's 3 cluster GETs.
+        assert_eq!(m.get(CHALLENGES, &[]), Some(18.0), "{reuse:?}");
         for name in ["c1", "c2", "big"] {
             assert_eq!(
                 m.get("atlas_snapshot_target_up", &cluster(P1, name)),
@@ -272,8 +285,9 @@ async fn where_nonces_may_be_reused_a_cycle_costs_one_request_a_page_and_no_chal
     let mut h = Setup::new(five_pages(NonceReuse::Allowed)).start().await;
     h.cycle().await;
     let after_first = h.scrape().await.get(CHALLENGES, &[]).unwrap();
-    // Targets start together, so each may meet its own first challenge.
-    assert!((1.0..=3.0).contains(&after_first), "{after_first}");
+    // Targets start together, so each may meet its own first challenge, as may each of the
+    // three cluster GETs of the first refresh beside them.
+    assert!((1.0..=6.0).contains(&after_first), "{after_first}");
     for _ in 0..2 {
         h.sim.reset_stats();
         h.cycle().await;
@@ -469,6 +483,47 @@ async fn persistent_throttling_marks_the_target_rate_limited() {
     );
     assert_eq!(
         m.get("atlas_snapshot_target_up", &cluster(P1, "c2")),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_holds_off_the_projects_later_polls_too() {
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(flex("hot", healthy(1, 8))),
+        SimProject::new(P2, "dev").with_cluster(flex("calm", healthy(2, 8))),
+    ]))
+    .tweak(|c| c.atlas.poll_deadline = Some(SHORT_DEADLINE))
+    .start()
+    .await;
+    h.sim.set_fault(
+        P1,
+        "hot",
+        Some(Fault::RateLimited {
+            retry_after_secs: 60,
+            remaining: None,
+        }),
+    );
+    for _ in 0..3 {
+        h.cycle().await;
+    }
+    let stats = h.sim.stats();
+    // hot was asked in the first cycle only (its listing and its refresh GET go out together,
+    // unless the first 429 holds the other back), never again while Atlas' Retry-After runs:
+    // before, every cycle asked again. calm: a listing every cycle and one refresh GET.
+    let throttled = stats.by_status.get(&429).copied().unwrap_or(0);
+    assert!((1..=2).contains(&throttled), "{stats:?}");
+    assert_eq!(stats.by_status.get(&200), Some(&4), "{stats:?}");
+    let m = h.scrape().await;
+    assert_eq!(
+        m.get(
+            "atlas_snapshot_target_errors_total",
+            &cluster_and(P1, "hot", "reason", "rate_limited")
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        m.get("atlas_snapshot_target_up", &cluster(P2, "calm")),
         Some(1.0)
     );
 }
@@ -1652,9 +1707,15 @@ async fn rate_limit_gauges_hold_the_lowest_remaining_of_the_cycle_per_project_an
         m.get("atlas_snapshot_target_up", &cluster(P2, "broken")),
         Some(0.0)
     );
+    // The first cycle's refresh read each cluster (m10 flex first, then dedicated) and m10's
+    // schedule: those endpoints show too, until a cycle without a refresh.
+    assert_eq!(remaining(&m, P1, "get_flex_cluster"), Some(1197.0));
+    assert_eq!(remaining(&m, P1, "get_cluster"), Some(1199.0));
+    assert_eq!(remaining(&m, P1, "get_backup_schedule"), Some(1198.0));
+    assert_eq!(remaining(&m, P2, "get_flex_cluster"), Some(1199.0));
     assert_eq!(
         m.all(name, &[]).len(),
-        3,
+        7,
         "one series per project and endpoint used"
     );
 
@@ -1662,7 +1723,9 @@ async fn rate_limit_gauges_hold_the_lowest_remaining_of_the_cycle_per_project_an
     h.cycle().await;
     let m = h.scrape().await;
     assert_eq!(remaining(&m, P1, "list_flex_snapshots"), Some(1195.0));
-    assert_eq!(remaining(&m, P1, "list_dedicated_snapshots"), Some(1198.0));
+    // The dedicated listing shares Atlas' Cloud Backups set with the schedule m10's refresh
+    // read in the first cycle: 1199, 1198 (schedule), then 1197.
+    assert_eq!(remaining(&m, P1, "list_dedicated_snapshots"), Some(1197.0));
     assert_eq!(remaining(&m, P2, "list_flex_snapshots"), Some(1198.0));
     assert_eq!(m.all(name, &[]).len(), 3);
 }

@@ -89,6 +89,25 @@ async fn serve(mut stream: TcpStream, handler: Handler, requests: Arc<Mutex<Vec<
         };
         let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
         buffer.drain(..head_end);
+        if !head
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|target| target.contains("/backup/snapshots"))
+        {
+            // Only the snapshot listings are hostile: what else a poll cycle asks (the
+            // refresh's cluster GET) gets a plain 404, uncounted.
+            let body = r#"{"error":404,"errorCode":"CLUSTER_NOT_FOUND","reason":"Not Found"}"#;
+            let head = format!(
+                "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            );
+            if stream.write_all(head.as_bytes()).await.is_err()
+                || stream.write_all(body.as_bytes()).await.is_err()
+            {
+                return;
+            }
+            continue;
+        }
         let (cluster, page) = parse_request(&head);
         requests.lock().unwrap().push((cluster.clone(), page));
         match handler(&cluster, page) {

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atlas_snapshot_exporter::simulator::{
-    DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, Fault, HistoryOptions, InFlightPhase, ManualClock,
-    RateLimit, Scenario, SimCluster, SimKind, SimProject, SimSnapshot, SimStatus, Simulator,
-    daily_history,
+    DEFAULT_ORG_ID, DEMO_DISCOVERED_ORG_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, DISCOVERY_ORG_IDS,
+    DISCOVERY_PROJECT_IDS, Fault, HistoryOptions, InFlightPhase, ManualClock, RateLimit, Scenario,
+    SimCluster, SimKind, SimProject, SimSnapshot, SimStatus, Simulator, daily_history,
 };
 use diqwest::{DigestAuthSession, WithDigestAuth};
 use jiff::{SignedDuration, Timestamp};
@@ -1927,4 +1927,514 @@ async fn the_demo_world_is_served_with_the_demo_key() {
         }
     }
     assert_eq!(sim.stats().unauthorized, 1);
+}
+
+// ---- discovery, cluster facts and schedules ----
+
+const V2_CLUSTERS: &str = "application/vnd.atlas.2024-08-05+json";
+
+fn discovery() -> Scenario {
+    Scenario::discovery(now()).with_api_key(PUBLIC_KEY, PRIVATE_KEY)
+}
+
+fn names(reply: &Reply, key: &str) -> Vec<String> {
+    reply
+        .results()
+        .iter()
+        .map(|r| r[key].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every item of a listing, following `next` links; also the number of pages.
+async fn all_pages(f: &Fixture, path: &str, accept: &str) -> (Vec<Value>, usize) {
+    let mut items = Vec::new();
+    let mut pages = 0;
+    let mut next = Some(f.url(path));
+    while let Some(url) = next {
+        let reply = f.get_url(&url, accept).await;
+        assert_eq!(reply.status, StatusCode::OK, "{url}: {}", reply.body);
+        items.extend(reply.results().iter().cloned());
+        pages += 1;
+        next = reply.link("next");
+    }
+    (items, pages)
+}
+
+#[tokio::test]
+async fn all_projects_come_in_two_pages_linked_by_next() {
+    let f = Fixture::start(discovery()).await;
+    let first = f.get("/api/atlas/v2/groups", V2_2023).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(
+        first.header(CONTENT_TYPE),
+        "application/vnd.atlas.2023-01-01+json;charset=utf-8"
+    );
+    assert_eq!(first.body["totalCount"], 4);
+    assert_eq!(names(&first, "name"), ["disc-prod", "disc-staging"]);
+    let next = first.link("next").expect("a next link");
+    assert!(next.ends_with("/api/atlas/v2/groups?includeCount=true&itemsPerPage=2&pageNum=2"));
+    let second = f.get_url(&next, V2_2023).await;
+    assert_eq!(names(&second, "name"), ["disc-empty", "other-org"]);
+    assert_eq!(second.link("next"), None);
+    assert!(second.link("previous").is_some());
+    let group = &first.results()[0];
+    let keys: Vec<&str> = group
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "clusterCount",
+            "created",
+            "id",
+            "links",
+            "name",
+            "orgId",
+            "tags",
+            "withDefaultAlertsSettings"
+        ]
+    );
+    assert_eq!(group["id"], DISCOVERY_PROJECT_IDS[0]);
+    assert_eq!(group["orgId"], DISCOVERY_ORG_IDS[0]);
+    assert_eq!(group["clusterCount"], 6);
+    assert_eq!(second.results()[1]["orgId"], DISCOVERY_ORG_IDS[1]);
+    // A larger page than the scenario allows is cut to its size.
+    let big = f
+        .get("/api/atlas/v2/groups?itemsPerPage=500", V2_2023)
+        .await;
+    assert_eq!(big.results().len(), 2);
+}
+
+#[tokio::test]
+async fn an_organization_lists_its_own_projects_and_an_unknown_one_is_404() {
+    let f = Fixture::start(discovery()).await;
+    let [org_a, org_b] = DISCOVERY_ORG_IDS;
+    let (a, pages) = all_pages(&f, &format!("/api/atlas/v2/orgs/{org_a}/groups"), V2_2023).await;
+    assert_eq!(pages, 2);
+    let a: Vec<&str> = a.iter().map(|g| g["name"].as_str().unwrap()).collect();
+    assert_eq!(a, ["disc-prod", "disc-staging", "disc-empty"]);
+    let b = f
+        .get(&format!("/api/atlas/v2/orgs/{org_b}/groups"), V2_2023)
+        .await;
+    assert_eq!(names(&b, "name"), ["other-org"]);
+    assert_eq!(b.body["totalCount"], 1);
+    let unknown = f
+        .get(
+            "/api/atlas/v2/orgs/ffffffffffffffffffffffff/groups",
+            V2_2023,
+        )
+        .await;
+    unknown.assert_atlas_error(404, "ORG_NOT_FOUND");
+    assert_eq!(
+        unknown.body["detail"],
+        "No organization with ID ffffffffffffffffffffffff exists."
+    );
+    f.get("/api/atlas/v2/orgs/not-an-id/groups", V2_2023)
+        .await
+        .assert_atlas_error(404, "INVALID_ORG_ID");
+}
+
+#[tokio::test]
+async fn the_cluster_listing_holds_every_cluster_but_the_flex_ones_m0_included() {
+    let f = Fixture::start(discovery()).await;
+    let prod = DISCOVERY_PROJECT_IDS[0];
+    let path = format!("/api/atlas/v2/groups/{prod}/clusters");
+    let first = f.get(&path, V2_CLUSTERS).await;
+    assert_eq!(
+        first.header(CONTENT_TYPE),
+        "application/vnd.atlas.2024-08-05+json;charset=utf-8"
+    );
+    assert_eq!(first.body["totalCount"], 5);
+    let (clusters, pages) = all_pages(&f, &path, V2_CLUSTERS).await;
+    assert_eq!(pages, 3);
+    let by_name = |name: &str| clusters.iter().find(|c| c["name"] == name).unwrap().clone();
+    let listed: Vec<&str> = clusters
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        ["free0", "paused0", "nobackup0", "hourly0", "daily0"]
+    );
+
+    let free = by_name("free0");
+    let region = &free["replicationSpecs"][0]["regionConfigs"][0];
+    assert_eq!(region["providerName"], "TENANT");
+    assert_eq!(region["backingProviderName"], "AWS");
+    assert_eq!(region["electableSpecs"]["instanceSize"], "M0");
+    assert_eq!(free["backupEnabled"], false);
+    assert_eq!(free["clusterType"], "REPLICASET");
+    assert_eq!(free["groupId"], prod);
+    assert!(free["id"].as_str().unwrap().len() == 24);
+
+    let dedicated = by_name("hourly0");
+    let region = &dedicated["replicationSpecs"][0]["regionConfigs"][0];
+    assert_eq!(region["providerName"], "AWS");
+    assert_eq!(region["electableSpecs"]["instanceSize"], "M10");
+    assert!(region.get("backingProviderName").is_none());
+    assert_eq!(dedicated["backupEnabled"], true);
+    assert_eq!(dedicated["paused"], false);
+    assert_eq!(dedicated["stateName"], "IDLE");
+    assert!(dedicated["mongoDBVersion"].is_string());
+    assert_eq!(by_name("paused0")["paused"], true);
+    assert_eq!(by_name("nobackup0")["backupEnabled"], false);
+
+    let staging = DISCOVERY_PROJECT_IDS[1];
+    let sharded = f
+        .get(
+            &format!("/api/atlas/v2/groups/{staging}/clusters/sharded0"),
+            V2_CLUSTERS,
+        )
+        .await;
+    assert_eq!(sharded.body["clusterType"], "SHARDED");
+    assert_eq!(
+        sharded.body["replicationSpecs"].as_array().unwrap().len(),
+        2
+    );
+    let empty = f
+        .get(
+            &format!("/api/atlas/v2/groups/{}/clusters", DISCOVERY_PROJECT_IDS[2]),
+            V2_CLUSTERS,
+        )
+        .await;
+    assert_eq!(empty.body["totalCount"], 0);
+    f.get(
+        "/api/atlas/v2/groups/ffffffffffffffffffffffff/clusters",
+        V2_CLUSTERS,
+    )
+    .await
+    .assert_atlas_error(404, "GROUP_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn flex_clusters_are_listed_apart_and_each_api_refuses_the_other_kind() {
+    let f = Fixture::start(discovery()).await;
+    let prod = DISCOVERY_PROJECT_IDS[0];
+    let base = format!("/api/atlas/v2/groups/{prod}");
+    let flex = f.get(&format!("{base}/flexClusters"), V2_FLEX).await;
+    assert_eq!(names(&flex, "name"), ["flex0"]);
+    assert_eq!(flex.results()[0]["backupSettings"]["enabled"], true);
+    assert_eq!(
+        flex.results()[0]["providerSettings"]["providerName"],
+        "FLEX"
+    );
+    let one = f.get(&format!("{base}/flexClusters/flex0"), V2_FLEX).await;
+    assert_eq!(one.body["name"], "flex0");
+
+    let in_cluster_api = f.get(&format!("{base}/clusters/flex0"), V2_CLUSTERS).await;
+    in_cluster_api.assert_atlas_error(400, "CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API");
+    assert_eq!(
+        in_cluster_api.body,
+        serde_json::json!({"detail":"Flex cluster flex0 cannot be used in the Cluster API.","error":400,"errorCode":"CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API","parameters":["flex0"],"reason":"Bad Request"})
+    );
+    f.get(
+        &format!("{base}/clusters/flex0/backup/schedule"),
+        V2_CLUSTERS,
+    )
+    .await
+    .assert_atlas_error(400, "CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API");
+    let in_flex_api = f.get(&format!("{base}/flexClusters/daily0"), V2_FLEX).await;
+    in_flex_api.assert_atlas_error(400, "CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API");
+    assert_eq!(
+        in_flex_api.body["detail"],
+        "Cannot use non-flex cluster daily0 in the flex API."
+    );
+    let daily = f.get(&format!("{base}/clusters/daily0"), V2_CLUSTERS).await;
+    assert_eq!(daily.status, StatusCode::OK);
+    assert_eq!(daily.body["name"], "daily0");
+    f.get(&format!("{base}/clusters/nope"), V2_CLUSTERS)
+        .await
+        .assert_atlas_error(404, "CLUSTER_NOT_FOUND");
+}
+
+fn policy_items(schedule: &Reply) -> Vec<(String, u64, String, u64)> {
+    schedule.body["policies"][0]["policyItems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["frequencyType"].as_str().unwrap().to_string(),
+                i["frequencyInterval"].as_u64().unwrap(),
+                i["retentionUnit"].as_str().unwrap().to_string(),
+                i["retentionValue"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn item(frequency: &str, interval: u64, unit: &str, value: u64) -> (String, u64, String, u64) {
+    (frequency.to_string(), interval, unit.to_string(), value)
+}
+
+#[tokio::test]
+async fn schedules_list_their_policy_items_and_the_next_snapshot_after_the_clock() {
+    let f = Fixture::start(discovery()).await;
+    let schedule = |project: usize, cluster: &str| {
+        format!(
+            "/api/atlas/v2/groups/{}/clusters/{cluster}/backup/schedule",
+            DISCOVERY_PROJECT_IDS[project]
+        )
+    };
+    // now() is Sunday 2026-11-22 12:00 UTC; every history is scheduled at 02:00.
+    let hourly = f.get(&schedule(0, "hourly0"), V2_CLUSTERS).await;
+    assert_eq!(hourly.status, StatusCode::OK, "{}", hourly.body);
+    assert_eq!(
+        hourly.header(CONTENT_TYPE),
+        "application/vnd.atlas.2024-08-05+json;charset=utf-8"
+    );
+    assert_eq!(
+        policy_items(&hourly),
+        [item("hourly", 6, "days", 2), item("daily", 1, "days", 7)]
+    );
+    assert_eq!(hourly.body["nextSnapshot"], "2026-11-22T14:00:00Z");
+    assert_eq!(hourly.body["referenceHourOfDay"], 2);
+    assert_eq!(hourly.body["referenceMinuteOfHour"], 0);
+    assert_eq!(hourly.body["restoreWindowDays"], 7);
+    assert_eq!(hourly.body["clusterName"], "hourly0");
+    let keys: Vec<&str> = hourly
+        .body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "autoExportEnabled",
+            "clusterId",
+            "clusterName",
+            "copyPolicyItemsEnabled",
+            "copySettings",
+            "links",
+            "nextSnapshot",
+            "policies",
+            "referenceHourOfDay",
+            "referenceMinuteOfHour",
+            "restoreWindowDays",
+            "useOrgAndGroupNamesInExportPrefix"
+        ]
+    );
+    let cluster = f
+        .get(
+            &format!(
+                "/api/atlas/v2/groups/{}/clusters/hourly0",
+                DISCOVERY_PROJECT_IDS[0]
+            ),
+            V2_CLUSTERS,
+        )
+        .await;
+    assert_eq!(hourly.body["clusterId"], cluster.body["id"]);
+
+    let daily = f.get(&schedule(0, "daily0"), V2_CLUSTERS).await;
+    assert_eq!(policy_items(&daily), [item("daily", 1, "days", 7)]);
+    assert_eq!(daily.body["nextSnapshot"], "2026-11-23T02:00:00Z");
+
+    // The weekly history falls on Thursdays; the monthly item is on the last day (40).
+    let weekly = f.get(&schedule(1, "weekly0"), V2_CLUSTERS).await;
+    assert_eq!(
+        policy_items(&weekly),
+        [
+            item("weekly", 4, "weeks", 4),
+            item("monthly", 40, "months", 12)
+        ]
+    );
+    assert_eq!(weekly.body["nextSnapshot"], "2026-11-26T02:00:00Z");
+
+    // The next snapshot moves with the simulator's clock.
+    f.clock.advance(Duration::from_secs(3 * 3600));
+    let later = f.get(&schedule(0, "hourly0"), V2_CLUSTERS).await;
+    assert_eq!(later.body["nextSnapshot"], "2026-11-22T20:00:00Z");
+
+    // No Cloud Backup, no schedule.
+    let off = f.get(&schedule(0, "nobackup0"), V2_CLUSTERS).await;
+    off.assert_atlas_error(404, "BACKUP_CONFIG_NOT_FOUND");
+    assert_eq!(
+        off.body["detail"],
+        format!(
+            "No backup configuration exists for cluster nobackup0 in group {}.",
+            DISCOVERY_PROJECT_IDS[0]
+        )
+    );
+    f.get(&schedule(0, "free0"), V2_CLUSTERS)
+        .await
+        .assert_atlas_error(404, "BACKUP_CONFIG_NOT_FOUND");
+    // A paused cluster keeps its schedule.
+    assert_eq!(
+        f.get(&schedule(0, "paused0"), V2_CLUSTERS).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn dedicated_snapshots_name_the_policy_item_that_took_them() {
+    let f = Fixture::start(discovery()).await;
+    let prod = DISCOVERY_PROJECT_IDS[0];
+    let schedule = f
+        .get(
+            &format!("/api/atlas/v2/groups/{prod}/clusters/hourly0/backup/schedule"),
+            V2_CLUSTERS,
+        )
+        .await;
+    let ids: Vec<&str> = schedule.body["policies"][0]["policyItems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    let snapshots = f
+        .get(
+            &format!("/api/atlas/v2/groups/{prod}/clusters/hourly0/backup/snapshots"),
+            V2_2023,
+        )
+        .await;
+    assert_eq!(
+        snapshots.body["totalCount"], 12,
+        "two days of 6-hourly snapshots"
+    );
+    for s in snapshots.results() {
+        let created: Timestamp = s["createdAt"].as_str().unwrap().parse().unwrap();
+        let expires: Timestamp = s["expiresAt"].as_str().unwrap().parse().unwrap();
+        let kept = expires.duration_since(created);
+        if s["frequencyType"] == "daily" {
+            assert_eq!(s["policyItems"], serde_json::json!([ids[1]]));
+            assert_eq!(kept, SignedDuration::from_hours(7 * 24));
+        } else {
+            assert_eq!(s["frequencyType"], "hourly");
+            assert_eq!(s["policyItems"], serde_json::json!([ids[0]]));
+            assert_eq!(kept, SignedDuration::from_hours(2 * 24));
+        }
+    }
+    let dailies = snapshots
+        .results()
+        .iter()
+        .filter(|s| s["frequencyType"] == "daily")
+        .count();
+    assert_eq!(dailies, 3, "the 02:00 snapshots of three days");
+    // An M0 has no backups at all.
+    f.get(
+        &format!("/api/atlas/v2/groups/{prod}/clusters/free0/backup/snapshots"),
+        V2_2023,
+    )
+    .await
+    .assert_atlas_error(400, "PROVIDER_BACKUP_NOT_SUPPORTED");
+    // A cluster whose backups are off lists no snapshots.
+    let off = f
+        .get(
+            &format!("/api/atlas/v2/groups/{prod}/clusters/nobackup0/backup/snapshots"),
+            V2_2023,
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK);
+    assert_eq!(off.body["totalCount"], 0);
+}
+
+#[tokio::test]
+async fn discovery_endpoints_negotiate_rate_limit_and_count_by_route() {
+    let f = Fixture::start(discovery()).await;
+    let prod = DISCOVERY_PROJECT_IDS[0];
+    let base = format!("/api/atlas/v2/groups/{prod}");
+    for (path, wrong) in [
+        ("/api/atlas/v2/groups".to_string(), V2_CLUSTERS),
+        (
+            format!("/api/atlas/v2/orgs/{}/groups", DISCOVERY_ORG_IDS[0]),
+            V2_FLEX,
+        ),
+        (format!("{base}/clusters"), V2_2023),
+        (
+            format!("{base}/clusters/daily0"),
+            "application/vnd.atlas.2023-02-01+json",
+        ),
+        (format!("{base}/clusters/daily0/backup/schedule"), V2_2023),
+        (format!("{base}/flexClusters"), V2_CLUSTERS),
+    ] {
+        f.get(&path, wrong)
+            .await
+            .assert_atlas_error(406, "INVALID_VERSION_DATE");
+        let missing = f
+            .client
+            .get(f.url(&path))
+            .send_digest_auth(&*f.session)
+            .await
+            .unwrap();
+        assert_eq!(missing.status().as_u16(), 406, "{path} without Accept");
+    }
+    f.sim.reset_stats();
+    f.get("/api/atlas/v2/groups", V2_2023).await;
+    f.get(
+        &format!("/api/atlas/v2/orgs/{}/groups", DISCOVERY_ORG_IDS[1]),
+        V2_2023,
+    )
+    .await;
+    let list = f.get(&format!("{base}/clusters"), V2_CLUSTERS).await;
+    f.get(&format!("{base}/clusters"), V2_CLUSTERS).await;
+    f.get(&format!("{base}/clusters/daily0"), V2_CLUSTERS).await;
+    let schedule = f
+        .get(
+            &format!("{base}/clusters/daily0/backup/schedule"),
+            V2_CLUSTERS,
+        )
+        .await;
+    f.get(&format!("{base}/flexClusters"), V2_FLEX).await;
+    let stats = f.sim.stats();
+    let route = |name: &str| stats.by_route.get(name).copied().unwrap_or(0);
+    assert_eq!(route("groups_list"), 1);
+    assert_eq!(route("org_groups_list"), 1);
+    assert_eq!(route("clusters_list"), 2);
+    assert_eq!(route("cluster_get"), 1);
+    assert_eq!(route("backup_schedule"), 1);
+    assert_eq!(route("flex_clusters_list"), 1);
+    assert_eq!(stats.pages_served, 5, "the listings' pages");
+    assert_eq!(list.header("ratelimit-limit"), "1200");
+    assert!(!list.header("ratelimit-remaining").is_empty());
+    assert_eq!(schedule.header("ratelimit-limit"), "1200");
+}
+
+#[tokio::test]
+async fn cluster_faults_apply_to_cluster_gets_and_schedules() {
+    let f = Fixture::start(discovery()).await;
+    let prod = DISCOVERY_PROJECT_IDS[0];
+    assert!(f.sim.set_fault(prod, "daily0", Some(Fault::ServerError)));
+    for path in ["clusters/daily0", "clusters/daily0/backup/schedule"] {
+        f.get(&format!("/api/atlas/v2/groups/{prod}/{path}"), V2_CLUSTERS)
+            .await
+            .assert_atlas_error(500, "UNEXPECTED_ERROR");
+    }
+    // The listing is not about one cluster: it still answers.
+    let list = f
+        .get(
+            &format!("/api/atlas/v2/groups/{prod}/clusters"),
+            V2_CLUSTERS,
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::OK);
+}
+
+#[test]
+fn the_demo_discovers_one_organization_with_a_cluster_whose_backups_are_off() {
+    let demo = Scenario::demo(7, now());
+    let discovered: Vec<&SimProject> = demo
+        .projects
+        .iter()
+        .filter(|p| p.org_id == DEMO_DISCOVERED_ORG_ID)
+        .collect();
+    assert_eq!(discovered.len(), 1);
+    let off: Vec<&str> = discovered[0]
+        .clusters
+        .iter()
+        .filter(|c| !c.backup_enabled)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(off, ["archive"]);
+    assert!(
+        demo.projects
+            .iter()
+            .filter(|p| p.org_id != DEMO_DISCOVERED_ORG_ID)
+            .all(|p| p.org_id == DEFAULT_ORG_ID)
+    );
+    assert_eq!(demo.started_at, Some(now()));
 }

@@ -124,6 +124,19 @@ impl Budget {
         bucket.tokens = bucket.tokens.min(remaining as f64);
     }
 
+    /// Atlas answered `project` 429 (or 503) with `Retry-After: wait`: the project's next
+    /// token comes no sooner than `wait` from now, so no request to the project (this poll's or
+    /// the next poll's) goes out before Atlas said it may; one whose deadline ends sooner fails
+    /// at once as `rate_limited`, without a request.
+    pub fn hold_off(&self, project: &str, wait: Duration) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = self.ticks.elapsed();
+        let bucket = self.refilled(&mut buckets, project, now);
+        bucket.tokens = bucket
+            .tokens
+            .min(1.0 - wait.as_secs_f64() * self.per_second);
+    }
+
     /// Tokens of `project`'s bucket now (negative: reserved ahead), for tests and logs.
     pub fn tokens(&self, project: &str) -> f64 {
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
@@ -270,6 +283,19 @@ mod tests {
         assert_eq!(b.reserve("p", Some(Duration::ZERO)), Err(SECOND));
         time.advance(SECOND);
         assert_eq!(b.reserve("p", Some(Duration::ZERO)), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_retry_after_holds_the_projects_next_token_off_that_long() {
+        let (b, time) = budget(1200, 60);
+        b.hold_off("p", 10 * SECOND);
+        assert_eq!(b.reserve("p", Some(5 * SECOND)), Err(10 * SECOND));
+        assert_eq!(b.reserve("q", Some(Duration::ZERO)), Ok(Duration::ZERO));
+        time.advance(10 * SECOND);
+        assert_eq!(b.reserve("p", Some(Duration::ZERO)), Ok(Duration::ZERO));
+        // A hold shorter than what the bucket already makes one wait changes nothing.
+        b.hold_off("p", Duration::ZERO);
+        assert_eq!(b.reserve("p", Some(Duration::ZERO)), Err(SECOND));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! [`RequestObserver`], which the exporter backs with Prometheus metrics.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use super::budget::{Budget, Pace};
 use super::digest::DigestAuth;
-use super::endpoint::{BackupApi, ITEMS_PER_PAGE, Operation, is_atlas_for_government};
+use super::endpoint::{BackupApi, ITEMS_PER_PAGE, Operation, USER_BUCKET, is_atlas_for_government};
 use super::error::{ApiErrorBody, AtlasError, Reason, gone_hint};
 use super::oauth::TokenSource;
 use super::observer::{Announcements, RateLimitHeaders, RequestObserver};
@@ -194,6 +195,23 @@ pub enum OneSnapshot {
     Legacy(LegacySnapshot),
 }
 
+/// One listing as the page loop reads it: where, with which media type, counted how.
+#[derive(Debug, Clone)]
+pub(super) struct ListingRequest<'a> {
+    /// The operation its requests are counted under.
+    pub(super) operation: Operation,
+    /// The [`Budget`] key its requests take tokens from (see [`AtlasClient::fetch`]).
+    pub(super) bucket: &'a str,
+    /// The listing's URL with its fixed query parameters; the loop adds the paging ones.
+    pub(super) url: Url,
+    /// The `Accept` header.
+    pub(super) accept: &'static str,
+    /// True when the listing takes `pageNum`/`itemsPerPage`.
+    pub(super) paged: bool,
+    /// What it lists, for error messages: `snapshots`, `projects`, `clusters`.
+    pub(super) items: &'static str,
+}
+
 impl AtlasClient {
     /// Builds a client from the `atlas` config section.
     pub fn new(
@@ -323,6 +341,25 @@ impl AtlasClient {
                     .map(|()| sink)
             }
         };
+        self.for_kind(kind, known, read).await
+    }
+
+    /// Asks the endpoint a configured kind names, and returns the API to remember with the
+    /// answer. A concrete kind asks its own API. `auto` asks `known` (the API an earlier call
+    /// resolved), else flex, else (Atlas for Government, no flex API) dedicated; when that
+    /// answer points to the other one ([`BackupApi::auto_fallback`]) the other is asked once,
+    /// in the same call, and its answer is the call's. A cluster both disown resolves to
+    /// nothing; an answer that says nothing about the kind keeps `known`.
+    pub(super) async fn for_kind<R, F, Fut>(
+        &self,
+        kind: Kind,
+        known: Option<BackupApi>,
+        read: F,
+    ) -> (Option<BackupApi>, Result<R, AtlasError>)
+    where
+        F: Fn(BackupApi) -> Fut,
+        Fut: Future<Output = Result<R, AtlasError>>,
+    {
         if let Some(api) = BackupApi::from_kind(kind) {
             return (Some(api), read(api).await);
         }
@@ -332,7 +369,7 @@ impl AtlasClient {
         }
         let first = known.unwrap_or(BackupApi::Flex);
         let error = match read(first).await {
-            Ok(sink) => return (Some(first), Ok(sink)),
+            Ok(answer) => return (Some(first), Ok(answer)),
             Err(error) => error,
         };
         let Some(second) = error
@@ -495,10 +532,6 @@ impl AtlasClient {
             .await
     }
 
-    /// The page loop: reads a listing page by page, handing each page's items to `sink` as it
-    /// arrives. It holds the listing to `max_listing_items` items, stops at a page that
-    /// repeats (its `next` link points back, or it lists only ids already seen: a loop), and
-    /// reads at most `max_pages` pages.
     /// Every item of a listing, all pages, with no deadline: for the one-off commands.
     async fn list_all<T: ListItem + Send>(
         &self,
@@ -514,6 +547,27 @@ impl AtlasClient {
         Ok(all)
     }
 
+    /// The snapshot listing of one cluster from one API.
+    fn snapshot_listing<'a>(
+        &self,
+        api: BackupApi,
+        project_id: &'a str,
+        cluster: &str,
+    ) -> Result<ListingRequest<'a>, AtlasError> {
+        let version = api.effective_version(self.options.api_version);
+        let mut url = self.api_url(version, &api.list_segments(project_id, cluster))?;
+        url.query_pairs_mut()
+            .extend_pairs(api.list_query(self.options.api_version));
+        Ok(ListingRequest {
+            operation: api.list_operation(),
+            bucket: project_id,
+            url,
+            accept: api.media_type(self.options.api_version),
+            paged: api.list_is_paged(self.options.api_version),
+            items: "snapshots",
+        })
+    }
+
     async fn list<T: ListItem + Send>(
         &self,
         api: BackupApi,
@@ -522,18 +576,33 @@ impl AtlasClient {
         pace: &Pace,
         sink: &mut (dyn FnMut(Vec<T>) + Send),
     ) -> Result<(), AtlasError> {
-        let version = api.effective_version(self.options.api_version);
-        let accept = api.media_type(self.options.api_version);
-        let operation = api.list_operation();
-        let mut url = self.api_url(version, &api.list_segments(project_id, cluster))?;
-        url.query_pairs_mut()
-            .extend_pairs(api.list_query(self.options.api_version));
+        let request = self.snapshot_listing(api, project_id, cluster)?;
+        self.list_pages(&request, pace, sink).await
+    }
+
+    /// The page loop of every listing: reads it page by page, handing each page's items to
+    /// `sink` as it arrives. It holds the listing to `max_listing_items` items, stops at a page
+    /// that repeats (its `next` link points back, or it lists only ids already seen: a loop),
+    /// and reads at most `max_pages` pages of [`ITEMS_PER_PAGE`]. Items that cannot be read
+    /// are left out and counted ([`RequestObserver::skipped_items`]).
+    pub(super) async fn list_pages<T: ListItem + Send>(
+        &self,
+        request: &ListingRequest<'_>,
+        pace: &Pace,
+        sink: &mut (dyn FnMut(Vec<T>) + Send),
+    ) -> Result<(), AtlasError> {
+        let ListingRequest {
+            operation,
+            bucket,
+            ref url,
+            accept,
+            paged,
+            items,
+        } = *request;
         let mut listed: usize = 0;
 
-        if !api.list_is_paged(self.options.api_version) {
-            let body = self
-                .fetch(operation, project_id, &url, accept, pace)
-                .await?;
+        if !paged {
+            let body = self.fetch(operation, bucket, url, accept, pace).await?;
             let page = self.decode_list_page::<T>(operation, &body, listed)?;
             drop(body);
             sink(page.results);
@@ -550,7 +619,7 @@ impl AtlasClient {
                 .append_pair("itemsPerPage", &ITEMS_PER_PAGE.to_string())
                 .append_pair("pageNum", &page_num.to_string());
             let body = self
-                .fetch(operation, project_id, &page_url, accept, pace)
+                .fetch(operation, bucket, &page_url, accept, pace)
                 .await?;
             let page = self.decode_list_page::<T>(operation, &body, listed)?;
             drop(body);
@@ -562,7 +631,7 @@ impl AtlasClient {
             }
             if !page.results.is_empty() && !new_ids {
                 return Err(AtlasError::Decode(format!(
-                    "page {page_num} of the listing lists only snapshots of earlier pages: its \
+                    "page {page_num} of the listing lists only {items} of earlier pages: its \
                      next link loops; stopped after {page_num} pages"
                 )));
             }
@@ -645,7 +714,11 @@ impl AtlasClient {
         .await
     }
 
-    fn api_url(&self, version: ApiVersion, segments: &[&str]) -> Result<Url, AtlasError> {
+    pub(super) fn api_url(
+        &self,
+        version: ApiVersion,
+        segments: &[&str],
+    ) -> Result<Url, AtlasError> {
         let mut url = self.options.base_url.clone();
         url.path_segments_mut()
             .map_err(|()| AtlasError::Internal("base_url cannot be a base".into()))?
@@ -672,10 +745,14 @@ impl AtlasClient {
     /// retries on rate limiting bounded in number and by the poll's deadline, the status check
     /// and the capped body read. What each response's headers announce (sunset, rate limit)
     /// goes to the observer, whatever the status.
-    async fn fetch(
+    ///
+    /// `bucket` is the [`Budget`] key the request takes its token from and its rate-limit
+    /// headers drain: the project id, or [`USER_BUCKET`] / [`organization_bucket`](super::endpoint::organization_bucket) for the
+    /// project listings, which Atlas does not count against a project.
+    pub(super) async fn fetch(
         &self,
         operation: Operation,
-        project_id: &str,
+        bucket: &str,
         url: &Url,
         accept: &'static str,
         pace: &Pace,
@@ -684,7 +761,7 @@ impl AtlasClient {
         let mut token_refreshed = false;
         loop {
             attempt += 1;
-            self.take_token(project_id, pace).await?;
+            self.take_token(bucket, pace).await?;
             let started = Instant::now();
             let result = self.send_once(url, accept).await;
             let response = match result {
@@ -710,7 +787,7 @@ impl AtlasClient {
             let elapsed = started.elapsed();
             self.observer.observe(operation, counted, elapsed);
             log_request(operation, url, counted, elapsed, body.as_ref().err());
-            self.announce(operation, project_id, &headers);
+            self.announce(operation, bucket, &headers);
             let body = body?;
             if status.is_success() {
                 check_json_content_type(&headers)?;
@@ -733,18 +810,24 @@ impl AtlasClient {
                     continue;
                 }
                 (_, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) => {
-                    match retry_after {
-                        Some(wait)
+                    // Whatever this call does next, no request of the bucket (this poll's
+                    // or a later one's) goes out before Atlas said it may.
+                    let wait =
+                        retry_after.map(|w| with_jitter(w.min(self.options.max_retry_after)));
+                    if let Some(wait) = wait {
+                        self.budget.hold_off(bucket, wait);
+                    }
+                    match (wait, retry_after) {
+                        (Some(wait), Some(asked))
                             if attempt <= self.options.rate_limit_retries
-                                && wait <= self.options.max_retry_after =>
+                                && asked <= self.options.max_retry_after =>
                         {
                             // A retry that would end past the poll's deadline is not waited
                             // for: the 429 (or 503) is the poll's answer.
-                            let wait = with_jitter(wait);
                             if !pace.allows(wait) {
                                 return Err(error);
                             }
-                            pace.wait_off_slot(wait).await;
+                            // Taking the next token of the held-off bucket waits it out.
                             continue;
                         }
                         _ => return Err(error),
@@ -755,16 +838,16 @@ impl AtlasClient {
         }
     }
 
-    /// Takes a token of `project_id`'s budget, waiting for it without the poll's slot, or fails
+    /// Takes a token of `bucket`'s budget, waiting for it without the poll's slot, or fails
     /// at once (`rate_limited`) when the token would come after the poll's deadline.
-    async fn take_token(&self, project_id: &str, pace: &Pace) -> Result<(), AtlasError> {
-        match self.budget.reserve(project_id, pace.remaining()) {
+    async fn take_token(&self, bucket: &str, pace: &Pace) -> Result<(), AtlasError> {
+        match self.budget.reserve(bucket, pace.remaining()) {
             Ok(wait) => {
                 if !wait.is_zero() {
                     tracing::debug!(
-                        project_id,
+                        bucket,
                         wait_ms = wait.as_millis(),
-                        "waiting for a token of the project's request budget"
+                        "waiting for a token of the request budget"
                     );
                 }
                 pace.wait_off_slot(wait).await;
@@ -773,8 +856,9 @@ impl AtlasClient {
             Err(wait) => {
                 let config = self.budget.config();
                 Err(AtlasError::Budget(format!(
-                    "the request budget of project {project_id} (atlas.rate_limit: {} requests, \
+                    "the request budget of {} (atlas.rate_limit: {} requests, \
                      {} per minute) has its next token in {}, after the poll deadline",
+                    describe_bucket(bucket),
                     config.capacity,
                     config.refill_per_minute,
                     humantime::format_duration(Duration::from_millis(
@@ -945,6 +1029,17 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), AtlasError> {
     }
 }
 
+/// A budget bucket as the budget error names it.
+fn describe_bucket(bucket: &str) -> String {
+    if bucket == USER_BUCKET {
+        "the credential's project listing".to_owned()
+    } else if let Some(org) = bucket.strip_prefix("org:") {
+        format!("organization {org}'s project listing")
+    } else {
+        format!("project {bucket}")
+    }
+}
+
 /// The kind whose endpoint an operation calls, for the advice in log lines.
 fn operation_kind(operation: Operation) -> Kind {
     match operation {
@@ -952,7 +1047,15 @@ fn operation_kind(operation: Operation) -> Kind {
         Operation::FlexSnapshotsList | Operation::FlexSnapshotsGet => Kind::Flex,
         Operation::DedicatedSnapshotsList | Operation::DedicatedSnapshotsGet => Kind::Dedicated,
         Operation::LegacySnapshotsList | Operation::LegacySnapshotsGet => Kind::Legacy,
-        Operation::OauthToken => Kind::Auto,
+        // Not a snapshot endpoint: the general advice (upgrade the exporter) applies.
+        Operation::OauthToken
+        | Operation::ProjectsList
+        | Operation::OrganizationProjectsList
+        | Operation::ClustersList
+        | Operation::FlexClustersList
+        | Operation::ClusterGet
+        | Operation::FlexClusterGet
+        | Operation::BackupScheduleGet => Kind::Auto,
     }
 }
 
@@ -1038,6 +1141,7 @@ mod tests {
 
     fn atlas_at(base_url: &str) -> AtlasConfig {
         AtlasConfig {
+            flavor: crate::config::Flavor::Atlas,
             base_url: base_url.parse().unwrap(),
             api_version: ApiVersion::V2,
             timeout: Duration::from_secs(30),

@@ -9,6 +9,9 @@ use crate::target::{ApiVersion, Kind};
 
 /// Media type of the v2 shared-tier, dedicated and legacy endpoints.
 pub const MEDIA_TYPE_2023_01_01: &str = "application/vnd.atlas.2023-01-01+json";
+/// Media type of the current cluster description (`ClusterDescription20240805`) and backup
+/// schedule (`DiskBackupSnapshotSchedule20240805`) endpoints.
+pub const MEDIA_TYPE_2024_08_05: &str = "application/vnd.atlas.2024-08-05+json";
 /// Media type of the v2 flex endpoints.
 pub const MEDIA_TYPE_2024_11_13: &str = "application/vnd.atlas.2024-11-13+json";
 /// Media type of the unversioned v1.0 API.
@@ -16,6 +19,17 @@ pub const MEDIA_TYPE_V1: &str = "application/json";
 
 /// Items asked for per page on paged listings: the API's maximum.
 pub const ITEMS_PER_PAGE: usize = 500;
+
+/// The budget bucket of `GET /groups`: Atlas counts it against the credential (the Projects
+/// endpoint set has USER scope), not against a project. Not 24 hex digits, so no project id
+/// can share it.
+pub const USER_BUCKET: &str = "user";
+
+/// The budget bucket of `GET /orgs/{orgId}/groups`: `org:` and the organization id, one bucket
+/// per organization, never a project's (whose key is 24 hex digits alone).
+pub fn organization_bucket(org_id: &str) -> String {
+    format!("org:{org_id}")
+}
 
 /// Atlas' answer when a non-flex cluster is asked for on a flex endpoint.
 pub const NON_FLEX_CLUSTER_IN_FLEX_API: &str = "CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API";
@@ -219,11 +233,26 @@ pub enum Operation {
     LegacySnapshotsGet,
     /// Exchange service-account credentials for an access token.
     OauthToken,
+    /// List every project the credential reads (`listGroups`).
+    ProjectsList,
+    /// List the projects of one organization (`getOrgGroups`).
+    OrganizationProjectsList,
+    /// List a project's clusters (`listGroupClusters`, override `listClusters`).
+    ClustersList,
+    /// List a project's flex clusters (`listGroupFlexClusters`, override `listFlexClusters`).
+    FlexClustersList,
+    /// Get one cluster (`getGroupCluster`, override `getCluster`).
+    ClusterGet,
+    /// Get one flex cluster (`getGroupFlexCluster`, override `getFlexCluster`).
+    FlexClusterGet,
+    /// Get a cluster's backup schedule (`getGroupClusterBackupSchedule`, override
+    /// `getBackupSchedule`).
+    BackupScheduleGet,
 }
 
 impl Operation {
     /// Every operation, for pre-registering label values.
-    pub const ALL: [Operation; 9] = [
+    pub const ALL: [Operation; 16] = [
         Operation::TenantSnapshotsList,
         Operation::TenantSnapshotsGet,
         Operation::FlexSnapshotsList,
@@ -233,6 +262,13 @@ impl Operation {
         Operation::LegacySnapshotsList,
         Operation::LegacySnapshotsGet,
         Operation::OauthToken,
+        Operation::ProjectsList,
+        Operation::OrganizationProjectsList,
+        Operation::ClustersList,
+        Operation::FlexClustersList,
+        Operation::ClusterGet,
+        Operation::FlexClusterGet,
+        Operation::BackupScheduleGet,
     ];
 
     /// The label value, named after the spec's operationIds.
@@ -247,6 +283,13 @@ impl Operation {
             Operation::LegacySnapshotsList => "list_legacy_snapshots",
             Operation::LegacySnapshotsGet => "get_legacy_snapshot",
             Operation::OauthToken => "oauth_token",
+            Operation::ProjectsList => "list_projects",
+            Operation::OrganizationProjectsList => "list_organization_projects",
+            Operation::ClustersList => "list_clusters",
+            Operation::FlexClustersList => "list_flex_clusters",
+            Operation::ClusterGet => "get_cluster",
+            Operation::FlexClusterGet => "get_flex_cluster",
+            Operation::BackupScheduleGet => "get_backup_schedule",
         }
     }
 }
@@ -340,6 +383,26 @@ mod tests {
         assert!(BackupApi::Tenant.list_is_paged(ApiVersion::V1_0));
         assert!(BackupApi::Flex.list_is_paged(ApiVersion::V2));
         assert!(BackupApi::Legacy.list_is_paged(ApiVersion::V2));
+    }
+
+    #[test]
+    fn every_operation_has_its_own_endpoint_label() {
+        let labels: std::collections::BTreeSet<&str> =
+            Operation::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(labels.len(), Operation::ALL.len());
+        assert!(labels.contains("list_organization_projects"));
+        assert!(labels.contains("get_backup_schedule"));
+    }
+
+    #[test]
+    fn user_and_organization_buckets_are_never_a_project_id() {
+        let is_project_id =
+            |key: &str| key.len() == 24 && key.bytes().all(|b| b.is_ascii_hexdigit());
+        assert!(!is_project_id(USER_BUCKET));
+        assert!(!is_project_id(&organization_bucket(
+            "5b69d0349b15c62cdfc38b70"
+        )));
+        assert_ne!(organization_bucket("a"), organization_bucket("b"));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!   deadline, and the concurrency slot it gives up while it waits).
 //! - `digest`: HTTP Digest for API keys, reusing the nonce unless the server refuses that.
 //! - [`endpoint`]: paths, media types and operation names of the endpoints.
+//! - [`inventory`]: projects, clusters (tier, type, paused, backups on) and backup schedules:
+//!   what discovery and the cluster facts read.
 //! - [`observer`]: [`RequestObserver`], what the client reports about each request it makes.
 //! - [`wire`]: response bodies as Atlas sends them.
 //! - [`error`]: [`AtlasError`] and the bounded [`Reason`] it maps to.
@@ -14,6 +16,7 @@ pub mod client;
 mod digest;
 pub mod endpoint;
 pub mod error;
+pub mod inventory;
 mod oauth;
 pub mod observer;
 pub mod wire;
@@ -22,4 +25,5 @@ pub use budget::{Budget, Pace};
 pub use client::{AtlasClient, ClientOptions, Listing, OneSnapshot};
 pub use endpoint::{BackupApi, Operation};
 pub use error::{ApiErrorBody, AtlasError, Reason, VERSION_GONE, bounded, gone_hint};
+pub use inventory::{ListedCluster, Project, Tier, backup_policy_from_json};
 pub use observer::{Announcements, NoopObserver, RateLimitHeaders, RequestObserver};

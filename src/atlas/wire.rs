@@ -427,7 +427,7 @@ fn page_num_of(href: &str) -> Option<u64> {
 }
 
 /// A JSON object read as `R`, or `None` for any other value (consumed, not stored).
-struct Lenient<R>(Option<R>);
+pub(super) struct Lenient<R>(pub(super) Option<R>);
 
 impl<'de, R: Deserialize<'de>> Deserialize<'de> for Lenient<R> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -470,7 +470,7 @@ impl<'de, R: Deserialize<'de>> Deserialize<'de> for Lenient<R> {
 /// Any JSON value of a known field, kept only when it is a scalar: a cheap untyped intermediate
 /// that never fails to decode. Arrays and objects are consumed without being stored.
 #[derive(Debug, Clone, Default, PartialEq)]
-enum Loose {
+pub(super) enum Loose {
     /// Absent or null.
     #[default]
     Null,
@@ -528,14 +528,14 @@ impl<'de> Deserialize<'de> for Loose {
 }
 
 impl Loose {
-    fn text(&self) -> Option<&str> {
+    pub(super) fn text(&self) -> Option<&str> {
         match self {
             Loose::Text(t) => Some(t),
             _ => None,
         }
     }
 
-    fn id(self) -> Result<String, SkipReason> {
+    pub(super) fn id(self) -> Result<String, SkipReason> {
         match self {
             Loose::Text(t) => Ok(t),
             Loose::Null => Err(SkipReason::MissingId),
@@ -543,7 +543,7 @@ impl Loose {
         }
     }
 
-    fn string(self) -> Result<Option<String>, SkipReason> {
+    pub(super) fn string(self) -> Result<Option<String>, SkipReason> {
         match self {
             Loose::Text(t) => Ok(Some(t)),
             Loose::Null => Ok(None),
@@ -551,7 +551,7 @@ impl Loose {
         }
     }
 
-    fn time(self) -> Result<Option<Timestamp>, SkipReason> {
+    pub(super) fn time(self) -> Result<Option<Timestamp>, SkipReason> {
         match self {
             Loose::Text(t) => t.parse().map(Some).map_err(|_| SkipReason::BadDate),
             Loose::Null => Ok(None),
@@ -559,7 +559,7 @@ impl Loose {
         }
     }
 
-    fn unsigned(self) -> Result<Option<u64>, SkipReason> {
+    pub(super) fn unsigned(self) -> Result<Option<u64>, SkipReason> {
         match self {
             Loose::Unsigned(n) => Ok(Some(n)),
             Loose::Null => Ok(None),
@@ -567,7 +567,7 @@ impl Loose {
         }
     }
 
-    fn signed(self) -> Result<Option<i64>, SkipReason> {
+    pub(super) fn signed(self) -> Result<Option<i64>, SkipReason> {
         match self {
             Loose::Signed(n) => Ok(Some(n)),
             Loose::Unsigned(n) => i64::try_from(n).map(Some).map_err(|_| SkipReason::BadItem),
@@ -576,7 +576,7 @@ impl Loose {
         }
     }
 
-    fn boolean(self) -> Result<Option<bool>, SkipReason> {
+    pub(super) fn boolean(self) -> Result<Option<bool>, SkipReason> {
         match self {
             Loose::Bool(b) => Ok(Some(b)),
             Loose::Null => Ok(None),
@@ -713,7 +713,7 @@ struct RawLegacyPart {
 
 /// A JSON array of objects read as `R` (`None` for an element that is not an object), or
 /// `None` for any other value.
-struct LenientList<R>(Option<Vec<Option<R>>>);
+pub(super) struct LenientList<R>(pub(super) Option<Vec<Option<R>>>);
 
 impl<'de, R: Deserialize<'de>> Deserialize<'de> for LenientList<R> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -6,8 +6,9 @@
 //! into the config types: a derive would stop at the first problem.
 //!
 //! This module owns the types and the entry points; the work is split by concern:
-//! `walker` (the YAML tree and the generic walk over it), `schema` (what each key must hold)
-//! and `credentials` (from the file or the environment; no message ever quotes one).
+//! `walker` (the YAML tree and the generic walk over it), `schema` (what each key must hold),
+//! `discovery` (the `discovery` section and its regular expressions) and `credentials` (from
+//! the file or the environment; no message ever quotes one).
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,7 +17,10 @@ use crate::secret::Secret;
 use crate::small_file::ReadError;
 use crate::target::{ApiVersion, Kind, Target};
 
+pub use crate::target::Flavor;
+
 mod credentials;
+mod discovery;
 mod schema;
 mod walker;
 
@@ -25,7 +29,7 @@ use walker::Checker;
 
 pub use crate::target::MAX_CLUSTER_NAME_LEN;
 
-/// Default Atlas base URL.
+/// Default base URL of Atlas and of Cloud Manager (Ops Manager has none).
 pub const DEFAULT_BASE_URL: &str = "https://cloud.mongodb.com";
 /// Default per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -79,6 +83,10 @@ pub struct Config {
 
 /// Default of `discovery.refresh_interval`.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// The shortest `discovery.refresh_interval` accepted. A refresh reads every project listing,
+/// every cluster listing and a schedule per dedicated cluster; more often than once a minute
+/// spends the per-project request budget the snapshot listings need.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The `discovery` section.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,7 +120,8 @@ impl Default for DiscoveryConfig {
 
 /// Include and exclude regular expressions (`include`, `exclude`). A name is kept when some
 /// candidate matches an include pattern (or there are none) and no candidate matches an
-/// exclude pattern.
+/// exclude pattern. A pattern matches anywhere in a candidate unless it is anchored (`^`,
+/// `$`), and is case-sensitive unless it says `(?i)`.
 #[derive(Debug, Clone, Default)]
 pub struct NameFilter {
     /// Patterns one of which must match; empty keeps everything.
@@ -146,9 +155,12 @@ impl NameFilter {
 /// The `atlas` section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AtlasConfig {
+    /// Which product the API server is: Atlas, Cloud Manager or Ops Manager.
+    pub flavor: Flavor,
     /// Scheme, host and optional port (and path prefix) of the API server, without a trailing slash.
     pub base_url: reqwest::Url,
-    /// Path family for the tenant and legacy kinds.
+    /// Path family for the tenant and legacy kinds. Always [`ApiVersion::V1_0`] under Cloud
+    /// Manager and Ops Manager, whose public API is `/api/public/v1.0`.
     pub api_version: ApiVersion,
     /// Per-request timeout.
     pub timeout: Duration,
@@ -216,9 +228,13 @@ pub struct ProjectConfig {
 /// One entry of `projects[].clusters`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
-    /// The cluster name.
+    /// The cluster name; the id when only `id` is configured (Cloud Manager and Ops Manager),
+    /// so that the `cluster_name` label is the id.
     pub name: String,
-    /// The configured kind.
+    /// The cluster's 24-hex-digit id (Cloud Manager and Ops Manager only).
+    pub id: Option<String>,
+    /// The configured kind. Under Cloud Manager and Ops Manager, `auto` is resolved to
+    /// [`Kind::Legacy`] when the config is read: the only snapshot API there.
     pub kind: Kind,
 }
 
@@ -331,6 +347,7 @@ impl Config {
                     project_id: p.id.as_str().into(),
                     project_name: p.name.as_deref().map(Into::into),
                     cluster_name: c.name.as_str().into(),
+                    cluster_id: c.id.as_deref().map(Into::into),
                     kind: c.kind,
                 })
             })
@@ -351,5 +368,68 @@ impl AtlasConfig {
         let mut checker = Checker::default();
         let atlas = checker.atlas("", None, &Sources::environment(env));
         checker.finish(ENVIRONMENT, atlas)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(include: &[&str], exclude: &[&str]) -> NameFilter {
+        let compile = |patterns: &[&str]| {
+            patterns
+                .iter()
+                .map(|p| regex::Regex::new(p).unwrap())
+                .collect()
+        };
+        NameFilter {
+            include: compile(include),
+            exclude: compile(exclude),
+        }
+    }
+
+    #[test]
+    fn a_filter_without_include_patterns_admits_everything_not_excluded() {
+        let all = filter(&[], &[]);
+        assert!(all.admits(&["anything"]));
+        assert!(all.admits(&[]));
+        let no_scratch = filter(&[], &["-scratch$"]);
+        assert!(no_scratch.admits(&["orders"]));
+        assert!(!no_scratch.admits(&["orders-scratch"]));
+    }
+
+    #[test]
+    fn include_patterns_admit_only_what_they_match_anywhere_unless_anchored() {
+        let prod = filter(&["^prod-", "live"], &[]);
+        assert!(prod.admits(&["prod-eu"]));
+        assert!(prod.admits(&["eu-live-1"]), "unanchored: matches anywhere");
+        assert!(!prod.admits(&["eu-prod-1"]), "anchored at the start");
+        assert!(!prod.admits(&[]), "nothing to match");
+    }
+
+    #[test]
+    fn an_exclude_match_wins_over_an_include_match() {
+        let f = filter(&["^prod-"], &["-test$"]);
+        assert!(f.admits(&["prod-orders"]));
+        assert!(!f.admits(&["prod-orders-test"]));
+    }
+
+    #[test]
+    fn a_project_is_admitted_by_its_name_or_its_id_and_excluded_by_either() {
+        let by_id = filter(&["^5b69d0349b15c62cdfc38b78$"], &[]);
+        assert!(by_id.admits(&["production", "5b69d0349b15c62cdfc38b78"]));
+        assert!(!by_id.admits(&["production", "6c70e1450c26d73deed49c89"]));
+        let by_name = filter(&["^production$"], &[]);
+        assert!(by_name.admits(&["production", "6c70e1450c26d73deed49c89"]));
+        let exclude_id = filter(&["^prod"], &["^6c70e1450c26d73deed49c89$"]);
+        assert!(!exclude_id.admits(&["production", "6c70e1450c26d73deed49c89"]));
+        assert!(exclude_id.admits(&["production", "5b69d0349b15c62cdfc38b78"]));
+    }
+
+    #[test]
+    fn filters_compare_by_their_patterns() {
+        assert_eq!(filter(&["a"], &["b"]), filter(&["a"], &["b"]));
+        assert_ne!(filter(&["a"], &["b"]), filter(&["a"], &[]));
+        assert_ne!(filter(&["a"], &[]), filter(&[], &["a"]));
     }
 }

@@ -1,5 +1,11 @@
 //! The schema checks: what each key of the config file must hold, and the defaults of the
-//! keys left out. Credentials are collected here and resolved by `credentials`.
+//! keys left out. Credentials are collected here and resolved by `credentials`; the
+//! `discovery` section is checked by `discovery`.
+//!
+//! Two keys change the rules elsewhere in the file: `atlas.flavor` (which kinds and keys a
+//! cluster may have) and `discovery.enabled` (whether `projects` may be left out). They are
+//! looked up before the walk ([`Context`]), so that every problem is still reported where it
+//! stands, in document order, whichever of the sections comes first.
 
 use std::ops::ControlFlow;
 use std::time::Duration;
@@ -9,16 +15,17 @@ use super::walker::{Checker, Listed, Node, child};
 use super::{
     AtlasConfig, ClusterConfig, Config, DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_LISTING_ITEMS, DEFAULT_POLL_INTERVAL, DEFAULT_RATE_LIMIT_CAPACITY,
-    DEFAULT_RATE_LIMIT_REFILL_PER_MINUTE, DEFAULT_TIMEOUT, MAX_CLUSTER_NAME_LEN,
-    MAX_CONCURRENCY_LIMIT, MIN_POLL_INTERVAL, ProjectConfig, RateLimitConfig,
+    DEFAULT_RATE_LIMIT_REFILL_PER_MINUTE, DEFAULT_TIMEOUT, DiscoveryConfig, Flavor,
+    MAX_CLUSTER_NAME_LEN, MAX_CONCURRENCY_LIMIT, MIN_POLL_INTERVAL, ProjectConfig, RateLimitConfig,
 };
 use crate::target::{
     ApiVersion, AtlasIdProblem, ClusterNameProblem, Kind, check_atlas_id, check_cluster_name,
 };
 
 /// The keys each mapping accepts, in the order the documentation lists them.
-const TOP_KEYS: &[&str] = &["atlas", "poll_interval", "projects"];
+const TOP_KEYS: &[&str] = &["atlas", "poll_interval", "discovery", "projects"];
 const ATLAS_KEYS: &[&str] = &[
+    "flavor",
     "base_url",
     "api_version",
     "timeout",
@@ -35,9 +42,58 @@ const ATLAS_KEYS: &[&str] = &[
 ];
 const RATE_LIMIT_KEYS: &[&str] = &["capacity", "refill_per_minute"];
 const PROJECT_KEYS: &[&str] = &["id", "name", "clusters"];
-const CLUSTER_KEYS: &[&str] = &["name", "kind"];
+const CLUSTER_KEYS: &[&str] = &["name", "kind", "id"];
 
 const DURATION_EXAMPLES: &str = "like 500ms, 30s, 15m, 1h or 1h30m";
+
+/// The keys that change the rules of other sections, read from the tree before the walk.
+/// Their own problems are reported by the walk, where they stand.
+#[derive(Debug, Clone, Copy)]
+struct Context {
+    /// `atlas.flavor`; `None` when it is not a flavor (then the rules that depend on it are
+    /// not applied: the flavor's own problem says what is wrong).
+    flavor: Option<Flavor>,
+    /// `discovery.enabled: true`.
+    discovery: bool,
+}
+
+impl Context {
+    fn of(root: &Node) -> Context {
+        Context {
+            flavor: peek_flavor(lookup(root, "atlas")),
+            discovery: matches!(
+                lookup(root, "discovery").and_then(|d| lookup(d, "enabled")),
+                Some(Node::Bool(true))
+            ),
+        }
+    }
+}
+
+/// The value of the first `key` of a mapping, if `node` is one.
+fn lookup<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
+    match node {
+        Node::Map(entries) => entries.iter().find_map(|(k, v)| match k {
+            Node::String(name) if name == key => Some(v),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// The flavor an `atlas` section names: the default when it names none, `None` when its
+/// `flavor` is not one.
+fn peek_flavor(atlas: Option<&Node>) -> Option<Flavor> {
+    match atlas.and_then(|a| lookup(a, "flavor")) {
+        None | Some(Node::Null) => Some(Flavor::default()),
+        Some(Node::String(text)) => text.parse().ok(),
+        Some(_) => None,
+    }
+}
+
+/// How a flavor is named in messages: its config spelling.
+fn flavor_key(flavor: Flavor) -> String {
+    format!("atlas.flavor {}", flavor.as_str())
+}
 
 impl Checker {
     /// The whole file.
@@ -60,18 +116,30 @@ impl Checker {
                 return None;
             }
         };
+        let context = Context::of(root);
         let mut atlas = None;
         let mut poll_interval = Some(DEFAULT_POLL_INTERVAL);
+        let mut discovery = Some(DiscoveryConfig::default());
         let mut projects = None;
         let set = self.mapping("", entries, TOP_KEYS, |checker, key, path, value| {
+            let project = |checker: &mut Self, path: &str, node: &Node, ids: &mut Listed| {
+                checker.project(path, node, ids, context.flavor)
+            };
             match key {
                 "atlas" => atlas = checker.atlas(path, Some(value), sources),
                 "poll_interval" => poll_interval = checker.poll_interval(path, value),
-                _ => projects = checker.list(path, value, "project", Self::project),
+                "discovery" => discovery = checker.discovery(path, value, context.flavor),
+                // With discovery on, the listed projects only add to what it finds.
+                _ if context.discovery => {
+                    projects = checker.list_or_empty(path, value, "project", project);
+                }
+                _ => projects = checker.list(path, value, "project", project),
             }
             ControlFlow::Continue(())
         });
-        if !set.contains(&"projects") {
+        if !set.contains(&"projects") && context.discovery {
+            projects = Some(Vec::new());
+        } else if !set.contains(&"projects") {
             self.problem(
                 "",
                 "missing required key \"projects\": list the projects and clusters to poll",
@@ -99,7 +167,7 @@ impl Checker {
             atlas: atlas?,
             poll_interval: poll_interval?,
             projects: projects?,
-            discovery: crate::config::DiscoveryConfig::default(),
+            discovery: discovery?,
         })
     }
 
@@ -126,6 +194,8 @@ impl Checker {
         node: Option<&Node>,
         sources: &Sources,
     ) -> Option<AtlasConfig> {
+        let peeked = peek_flavor(node);
+        let mut flavor = Some(Flavor::default());
         let mut base_url = self.base_url(&child(path, "base_url"), None);
         let mut api_version = Some(ApiVersion::default());
         let mut timeout = Some(DEFAULT_TIMEOUT);
@@ -137,10 +207,13 @@ impl Checker {
         match node {
             None | Some(Node::Null) => {}
             Some(Node::Map(entries)) => {
-                self.mapping(path, entries, ATLAS_KEYS, |checker, key, path, value| {
+                let set = self.mapping(path, entries, ATLAS_KEYS, |checker, key, path, value| {
                     match key {
+                        "flavor" => flavor = checker.flavor(path, value),
                         "base_url" => base_url = checker.base_url(path, Some(value)),
-                        "api_version" => api_version = checker.api_version(path, value),
+                        "api_version" => {
+                            api_version = checker.api_version(path, value, peeked);
+                        }
                         "timeout" => timeout = checker.timeout(path, value),
                         "max_concurrency" => {
                             max_concurrency = checker.max_concurrency(path, value);
@@ -154,11 +227,25 @@ impl Checker {
                     }
                     ControlFlow::Continue(())
                 });
+                if peeked == Some(Flavor::OpsManager) && !set.contains(&"base_url") {
+                    self.problem(
+                        path,
+                        "missing required key \"base_url\": atlas.flavor ops_manager has no \
+                         default URL; set the address of your Ops Manager, like \
+                         https://opsmanager.example.com:8080",
+                    );
+                    base_url = None;
+                }
             }
             Some(other) => self.wrong_type(path, "a mapping", other),
         }
         let credentials = self.credentials(path, keys, sources);
+        // The public API of Cloud Manager and Ops Manager is v1.0 by definition.
+        if flavor.is_some_and(Flavor::is_public_api) {
+            api_version = api_version.map(|_| ApiVersion::V1_0);
+        }
         Some(AtlasConfig {
+            flavor: flavor?,
             base_url: base_url?,
             api_version: api_version?,
             timeout: timeout?,
@@ -277,7 +364,61 @@ impl Checker {
         Some(url)
     }
 
-    fn api_version(&mut self, path: &str, node: &Node) -> Option<ApiVersion> {
+    fn flavor(&mut self, path: &str, node: &Node) -> Option<Flavor> {
+        match node {
+            Node::Null => Some(Flavor::default()),
+            Node::String(text) => match text.parse::<Flavor>() {
+                Ok(flavor) => Some(flavor),
+                Err(err) => {
+                    let squash = |s: &str| {
+                        s.chars()
+                            .filter(char::is_ascii_alphanumeric)
+                            .map(|c| c.to_ascii_lowercase())
+                            .collect::<String>()
+                    };
+                    let hint = Flavor::ALL
+                        .into_iter()
+                        .find(|f| squash(f.as_str()) == squash(text))
+                        .map(|f| format!("; did you mean {:?}?", f.as_str()))
+                        .unwrap_or_default();
+                    self.problem(path, format!("{err}{hint}"));
+                    None
+                }
+            },
+            other => {
+                self.wrong_type(path, "a string", other);
+                None
+            }
+        }
+    }
+
+    /// `atlas.api_version`; under Cloud Manager or Ops Manager (`flavor`), only `v1.0` agrees
+    /// with the API there.
+    fn api_version(
+        &mut self,
+        path: &str,
+        node: &Node,
+        flavor: Option<Flavor>,
+    ) -> Option<ApiVersion> {
+        let version = self.api_version_value(path, node)?;
+        if let Some(flavor) = flavor.filter(|f| f.is_public_api())
+            && version != ApiVersion::V1_0
+            && !matches!(node, Node::Null)
+        {
+            self.problem(
+                path,
+                format!(
+                    "must be left out (or be \"v1.0\") under {}: Cloud Manager and Ops Manager \
+                     have one API, /api/public/v1.0",
+                    flavor_key(flavor)
+                ),
+            );
+            return None;
+        }
+        Some(version)
+    }
+
+    fn api_version_value(&mut self, path: &str, node: &Node) -> Option<ApiVersion> {
         let guess = |text: &str| match text.trim_start_matches(['v', 'V']) {
             "1" | "1.0" => Some(ApiVersion::V1_0),
             "2" | "2.0" => Some(ApiVersion::V2),
@@ -317,7 +458,12 @@ impl Checker {
     }
 
     /// A duration string; `default` when the value is empty.
-    fn duration(&mut self, path: &str, node: &Node, default: Duration) -> Option<Duration> {
+    pub(super) fn duration(
+        &mut self,
+        path: &str,
+        node: &Node,
+        default: Duration,
+    ) -> Option<Duration> {
         let text = match node {
             Node::Null => return Some(default),
             Node::String(text) => text.trim(),
@@ -417,7 +563,13 @@ impl Checker {
     }
 
     /// One entry of `projects`; `ids` holds the ids listed before it.
-    fn project(&mut self, path: &str, node: &Node, ids: &mut Listed) -> Option<ProjectConfig> {
+    fn project(
+        &mut self,
+        path: &str,
+        node: &Node,
+        ids: &mut Listed,
+        flavor: Option<Flavor>,
+    ) -> Option<ProjectConfig> {
         let Node::Map(entries) = node else {
             self.wrong_type(path, "a mapping with id and clusters", node);
             return None;
@@ -446,7 +598,11 @@ impl Checker {
                         }
                     }
                     "name" => name = checker.project_name(key_path, value),
-                    _ => clusters = checker.list(key_path, value, "cluster", Self::cluster),
+                    _ => {
+                        clusters = checker.list(key_path, value, "cluster", |c, p, n, l| {
+                            c.cluster(p, n, l, flavor)
+                        });
+                    }
                 }
                 ControlFlow::Continue(())
             },
@@ -483,10 +639,15 @@ impl Checker {
     }
 
     fn project_id(&mut self, path: &str, node: &Node) -> Option<String> {
+        self.atlas_id(path, node, "project id")
+    }
+
+    /// An Atlas object id (24 lowercase hex digits): the `noun` (`project id`, ...) at `path`.
+    pub(super) fn atlas_id(&mut self, path: &str, node: &Node, noun: &str) -> Option<String> {
         let id = self.required_text(
             path,
             node,
-            "the project id (24 hex digits)",
+            &format!("the {noun} (24 hex digits)"),
             "a string of 24 hex digits",
         )?;
         let hint = match check_atlas_id(id) {
@@ -497,7 +658,7 @@ impl Checker {
         self.problem(
             path,
             format!(
-                "invalid project id {id:?}: expected 24 hex digits (0-9, a-f), like \
+                "invalid {noun} {id:?}: expected 24 hex digits (0-9, a-f), like \
                  5b69d0349b15c62cdfc38b78{hint}"
             ),
         );
@@ -520,8 +681,15 @@ impl Checker {
         }
     }
 
-    /// One entry of a project's `clusters`; `names` holds the names listed before it.
-    fn cluster(&mut self, path: &str, node: &Node, names: &mut Listed) -> Option<ClusterConfig> {
+    /// One entry of a project's `clusters`; `listed` holds the names and ids listed before it.
+    /// `flavor` decides which kinds exist and whether a cluster may be named by its id.
+    fn cluster(
+        &mut self,
+        path: &str,
+        node: &Node,
+        listed: &mut Listed,
+        flavor: Option<Flavor>,
+    ) -> Option<ClusterConfig> {
         let entries = match node {
             Node::Map(entries) => entries,
             Node::String(name) => {
@@ -536,37 +704,117 @@ impl Checker {
                 return None;
             }
         };
+        let public_api = flavor.filter(|f| f.is_public_api());
         let mut name = None;
+        let mut id = Some(None);
         let mut kind = Some(Kind::default());
         let set = self.mapping(
             path,
             entries,
             CLUSTER_KEYS,
             |checker, key, key_path, value| {
-                if key == "kind" {
-                    kind = checker.kind(key_path, value);
-                    return ControlFlow::Continue(());
-                }
-                let found = checker.cluster_name(key_path, value);
+                let (found, noun) = match key {
+                    "kind" => {
+                        kind = checker.cluster_kind(key_path, value, public_api);
+                        return ControlFlow::Continue(());
+                    }
+                    "id" => {
+                        if flavor == Some(Flavor::Atlas) {
+                            checker.problem(
+                                key_path,
+                                "a cluster id is for atlas.flavor cloud_manager or ops_manager \
+                                 only: Atlas addresses a cluster by its name; remove the id",
+                            );
+                            id = None;
+                            return ControlFlow::Continue(());
+                        }
+                        let found = checker.atlas_id(key_path, value, "cluster id");
+                        id = found.clone().map(Some);
+                        (found, "cluster id")
+                    }
+                    _ => {
+                        name = checker.cluster_name(key_path, value);
+                        (name.clone(), "cluster")
+                    }
+                };
                 if let Some(found) = &found
-                    && let Err(earlier) = names.record(found, path)
+                    && let Err(earlier) = listed.record(&format!("{noun}\0{found}"), path)
                 {
                     checker.problem(
                         key_path,
-                        format!("duplicate cluster {found:?}: already listed at {earlier}"),
+                        format!("duplicate {noun} {found:?}: already listed at {earlier}"),
                     );
                     // The entry repeats an earlier one: the rest of it is not looked at.
                     return ControlFlow::Break(());
                 }
-                name = found;
                 ControlFlow::Continue(())
             },
         );
-        self.require(path, &set, "name");
+        if !set.contains(&"name") {
+            if set.contains(&"id") && public_api.is_some() {
+                // Named by id alone: the id is its cluster_name label until a name is known.
+                if let Some(Some(found)) = &id
+                    && let Err(earlier) = listed.record(&format!("cluster\0{found}"), path)
+                {
+                    self.problem(
+                        &child(path, "id"),
+                        format!("duplicate cluster {found:?}: already listed at {earlier}"),
+                    );
+                    return None;
+                }
+                name = id.clone().flatten();
+            } else if set.contains(&"id") && flavor.is_none() {
+                // The flavor is wrong: its own problem says what to fix first.
+            } else if let Some(flavor) = public_api {
+                self.problem(
+                    path,
+                    format!(
+                        "missing required key \"name\" or \"id\": under {} a cluster is named \
+                         by its name, its id or both",
+                        flavor_key(flavor)
+                    ),
+                );
+            } else {
+                self.require(path, &set, "name");
+            }
+        }
+        if public_api.is_some() && kind == Some(Kind::Auto) {
+            kind = Some(Kind::Legacy);
+        }
         Some(ClusterConfig {
             name: name?,
+            id: id?,
             kind: kind?,
         })
+    }
+
+    /// A cluster's `kind`; under Cloud Manager or Ops Manager (`public_api`) only `legacy`
+    /// exists there, and `auto` means it.
+    fn cluster_kind(
+        &mut self,
+        path: &str,
+        node: &Node,
+        public_api: Option<Flavor>,
+    ) -> Option<Kind> {
+        let kind = self.kind(path, node)?;
+        let Some(flavor) = public_api else {
+            return Some(kind);
+        };
+        match kind {
+            Kind::Auto | Kind::Legacy => Some(kind),
+            other => {
+                self.problem(
+                    path,
+                    format!(
+                        "kind {:?} does not exist under {}: Cloud Manager and Ops Manager have \
+                         the legacy snapshot API only; use legacy or auto",
+                        other.as_str(),
+                        flavor_key(flavor)
+                    ),
+                );
+                None
+            }
+        }
     }
 
     fn cluster_name(&mut self, path: &str, node: &Node) -> Option<String> {

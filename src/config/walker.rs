@@ -2,7 +2,7 @@
 //! schema checks and the credentials use.
 //!
 //! The walk checks the keys of every mapping (a string, known, not repeated; a close known key
-//! is suggested for a typo), walks lists of mappings, and collects each problem with its key
+//! is suggested for a typo), walks lists, and collects each problem with its key
 //! path in document order. It knows no key's meaning.
 
 use std::collections::HashMap;
@@ -19,7 +19,7 @@ use super::{ConfigError, Problem};
 #[derive(Debug)]
 pub(super) enum Node {
     Null,
-    Bool,
+    Bool(bool),
     Number(serde_yaml::Number),
     String(String),
     Seq(Vec<Node>),
@@ -32,7 +32,7 @@ impl Node {
     fn kind_name(&self) -> &'static str {
         match self {
             Node::Null => "nothing",
-            Node::Bool => "a boolean",
+            Node::Bool(_) => "a boolean",
             Node::Number(_) => "a number",
             Node::String(_) => "a string",
             Node::Seq(_) => "a list",
@@ -57,8 +57,8 @@ impl<'de> de::Visitor<'de> for NodeVisitor {
         f.write_str("any YAML value")
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Node, E> {
-        Ok(Node::Bool)
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Bool(v))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
@@ -166,8 +166,8 @@ fn yaml_error(err: &serde_yaml::Error, source: &str) -> Problem {
     }
 }
 
-/// The values of one key that must be unique within a list (project ids, cluster names), each
-/// with the path of the entry that listed it first.
+/// The values that must be unique within a list (project ids, cluster names and ids,
+/// organization ids), each with the path of the entry that listed it first.
 #[derive(Default)]
 pub(super) struct Listed(HashMap<String, String>);
 
@@ -203,7 +203,7 @@ impl Checker {
     /// Records that `path` holds `found` where `expected` belongs.
     pub(super) fn wrong_type(&mut self, path: &str, expected: &str, found: &Node) {
         let hint = match found {
-            Node::Number(_) | Node::Bool if expected.starts_with("a string") => {
+            Node::Number(_) | Node::Bool(_) if expected.starts_with("a string") => {
                 "; put the value in quotes"
             }
             _ => "",
@@ -307,14 +307,36 @@ impl Checker {
         }
     }
 
-    /// Walks a list of mappings, `projects` or a project's `clusters`: it must list at least one
-    /// `noun`, and `item` checks each entry under the path `path[i]`, with the values already
-    /// listed that must stay unique. `None` when any entry failed.
+    /// Walks a list, `projects` or a project's `clusters`: it must list at least one `noun`,
+    /// and `item` checks each entry under the path `path[i]`, with the values already listed
+    /// that must stay unique. `None` when any entry failed.
     pub(super) fn list<T>(
         &mut self,
         path: &str,
         node: &Node,
         noun: &str,
+        item: impl FnMut(&mut Self, &str, &Node, &mut Listed) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        self.list_of(path, node, noun, true, item)
+    }
+
+    /// [`Checker::list`] that accepts an empty (or empty-valued) list.
+    pub(super) fn list_or_empty<T>(
+        &mut self,
+        path: &str,
+        node: &Node,
+        noun: &str,
+        item: impl FnMut(&mut Self, &str, &Node, &mut Listed) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        self.list_of(path, node, noun, false, item)
+    }
+
+    fn list_of<T>(
+        &mut self,
+        path: &str,
+        node: &Node,
+        noun: &str,
+        at_least_one: bool,
         mut item: impl FnMut(&mut Self, &str, &Node, &mut Listed) -> Option<T>,
     ) -> Option<Vec<T>> {
         let items = match node {
@@ -325,7 +347,7 @@ impl Checker {
                 return None;
             }
         };
-        if items.is_empty() {
+        if items.is_empty() && at_least_one {
             self.problem(path, format!("must list at least one {noun}"));
             return None;
         }

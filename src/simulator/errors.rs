@@ -77,6 +77,49 @@ impl ApiError {
         )
     }
 
+    /// An organization id of the right shape that names no organization. Atlas' text for this
+    /// case is not in its error table; it follows `GROUP_NOT_FOUND`'s.
+    pub(crate) fn org_not_found(org: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "ORG_NOT_FOUND",
+            format!("No organization with ID {org} exists."),
+            vec![json!(org)],
+        )
+    }
+
+    /// An organization id that is not 24 hex digits, answered as `INVALID_GROUP_ID` is (404).
+    pub(crate) fn invalid_org_id(org: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "INVALID_ORG_ID",
+            format!("An invalid organization ID {org} was specified."),
+            vec![json!(org)],
+        )
+    }
+
+    /// `BACKUP_CONFIG_NOT_FOUND`, with the text of Atlas' error table: the schedule of a
+    /// cluster without Cloud Backup.
+    pub(crate) fn backup_config_not_found(group: &str, cluster: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "BACKUP_CONFIG_NOT_FOUND",
+            format!("No backup configuration exists for cluster {cluster} in group {group}."),
+            vec![json!(cluster), json!(group)],
+        )
+    }
+
+    /// `PROVIDER_BACKUP_NOT_SUPPORTED`, with the text of Atlas' error table: snapshots of an
+    /// M0 free cluster, which Atlas never backs up.
+    pub(crate) fn provider_backup_not_supported() -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "PROVIDER_BACKUP_NOT_SUPPORTED",
+            "Provider snapshot backups are not supported for this type of provider.",
+            Vec::new(),
+        )
+    }
+
     pub(crate) fn cluster_not_found(group: &str, cluster: &str) -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,

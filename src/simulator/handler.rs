@@ -15,6 +15,10 @@
 //! 10. the cluster's kind matches the endpoint → else 400;
 //! 11. the answer: one snapshot (404 if unknown) or a page of the listing.
 //!
+//! The discovery endpoints (`/groups`, `/orgs/{id}/groups`, `…/clusters[/{name}]`,
+//! `…/flexClusters[/{name}]`) and `…/backup/schedule` take the same steps where they apply,
+//! with the scenario's `max_items_per_page` capping their pages.
+//!
 //! A route or media type marked for sunset adds `Deprecation:` and `Sunset:` to every answer
 //! after negotiation.
 
@@ -37,7 +41,7 @@ use super::faults::{Effect, FaultContext};
 use super::oauth::{self, TokenRequest};
 use super::query::{Output, PageRequest, Query};
 use super::ratelimit::{Admission, rate_limited};
-use super::render::{self, ClusterRef};
+use super::render::{self, ClusterRef, Policy};
 use super::routes::{self, Endpoint, EndpointSet, Family, MEDIA_V1};
 use super::scenario::{FlexRefusal, SimKind, SimSnapshot, SimStatus};
 use super::shared::Shared;
@@ -168,7 +172,13 @@ async fn dispatch(
         Endpoint::FlexClusterGet { group, cluster } => {
             flex_cluster_get(shared, &ctx, group, cluster).await
         }
-        Endpoint::GroupList => group_list(shared, &ctx),
+        Endpoint::GroupList => group_list(shared, &ctx, None),
+        Endpoint::OrgGroupList { org } => group_list(shared, &ctx, Some(org)),
+        Endpoint::ClusterList { group } => cluster_list(shared, &ctx, group),
+        Endpoint::ClusterGet { group, cluster } => cluster_get(shared, &ctx, group, cluster).await,
+        Endpoint::BackupSchedule { group, cluster } => {
+            backup_schedule(shared, &ctx, group, cluster).await
+        }
         // Answered before authentication or above; kept total rather than panicking.
         Endpoint::OAuthToken | Endpoint::OAuthRevoke | Endpoint::UnknownApi | Endpoint::Unknown => {
             Err(Failure::from(ApiError::resource_not_found(&ctx.path)))
@@ -425,7 +435,7 @@ async fn resolve_cluster(
     let mut view = match lookup {
         Lookup::NoGroup => return Err(ApiError::group_not_found(group).into()),
         Lookup::NoCluster => return Err(ApiError::cluster_not_found(group, cluster).into()),
-        Lookup::Found(view) => view,
+        Lookup::Found(view) => *view,
     };
     if let Some(name) = view.injected {
         *lock(&shared.stats)
@@ -544,6 +554,9 @@ async fn snapshots(
         None => (None, None),
     };
     let (view, malformed) = resolve_cluster(shared, ctx, group, cluster).await?;
+    if family != Family::Flex && view.described.is_free() {
+        return Err(ApiError::provider_backup_not_supported().into());
+    }
     if let Some(error) = kind_mismatch(family, view.kind, view.flex_refusal, group, cluster) {
         return Err(error.into());
     }
@@ -553,6 +566,7 @@ async fn snapshots(
         cluster,
     };
     let media = family.media_type();
+    let policy = Policy::of(&view.described);
 
     if let Some(id) = id {
         let snapshot = view
@@ -561,7 +575,7 @@ async fn snapshots(
             .find(|s| s.id == id)
             .ok_or_else(|| snapshot_not_found(family, id, cluster))?;
         let body = with_envelope(
-            render::snapshot(family, snapshot, &at, view.sharded),
+            render::snapshot_under(family, snapshot, &at, view.sharded, &policy),
             output,
             true,
         );
@@ -585,7 +599,7 @@ async fn snapshots(
             };
             let results = kept
                 .iter()
-                .map(|s| render::snapshot(family, s, &at, view.sharded))
+                .map(|s| render::snapshot_under(family, s, &at, view.sharded, &policy))
                 .collect();
             render::list(
                 results,
@@ -597,7 +611,7 @@ async fn snapshots(
             let results = page
                 .slice(&kept)
                 .iter()
-                .map(|s| render::snapshot(family, s, &at, view.sharded))
+                .map(|s| render::snapshot_under(family, s, &at, view.sharded, &policy))
                 .collect();
             let links = page.links(&ctx.origin, &ctx.path, &ctx.query, kept.len());
             render::list(results, links, page.include_count.then_some(kept.len()))
@@ -632,13 +646,14 @@ async fn sharded_snapshots(
         group,
         cluster,
     };
+    let policy = Policy::of(&view.described);
     let listed: &[SimSnapshot] = if view.sharded { &view.snapshots } else { &[] };
     if let Some(id) = id {
         let snapshot = listed
             .iter()
             .find(|s| s.id == id)
             .ok_or_else(|| snapshot_not_found(family, id, cluster))?;
-        let body = with_envelope(render::sharded(snapshot, &at), output, true);
+        let body = with_envelope(render::sharded(snapshot, &at, &policy), output, true);
         return Ok(success(
             family.media_type(),
             &body,
@@ -651,7 +666,10 @@ async fn sharded_snapshots(
         Some(q) => format!("{}{}?{q}", ctx.origin, ctx.path),
         None => format!("{}{}", ctx.origin, ctx.path),
     };
-    let results = listed.iter().map(|s| render::sharded(s, &at)).collect();
+    let results = listed
+        .iter()
+        .map(|s| render::sharded(s, &at, &policy))
+        .collect();
     let body = render::list(
         results,
         vec![json!({"href": href, "rel": "self"})],
@@ -680,7 +698,7 @@ fn flex_cluster_list(shared: &Shared, ctx: &Ctx, group: &str) -> Result<Resp, Fa
     check_group(group)?;
     let admission = admit(shared, ctx, group, EndpointSet::FlexClusters)?;
     let output = Output::parse(&ctx.query)?;
-    let page = PageRequest::parse(&ctx.query)?;
+    let page = discovery_page(shared, ctx)?;
     let clusters = lock(&shared.world)
         .flex_clusters(group)
         .ok_or_else(|| ApiError::group_not_found(group))?;
@@ -693,7 +711,7 @@ fn flex_cluster_list(shared: &Shared, ctx: &Ctx, group: &str) -> Result<Resp, Fa
                 group,
                 cluster: &c.name,
             };
-            render::flex_cluster(&at, c.created)
+            render::flex_cluster(&at, c.created, c.backup_enabled)
         })
         .collect();
     let links = page.links(&ctx.origin, &ctx.path, &ctx.query, clusters.len());
@@ -718,18 +736,17 @@ async fn flex_cluster_get(
     if let Some(error) = kind_mismatch(Family::Flex, view.kind, view.flex_refusal, group, cluster) {
         return Err(error.into());
     }
-    let created = view
-        .snapshots
-        .iter()
-        .filter_map(|s| s.scheduled)
-        .min()
-        .and_then(|t| t.checked_sub(jiff::SignedDuration::from_hours(24)).ok());
     let at = ClusterRef {
         origin: &ctx.origin,
         group,
         cluster,
     };
-    let body = with_envelope(render::flex_cluster(&at, created), output, true);
+    let described = &view.described;
+    let body = with_envelope(
+        render::flex_cluster(&at, described.created, described.backup_enabled),
+        output,
+        true,
+    );
     Ok(success(
         routes::MEDIA_2024_FLEX,
         &body,
@@ -739,16 +756,38 @@ async fn flex_cluster_get(
     ))
 }
 
-fn group_list(shared: &Shared, ctx: &Ctx) -> Result<Resp, Failure> {
+/// A page request of a discovery listing, capped at the scenario's `max_items_per_page`.
+fn discovery_page(shared: &Shared, ctx: &Ctx) -> Result<PageRequest, Failure> {
+    let mut page = PageRequest::parse(&ctx.query)?;
+    page.items_per_page = page.items_per_page.min(shared.max_items_per_page);
+    Ok(page)
+}
+
+/// `GET /groups` (every project: any accepted credential reads them all) or, with `org`,
+/// `GET /orgs/{org}/groups` (that organization's, 404 for an unknown one).
+fn group_list(shared: &Shared, ctx: &Ctx, org: Option<&String>) -> Result<Resp, Failure> {
+    if let Some(org) = org
+        && !routes::is_object_id(org)
+    {
+        return Err(ApiError::invalid_org_id(org).into());
+    }
     // The Projects endpoint set is scoped per user; one simulated user shares one bucket.
     let admission = admit(shared, ctx, "", EndpointSet::Projects)?;
     let output = Output::parse(&ctx.query)?;
-    let page = PageRequest::parse(&ctx.query)?;
-    let projects = lock(&shared.world).projects();
+    let page = discovery_page(shared, ctx)?;
+    let projects = {
+        let world = lock(&shared.world);
+        match org {
+            None => world.projects(),
+            Some(org) => world
+                .projects_in_org(org)
+                .ok_or_else(|| ApiError::org_not_found(org))?,
+        }
+    };
     let results = page
         .slice(&projects)
         .iter()
-        .map(|p| render::group(&ctx.origin, &p.id, &p.name, p.cluster_count))
+        .map(|p| render::group(&ctx.origin, &p.id, &p.name, &p.org_id, p.cluster_count))
         .collect();
     let links = page.links(&ctx.origin, &ctx.path, &ctx.query, projects.len());
     let body = render::list(results, links, page.include_count.then_some(projects.len()));
@@ -756,6 +795,103 @@ fn group_list(shared: &Shared, ctx: &Ctx) -> Result<Resp, Failure> {
     let mut response = success(routes::MEDIA_2023, &body, output, admission, false);
     response.extensions_mut().insert(PageServed);
     Ok(response)
+}
+
+/// `GET …/clusters`: every cluster but the flex ones (which Atlas lists only on
+/// `…/flexClusters`), M0 free clusters included.
+fn cluster_list(shared: &Shared, ctx: &Ctx, group: &str) -> Result<Resp, Failure> {
+    check_group(group)?;
+    let admission = admit(shared, ctx, group, EndpointSet::Clusters)?;
+    let output = Output::parse(&ctx.query)?;
+    let page = discovery_page(shared, ctx)?;
+    let clusters = lock(&shared.world)
+        .clusters(group)
+        .ok_or_else(|| ApiError::group_not_found(group))?;
+    let results = page
+        .slice(&clusters)
+        .iter()
+        .map(|c| {
+            let at = ClusterRef {
+                origin: &ctx.origin,
+                group,
+                cluster: &c.name,
+            };
+            render::cluster(&at, c)
+        })
+        .collect();
+    let links = page.links(&ctx.origin, &ctx.path, &ctx.query, clusters.len());
+    let body = render::list(results, links, page.include_count.then_some(clusters.len()));
+    let body = with_envelope(body, output, false);
+    let mut response = success(routes::MEDIA_2024_CLUSTERS, &body, output, admission, false);
+    response.extensions_mut().insert(PageServed);
+    Ok(response)
+}
+
+/// `GET …/clusters/{name}`: a flex cluster gets the recorded 400
+/// `CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API`.
+async fn cluster_get(
+    shared: &Shared,
+    ctx: &Ctx,
+    group: &str,
+    cluster: &str,
+) -> Result<Resp, Failure> {
+    check_group(group)?;
+    check_cluster_name(cluster)?;
+    let admission = admit(shared, ctx, group, EndpointSet::Clusters)?;
+    let output = Output::parse(&ctx.query)?;
+    let (view, malformed) = resolve_cluster(shared, ctx, group, cluster).await?;
+    if view.kind == SimKind::Flex {
+        return Err(ApiError::flex_cluster_in_cluster_api(cluster).into());
+    }
+    let at = ClusterRef {
+        origin: &ctx.origin,
+        group,
+        cluster,
+    };
+    let body = with_envelope(render::cluster(&at, &view.described), output, true);
+    Ok(success(
+        routes::MEDIA_2024_CLUSTERS,
+        &body,
+        output,
+        admission,
+        malformed,
+    ))
+}
+
+/// `GET …/clusters/{name}/backup/schedule` (Cloud Backups endpoint set): a flex cluster gets
+/// `CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API`; a cluster without Cloud Backup (backups off, M0,
+/// shared-tier, Legacy Backup) 404 `BACKUP_CONFIG_NOT_FOUND`, the answer Terraform's Atlas
+/// provider treats as "no schedule" when it reads one for every cluster.
+async fn backup_schedule(
+    shared: &Shared,
+    ctx: &Ctx,
+    group: &str,
+    cluster: &str,
+) -> Result<Resp, Failure> {
+    check_group(group)?;
+    check_cluster_name(cluster)?;
+    let admission = admit(shared, ctx, group, EndpointSet::CloudBackups)?;
+    let output = Output::parse(&ctx.query)?;
+    let (view, malformed) = resolve_cluster(shared, ctx, group, cluster).await?;
+    match view.kind {
+        SimKind::Flex => return Err(ApiError::flex_cluster_in_cluster_api(cluster).into()),
+        SimKind::Dedicated if view.described.backup_enabled => {}
+        _ => return Err(ApiError::backup_config_not_found(group, cluster).into()),
+    }
+    let at = ClusterRef {
+        origin: &ctx.origin,
+        group,
+        cluster,
+    };
+    let body = render::schedule(&at, &view.described, shared.wall_now());
+    let body = with_envelope(body, output, true);
+    Ok(success(
+        routes::MEDIA_2024_CLUSTERS,
+        &body,
+        output,
+        admission,
+        malformed,
+    ))
 }
 
 #[cfg(test)]

@@ -6,8 +6,14 @@
 //! - snapshot listings and single snapshots of every kind the exporter reads: tenant (v2, not
 //!   paged; v1.0, paged), flex, dedicated (Cloud Backup replica sets and sharded clusters, the
 //!   latter also on `…/shardedClusters`, not paged, and `…/shardedCluster/{id}`), legacy (v2
-//!   with `completed`, v1.0), plus the flex cluster listing/description and `GET /groups` for
-//!   discovery;
+//!   with `completed`, v1.0);
+//! - discovery and cluster facts: `GET /groups` and `/orgs/{id}/groups` (organizations, 404
+//!   for an unknown one), `…/clusters[/{name}]` (`ClusterDescription20240805`: every cluster
+//!   but the flex ones, M0 free clusters as `TENANT`), `…/flexClusters[/{name}]`, with paused
+//!   clusters, backups switched off and Atlas' kind-mismatch 400s both ways;
+//! - backup schedules (`…/backup/schedule`: policy items hourly to yearly, `nextSnapshot`
+//!   after the simulated wall-clock time), and dedicated snapshots naming the policy item that
+//!   took them;
 //! - paging (`pageNum`, `itemsPerPage` ≤ 500, `includeCount`, `links` built from the Host header),
 //!   `pretty` and `envelope`;
 //! - strict version negotiation: the exact media type or a 406;
@@ -22,13 +28,15 @@
 //!   and a seeded per-request random mix of the transient ones ([`Fault::Random`]);
 //! - an injectable clock ([`ManualClock`]) for tests that expire nonces and tokens, refill rate
 //!   limits or release slow requests without sleeping;
-//! - deterministic snapshot histories and a demo world ([`daily_history`], [`Scenario::demo`]);
+//! - deterministic snapshot histories and worlds ([`daily_history`], [`periodic_history`],
+//!   [`Scenario::demo`], [`Scenario::discovery`]);
 //! - request counters ([`Stats`]) for tests.
 //!
 //! What it deliberately does not: TLS (plain HTTP only; Atlas redirects HTTP to HTTPS), HTTP/2,
-//! cluster listings other than flex, roles and per-key
-//! project access (any accepted credential may read any project), IP access lists (only as a
-//! fault), Atlas' fallback to older versions for later dates,
+//! roles and per-key project access (any accepted credential may read any project and
+//! organization), IP access lists (only as a fault), Atlas' fallback to older versions for
+//! later dates, the older media types of the cluster and schedule endpoints (2023-01-01,
+//! 2023-02-01: a 406 here), per-endpoint-set bucket sizes (one configured size for all),
 //! restores, downloads, and any write endpoint.
 
 mod clock;
@@ -43,6 +51,7 @@ mod ratelimit;
 mod render;
 mod routes;
 mod scenario;
+mod schedule;
 mod shared;
 mod sunset;
 mod sync;
@@ -67,10 +76,13 @@ use sync::lock;
 
 pub use clock::{ManualClock, SimClock, Sleep, TokioClock};
 pub use scenario::{
-    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PRIVATE_KEY, DEMO_PROJECT_IDS, DEMO_PUBLIC_KEY, Fault,
-    FlexRefusal, HistoryOptions, InFlightPhase, NonceReuse, RateLimit, Scenario, SimCluster,
-    SimKind, SimProject, SimSnapshot, SimStatus, daily_history,
+    DEFAULT_ORG_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_DISCOVERED_ORG_ID, DEMO_PRIVATE_KEY,
+    DEMO_PROJECT_IDS, DEMO_PUBLIC_KEY, DISCOVERY_ORG_IDS, DISCOVERY_PAGE_SIZE,
+    DISCOVERY_PROJECT_IDS, Fault, FlexRefusal, HistoryOptions, InFlightPhase, NonceReuse,
+    RateLimit, Scenario, SimCluster, SimKind, SimProject, SimSnapshot, SimStatus, daily_history,
+    periodic_history,
 };
+pub use schedule::{RetentionUnit, SimFrequency, SimPolicyItem, SimSchedule};
 pub use shared::Stats;
 pub use sunset::SunsetNotice;
 

@@ -1,6 +1,7 @@
 //! The wire JSON of each kind: a neutral [`SimSnapshot`] rendered as a tenant/flex
 //! `BackupTenantSnapshot`, a dedicated `DiskBackupReplicaSet` or a legacy `BackupSnapshot`, plus
-//! flex cluster descriptions, projects and the list envelope. Keys come out sorted, as Atlas'.
+//! cluster descriptions (`ClusterDescription20240805`, `FlexClusterDescription20241113`), backup
+//! schedules, projects and the list envelope. Keys come out sorted, as Atlas'.
 //!
 //! Fields that Atlas has but the neutral model does not are filled with fixed, plausible values
 //! (versions, cloud provider, retention-derived expiry dates).
@@ -11,13 +12,15 @@ use serde_json::{Map, Value, json};
 use super::digest::md5_hex;
 use super::routes::Family;
 use super::scenario::{SimKind, SimSnapshot, SimStatus};
+use super::schedule::SimSchedule;
+use super::world::Described;
 
 /// MongoDB version shown on tenant, flex and dedicated snapshots.
 const MONGODB_VERSION: &str = "8.0.4";
 /// MongoDB version shown on legacy snapshot parts (Legacy Backup predates 4.2's cloud backups).
 const LEGACY_MONGOD_VERSION: &str = "4.0.28";
-/// The organisation every simulated project belongs to.
-const ORG_ID: &str = "5a0a1e7e0f2912c554080adc";
+/// `mongoDBMajorVersion` of [`MONGODB_VERSION`].
+const MONGODB_MAJOR_VERSION: &str = "8.0";
 /// How long Atlas keeps a flex snapshot: its `expiration` is this long after `scheduledTime`.
 const FLEX_RETENTION_DAYS: i64 = 8;
 /// When every simulated project was created.
@@ -63,11 +66,60 @@ fn link(href: String, rel: &str) -> Value {
 /// One snapshot in the shape of `family`; a `sharded` cluster's dedicated snapshot is listed
 /// as `type: shardedCluster`, without the replica-set-only `cloudProvider` and `replicaSetName`
 /// (the spec returns those "when `type` is `replicaSet`").
+#[cfg(test)]
 pub(crate) fn snapshot(
     family: Family,
     s: &SimSnapshot,
     at: &ClusterRef<'_>,
     sharded: bool,
+) -> Value {
+    snapshot_under(family, s, at, sharded, &Policy::default())
+}
+
+/// A dedicated cluster's backup policy as its snapshots show it: their `frequencyType`,
+/// `policyItems` and `expiresAt` follow the item that took them.
+pub(crate) struct Policy<'a> {
+    pub(crate) schedule: std::borrow::Cow<'a, SimSchedule>,
+    /// The reference time of day, resolved.
+    pub(crate) reference: (u8, u8),
+}
+
+impl Default for Policy<'_> {
+    fn default() -> Self {
+        Policy {
+            schedule: std::borrow::Cow::Owned(SimSchedule::default()),
+            reference: (2, 0),
+        }
+    }
+}
+
+impl<'a> Policy<'a> {
+    /// The policy of a described cluster.
+    pub(crate) fn of(described: &'a Described) -> Policy<'a> {
+        Policy {
+            schedule: std::borrow::Cow::Borrowed(&described.schedule),
+            reference: described.reference,
+        }
+    }
+}
+
+/// The id of a cluster's policy item: the first keeps the id every dedicated snapshot carried
+/// before policies were modelled.
+fn policy_item_id(cluster_id: &str, index: usize) -> String {
+    if index == 0 {
+        derived_id(&format!("policy:{cluster_id}"))
+    } else {
+        derived_id(&format!("policy:{cluster_id}:{index}"))
+    }
+}
+
+/// [`snapshot`] of a cluster with this backup policy.
+pub(crate) fn snapshot_under(
+    family: Family,
+    s: &SimSnapshot,
+    at: &ClusterRef<'_>,
+    sharded: bool,
+    policy: &Policy<'_>,
 ) -> Value {
     let href = format!(
         "{}{}/{}",
@@ -79,7 +131,7 @@ pub(crate) fn snapshot(
         SimKind::Tenant => tenant_like(s, Some(href)),
         SimKind::Flex => tenant_like(s, None),
         SimKind::Dedicated if sharded => {
-            let mut v = dedicated(s, at, href);
+            let mut v = dedicated(s, at, href, policy);
             if let Some(m) = v.as_object_mut() {
                 m.remove("cloudProvider");
                 m.remove("replicaSetName");
@@ -87,7 +139,7 @@ pub(crate) fn snapshot(
             }
             v
         }
-        SimKind::Dedicated => dedicated(s, at, href),
+        SimKind::Dedicated => dedicated(s, at, href, policy),
         SimKind::Legacy => legacy(family, s, at, href),
     }
 }
@@ -96,7 +148,7 @@ pub(crate) fn snapshot(
 /// serve it: the replica-set rendering's common fields, plus `configServerType` (`EMBEDDED`,
 /// as the recorded sharded cluster), one `members` entry per shard (two, as recorded) and
 /// their `snapshotIds`.
-pub(crate) fn sharded(s: &SimSnapshot, at: &ClusterRef<'_>) -> Value {
+pub(crate) fn sharded(s: &SimSnapshot, at: &ClusterRef<'_>, policy: &Policy<'_>) -> Value {
     let href = format!(
         "{}{}/shardedCluster/{}",
         at.origin,
@@ -104,7 +156,7 @@ pub(crate) fn sharded(s: &SimSnapshot, at: &ClusterRef<'_>) -> Value {
         s.id
     );
     let cluster_id = at.cluster_id();
-    let mut v = dedicated(s, at, href);
+    let mut v = dedicated(s, at, href, policy);
     let Some(m) = v.as_object_mut() else {
         return v;
     };
@@ -188,12 +240,19 @@ fn unfinished(status: &SimStatus) -> bool {
 /// `DiskBackupReplicaSet`. A finished snapshot carries one time, `createdAt` (its start, else its
 /// schedule), with `cloudProvider`, `mongodVersion` and its size. An unfinished one is rendered
 /// as Atlas answered for a running snapshot (recorded 2026-08-10): no `createdAt`, no
-/// `cloudProvider`, no `mongodVersion`, `storageSizeBytes: 0`. `expiresAt` is a week after the
-/// start (else the schedule), as a daily policy item's retention. On-demand snapshots have
-/// `frequencyType: ondemand` (a value outside the spec's enum), `snapshotType: onDemand` and no
-/// policy items.
-fn dedicated(s: &SimSnapshot, at: &ClusterRef<'_>, href: String) -> Value {
+/// `cloudProvider`, no `mongodVersion`, `storageSizeBytes: 0`. `expiresAt` is the retention of
+/// the policy item that took it after the start (else the schedule): a week for the default
+/// daily item. On-demand snapshots have `frequencyType: ondemand` (a value outside the spec's
+/// enum), `snapshotType: onDemand` and no policy items (and the first item's retention).
+fn dedicated(s: &SimSnapshot, at: &ClusterRef<'_>, href: String, policy: &Policy<'_>) -> Value {
     let cluster_id = at.cluster_id();
+    let item = s
+        .scheduled
+        .and_then(|t| policy.schedule.item_for(policy.reference, t))
+        .or_else(|| policy.schedule.items.first().map(|item| (0, item)));
+    let retention_days = item.map_or(7, |(_, item)| item.retention_days());
+    let frequency_type = item.map_or("daily", |(_, item)| item.frequency.frequency_type());
+    let item_id = policy_item_id(&cluster_id, item.map_or(0, |(index, _)| index));
     let finished = !unfinished(&s.status);
     let mut m = Map::new();
     if finished {
@@ -204,18 +263,14 @@ fn dedicated(s: &SimSnapshot, at: &ClusterRef<'_>, href: String) -> Value {
         if finished {
             m.insert("createdAt".into(), json!(time(taken)));
         }
-        if let Some(expires) = plus_days(taken, 7) {
+        if let Some(expires) = plus_days(taken, retention_days) {
             m.insert("expiresAt".into(), json!(time(expires)));
         }
     }
     let (frequency, trigger, policy_items) = if s.on_demand {
         ("ondemand", "onDemand", json!([]))
     } else {
-        (
-            "daily",
-            "scheduled",
-            json!([derived_id(&format!("policy:{cluster_id}"))]),
-        )
+        (frequency_type, "scheduled", json!([item_id]))
     };
     m.insert("frequencyType".into(), json!(frequency));
     m.insert("id".into(), json!(s.id));
@@ -310,14 +365,14 @@ fn legacy_parts(s: &SimSnapshot, cluster: &str, cluster_id: &str) -> Vec<Value> 
 }
 
 /// `FlexClusterDescription20241113`.
-pub(crate) fn flex_cluster(at: &ClusterRef<'_>, created: Option<Timestamp>) -> Value {
+pub(crate) fn flex_cluster(at: &ClusterRef<'_>, created: Option<Timestamp>, backup: bool) -> Value {
     let cluster_id = at.cluster_id();
     let host = format!("{}.{}", at.cluster.to_ascii_lowercase(), &cluster_id[..5]);
     let created = created
         .map(time)
         .unwrap_or_else(|| PROJECT_CREATED.to_string());
     json!({
-        "backupSettings": {"enabled": true},
+        "backupSettings": {"enabled": backup},
         "clusterType": "REPLICASET",
         "connectionStrings": {"standardSrv": format!("mongodb+srv://{host}.mongodb.net")},
         "createDate": created,
@@ -339,17 +394,164 @@ pub(crate) fn flex_cluster(at: &ClusterRef<'_>, created: Option<Timestamp>) -> V
     })
 }
 
-/// `Group`.
-pub(crate) fn group(origin: &str, id: &str, name: &str, cluster_count: usize) -> Value {
+/// `Group`, with the fields of the recorded `GET /groups` items.
+pub(crate) fn group(
+    origin: &str,
+    id: &str,
+    name: &str,
+    org_id: &str,
+    cluster_count: usize,
+) -> Value {
     json!({
         "clusterCount": cluster_count,
         "created": PROJECT_CREATED,
         "id": id,
         "links": [link(format!("{origin}/api/atlas/v2/groups/{id}"), "self")],
         "name": name,
-        "orgId": ORG_ID,
-        "tags": []
+        "orgId": org_id,
+        "tags": [],
+        "withDefaultAlertsSettings": true
     })
+}
+
+/// `ClusterDescription20240805`, with the fields of the recorded cluster GETs (2024-08-05 for
+/// a dedicated cluster, an M0's 2023-02-01 region config): one replication spec per shard (two
+/// for a sharded cluster, in two zones for a global one), each with one region config, AWS
+/// `US_EAST_1`, or `TENANT` backed by AWS for M0/M2/M5.
+pub(crate) fn cluster(at: &ClusterRef<'_>, c: &Described) -> Value {
+    let cluster_id = at.cluster_id();
+    let size = c.instance_size.clone().unwrap_or_else(|| "M10".to_string());
+    let region_config = if c.kind == SimKind::Tenant {
+        json!({
+            "backingProviderName": "AWS",
+            "electableSpecs": {"effectiveInstanceSize": size, "instanceSize": size},
+            "priority": 7,
+            "providerName": "TENANT",
+            "regionName": "US_EAST_1"
+        })
+    } else {
+        json!({
+            "electableSpecs": {
+                "diskIOPS": 3000,
+                "diskSizeGB": 30.0,
+                "ebsVolumeType": "STANDARD",
+                "instanceSize": size,
+                "nodeCount": 3
+            },
+            "priority": 7,
+            "providerName": "AWS",
+            "regionName": "US_EAST_1"
+        })
+    };
+    let shards = if c.sharded { 2 } else { 1 };
+    let specs: Vec<Value> = (0..shards)
+        .map(|shard| {
+            let zone = if c.global { shard + 1 } else { 1 };
+            json!({
+                "id": derived_id(&format!("spec:{cluster_id}:{shard}")),
+                "regionConfigs": [region_config.clone()],
+                "zoneId": derived_id(&format!("zone:{cluster_id}:{zone}")),
+                "zoneName": format!("Zone {zone}")
+            })
+        })
+        .collect();
+    let cluster_type = match (c.global, c.sharded) {
+        (true, _) => "GEOSHARDED",
+        (false, true) => "SHARDED",
+        (false, false) => "REPLICASET",
+    };
+    let base = format!(
+        "{}/api/atlas/v2/groups/{}/clusters/{}",
+        at.origin, at.group, at.cluster
+    );
+    let host = format!("{}.{}", at.cluster.to_ascii_lowercase(), &cluster_id[..5]);
+    let created = c
+        .created
+        .map(time)
+        .unwrap_or_else(|| PROJECT_CREATED.to_string());
+    json!({
+        "backupEnabled": c.backup_enabled,
+        "clusterType": cluster_type,
+        "connectionStrings": {"standardSrv": format!("mongodb+srv://{host}.mongodb.net")},
+        "createDate": created,
+        "groupId": at.group,
+        "id": cluster_id,
+        "links": [
+            link(base.clone(), "self"),
+            link(format!("{base}/backup/restoreJobs"), "https://cloud.mongodb.com/restoreJobs"),
+            link(format!("{base}/backup/snapshots"), "https://cloud.mongodb.com/snapshots"),
+        ],
+        "mongoDBMajorVersion": MONGODB_MAJOR_VERSION,
+        "mongoDBVersion": MONGODB_VERSION,
+        "name": at.cluster,
+        "paused": c.paused,
+        "pitEnabled": false,
+        "replicationSpecs": specs,
+        "stateName": "IDLE",
+        "tags": [],
+        "terminationProtectionEnabled": false,
+        "versionReleaseSystem": "LTS"
+    })
+}
+
+/// `DiskBackupSnapshotSchedule20240805`, with the fields of the recorded schedule:
+/// `policies[0]` holds the items, `nextSnapshot` is the first scheduled time after `now`.
+pub(crate) fn schedule(at: &ClusterRef<'_>, c: &Described, now: Timestamp) -> Value {
+    let cluster_id = at.cluster_id();
+    let items: Vec<Value> = c
+        .schedule
+        .items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            json!({
+                "frequencyInterval": item.frequency.frequency_interval(),
+                "frequencyType": item.frequency.frequency_type(),
+                "id": policy_item_id(&cluster_id, index),
+                "retentionUnit": item.retention_unit.as_str(),
+                "retentionValue": item.retention_value
+            })
+        })
+        .collect();
+    let (hour, minute) = c.reference;
+    let base = format!("{}/api/atlas/v2/groups/{}", at.origin, at.group);
+    let mut m = Map::new();
+    m.insert("autoExportEnabled".into(), json!(false));
+    m.insert("clusterId".into(), json!(cluster_id));
+    m.insert("clusterName".into(), json!(at.cluster));
+    m.insert("copyPolicyItemsEnabled".into(), json!(false));
+    m.insert("copySettings".into(), json!([]));
+    m.insert(
+        "links".into(),
+        json!([
+            link(
+                format!("{base}/clusters/{}/backup/schedule", at.cluster),
+                "self"
+            ),
+            link(
+                format!("{}/api/public/v1.0/groups/{}", at.origin, at.group),
+                "https://cloud.mongodb.com/group"
+            ),
+        ]),
+    );
+    if let Some(next) = c.schedule.next_after(c.reference, now) {
+        m.insert("nextSnapshot".into(), json!(time(next)));
+    }
+    m.insert(
+        "policies".into(),
+        json!([{
+            "id": derived_id(&format!("policies:{cluster_id}")),
+            "policyItems": items
+        }]),
+    );
+    m.insert("referenceHourOfDay".into(), json!(hour));
+    m.insert("referenceMinuteOfHour".into(), json!(minute));
+    m.insert(
+        "restoreWindowDays".into(),
+        json!(c.schedule.restore_window_days),
+    );
+    m.insert("useOrgAndGroupNamesInExportPrefix".into(), json!(false));
+    Value::Object(m)
 }
 
 /// The list envelope; `totalCount` only when asked for.

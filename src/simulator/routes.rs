@@ -10,6 +10,9 @@ use super::scenario::SimKind;
 pub(crate) const MEDIA_2023: &str = "application/vnd.atlas.2023-01-01+json";
 /// Media type of the flex endpoints.
 pub(crate) const MEDIA_2024_FLEX: &str = "application/vnd.atlas.2024-11-13+json";
+/// Media type of the cluster listing, one cluster and the backup schedule (the current one;
+/// the older versions those endpoints also offer are not served).
+pub(crate) const MEDIA_2024_CLUSTERS: &str = "application/vnd.atlas.2024-08-05+json";
 /// Media type of every v1.0 endpoint.
 pub(crate) const MEDIA_V1: &str = "application/json";
 
@@ -120,8 +123,10 @@ pub(crate) enum EndpointSet {
     CloudBackups,
     /// `…/clusters/{name}/snapshots[/{id}]`.
     LegacyBackup,
-    /// `GET /groups`.
+    /// `GET /groups` and `GET /orgs/{id}/groups` (scoped per user).
     Projects,
+    /// `GET /groups/{id}/clusters[/{name}]`.
+    Clusters,
 }
 
 /// What a request path names. Parameters are raw path segments, not yet validated.
@@ -155,6 +160,14 @@ pub(crate) enum Endpoint {
     FlexClusterGet { group: String, cluster: String },
     /// `GET /api/atlas/v2/groups`.
     GroupList,
+    /// `GET /api/atlas/v2/orgs/{orgId}/groups`.
+    OrgGroupList { org: String },
+    /// `GET /api/atlas/v2/groups/{g}/clusters`: the non-flex clusters.
+    ClusterList { group: String },
+    /// `GET /api/atlas/v2/groups/{g}/clusters/{name}`.
+    ClusterGet { group: String, cluster: String },
+    /// `GET /api/atlas/v2/groups/{g}/clusters/{name}/backup/schedule`.
+    BackupSchedule { group: String, cluster: String },
     /// `POST /api/oauth/token`.
     OAuthToken,
     /// `POST /api/oauth/revoke`.
@@ -176,6 +189,10 @@ impl Endpoint {
             Endpoint::FlexClusterList { .. } => "flex_clusters_list",
             Endpoint::FlexClusterGet { .. } => "flex_cluster_get",
             Endpoint::GroupList => "groups_list",
+            Endpoint::OrgGroupList { .. } => "org_groups_list",
+            Endpoint::ClusterList { .. } => "clusters_list",
+            Endpoint::ClusterGet { .. } => "cluster_get",
+            Endpoint::BackupSchedule { .. } => "backup_schedule",
             Endpoint::OAuthToken => "oauth_token",
             Endpoint::OAuthRevoke => "oauth_revoke",
             Endpoint::UnknownApi | Endpoint::Unknown => "unknown",
@@ -189,9 +206,13 @@ impl Endpoint {
                 family.media_type()
             }
             Endpoint::FlexClusterList { .. } | Endpoint::FlexClusterGet { .. } => MEDIA_2024_FLEX,
-            Endpoint::ShardedList { .. } | Endpoint::ShardedGet { .. } | Endpoint::GroupList => {
-                MEDIA_2023
-            }
+            Endpoint::ShardedList { .. }
+            | Endpoint::ShardedGet { .. }
+            | Endpoint::GroupList
+            | Endpoint::OrgGroupList { .. } => MEDIA_2023,
+            Endpoint::ClusterList { .. }
+            | Endpoint::ClusterGet { .. }
+            | Endpoint::BackupSchedule { .. } => MEDIA_2024_CLUSTERS,
             Endpoint::OAuthToken
             | Endpoint::OAuthRevoke
             | Endpoint::UnknownApi
@@ -212,6 +233,9 @@ pub(crate) fn classify(path: &str) -> Endpoint {
         ["api", "oauth", "token"] => Endpoint::OAuthToken,
         ["api", "oauth", "revoke"] => Endpoint::OAuthRevoke,
         ["api", "atlas", "v2", "groups"] => Endpoint::GroupList,
+        ["api", "atlas", "v2", "orgs", org, "groups"] => Endpoint::OrgGroupList {
+            org: org.to_string(),
+        },
         ["api", "atlas", version, "groups", group, rest @ ..] => {
             classify_group(version, group, rest).unwrap_or(Endpoint::UnknownApi)
         }
@@ -246,6 +270,17 @@ fn classify_group(version: &str, group: &str, rest: &[&str]) -> Option<Endpoint>
     let endpoint = match rest {
         ["clusters", c, "backup", "tenant", "snapshots"] => list(tenant, c),
         ["clusters", c, "backup", "tenant", "snapshots", id] => get(tenant, c, id),
+        ["clusters"] if v2 => Endpoint::ClusterList {
+            group: group.clone(),
+        },
+        ["clusters", c] if v2 => Endpoint::ClusterGet {
+            group: group.clone(),
+            cluster: c.to_string(),
+        },
+        ["clusters", c, "backup", "schedule"] if v2 => Endpoint::BackupSchedule {
+            group: group.clone(),
+            cluster: c.to_string(),
+        },
         ["clusters", c, "snapshots"] => list(legacy, c),
         ["clusters", c, "snapshots", id] => get(legacy, c, id),
         ["clusters", c, "backup", "snapshots"] if v2 => list(Family::Dedicated, c),
@@ -375,6 +410,35 @@ mod tests {
         );
         let v1 = format!("/api/atlas/v1.0/groups/{G}/clusters/c/backup/snapshots/shardedClusters");
         assert_eq!(classify(&v1), Endpoint::UnknownApi);
+    }
+
+    #[test]
+    fn discovery_paths_are_their_own_endpoints() {
+        let base = format!("/api/atlas/v2/groups/{G}/clusters");
+        assert_eq!(classify(&base), Endpoint::ClusterList { group: G.into() });
+        assert_eq!(
+            classify(&format!("{base}/c")),
+            Endpoint::ClusterGet {
+                group: G.into(),
+                cluster: "c".into()
+            }
+        );
+        assert_eq!(
+            classify(&format!("{base}/c/backup/schedule")).route_name(),
+            "backup_schedule"
+        );
+        assert_eq!(
+            classify(&format!("/api/atlas/v2/orgs/{G}/groups")),
+            Endpoint::OrgGroupList { org: G.into() }
+        );
+        assert_eq!(
+            classify(&format!("/api/atlas/v1.0/groups/{G}/clusters")),
+            Endpoint::UnknownApi
+        );
+        assert_eq!(
+            Endpoint::ClusterList { group: G.into() }.media_type(),
+            "application/vnd.atlas.2024-08-05+json"
+        );
     }
 
     #[test]

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-const SECONDS_PER_DAY: i64 = 86_400;
+use super::schedule::{SimPolicyItem, SimSchedule};
+
+/// The organization a project belongs to unless it says otherwise.
+pub const DEFAULT_ORG_ID: &str = "5a0a1e7e0f2912c554080adc";
 
 /// The public API key the demo scenario accepts (digest username).
 pub const DEMO_PUBLIC_KEY: &str = "demokeys";
@@ -36,6 +39,17 @@ pub struct Scenario {
     pub token_ttl: Duration,
     /// A token bucket per (project, endpoint set); `None` means unlimited.
     pub rate_limit: Option<RateLimit>,
+    /// Organizations that exist besides those the projects name (an organization without
+    /// projects lists none, rather than a 404).
+    pub organizations: Vec<String>,
+    /// The largest page the discovery listings (`/groups`, `/orgs/{id}/groups`, `/clusters`,
+    /// `/flexClusters`) serve, whatever `itemsPerPage` asks (Atlas: 500): a small value gives
+    /// several pages with few projects or clusters. Snapshot listings are not affected.
+    pub max_items_per_page: u32,
+    /// The wall-clock time the simulator's clock stands at when it starts; `None`: the real
+    /// time then. The backup schedule's `nextSnapshot` is computed against it, so a scenario
+    /// whose histories are anchored at some `now` should start there.
+    pub started_at: Option<Timestamp>,
 }
 
 impl Default for Scenario {
@@ -48,6 +62,9 @@ impl Default for Scenario {
             nonce_reuse: NonceReuse::Allowed,
             token_ttl: Duration::from_secs(3600),
             rate_limit: None,
+            organizations: Vec::new(),
+            max_items_per_page: super::query::MAX_ITEMS_PER_PAGE,
+            started_at: None,
         }
     }
 }
@@ -97,18 +114,27 @@ pub struct SimProject {
     pub id: String,
     /// Human-readable name.
     pub name: String,
+    /// The organization it belongs to (24 lowercase hex digits); [`DEFAULT_ORG_ID`] unless set.
+    pub org_id: String,
     /// Its clusters; names are unique within a project (the first of a duplicate wins).
     pub clusters: Vec<SimCluster>,
 }
 
 impl SimProject {
-    /// A project with no clusters.
+    /// A project with no clusters, in the organization [`DEFAULT_ORG_ID`].
     pub fn new(id: impl Into<String>, name: impl Into<String>) -> SimProject {
         SimProject {
             id: id.into(),
             name: name.into(),
+            org_id: DEFAULT_ORG_ID.to_string(),
             clusters: Vec::new(),
         }
+    }
+
+    /// Puts it in another organization (builder style).
+    pub fn in_org(mut self, org_id: impl Into<String>) -> SimProject {
+        self.org_id = org_id.into();
+        self
     }
 
     /// Adds a cluster (builder style).
@@ -135,6 +161,18 @@ pub struct SimCluster {
     /// `type: shardedCluster` on `…/backup/snapshots` and are also served, with `members` and
     /// `snapshotIds`, on `…/backup/snapshots/shardedClusters` and `…/shardedCluster/{id}`.
     pub sharded: bool,
+    /// A global cluster (`clusterType: GEOSHARDED`, two zones); implies `sharded`.
+    pub global: bool,
+    /// `electableSpecs.instanceSize` in the cluster listing; `None`: the kind's usual size
+    /// (tenant `M2`, dedicated `M10`, legacy `M30`; flex clusters have none). `M0` makes it a
+    /// free cluster (see [`SimCluster::free`]).
+    pub instance_size: Option<String>,
+    /// `paused`: a paused cluster takes no snapshots (its history is the scenario's business).
+    pub paused: bool,
+    /// `backupEnabled` (dedicated) or `backupSettings.enabled` (flex).
+    pub backup_enabled: bool,
+    /// The Cloud Backup policy `…/backup/schedule` serves (dedicated clusters with backups on).
+    pub schedule: SimSchedule,
 }
 
 impl SimCluster {
@@ -147,12 +185,64 @@ impl SimCluster {
             fault: None,
             flex_refusal: FlexRefusal::default(),
             sharded: false,
+            global: false,
+            instance_size: None,
+            paused: false,
+            backup_enabled: true,
+            schedule: SimSchedule::default(),
         }
+    }
+
+    /// An M0 free cluster: `providerName: TENANT`, `instanceSize: M0`, backups off and no
+    /// snapshots (Atlas backs up no M0 cluster).
+    pub fn free(name: impl Into<String>) -> SimCluster {
+        SimCluster {
+            instance_size: Some(FREE_INSTANCE_SIZE.to_string()),
+            backup_enabled: false,
+            ..SimCluster::new(name, SimKind::Tenant)
+        }
+    }
+
+    /// Whether it is an M0 free cluster.
+    pub fn is_free(&self) -> bool {
+        self.instance_size.as_deref() == Some(FREE_INSTANCE_SIZE)
     }
 
     /// Makes it a sharded cluster (builder style; meaningful for dedicated clusters).
     pub fn sharded(mut self) -> SimCluster {
         self.sharded = true;
+        self
+    }
+
+    /// Makes it a global (`GEOSHARDED`, hence sharded) cluster (builder style).
+    pub fn global(mut self) -> SimCluster {
+        self.sharded = true;
+        self.global = true;
+        self
+    }
+
+    /// Sets the instance size the cluster listing shows (builder style).
+    pub fn with_instance_size(mut self, size: impl Into<String>) -> SimCluster {
+        self.instance_size = Some(size.into());
+        self
+    }
+
+    /// Pauses it (builder style).
+    pub fn paused(mut self) -> SimCluster {
+        self.paused = true;
+        self
+    }
+
+    /// Switches its backups off (builder style): `backupEnabled: false`, and its schedule
+    /// answers 404 `BACKUP_CONFIG_NOT_FOUND`.
+    pub fn backups_off(mut self) -> SimCluster {
+        self.backup_enabled = false;
+        self
+    }
+
+    /// Sets its backup policy (builder style).
+    pub fn with_schedule(mut self, schedule: SimSchedule) -> SimCluster {
+        self.schedule = schedule;
         self
     }
 
@@ -174,6 +264,9 @@ impl SimCluster {
         self
     }
 }
+
+/// The instance size of a free cluster.
+pub(crate) const FREE_INSTANCE_SIZE: &str = "M0";
 
 /// What a flex endpoint answers about a cluster that is not a flex cluster: the three answers
 /// the Atlas CLI takes to mean "use the dedicated endpoint".
@@ -404,6 +497,22 @@ pub fn daily_history(
     days: u32,
     opts: HistoryOptions,
 ) -> Vec<SimSnapshot> {
+    periodic_history(seed, now, 24, days, opts)
+}
+
+/// Like [`daily_history`], with one snapshot every `period_hours` hours (at least 1) instead
+/// of every day: slots lie at `schedule_hour` plus whole periods, `count` of them, newest first,
+/// and `last_completed_days_ago` counts slots rather than days. With 24 it is `daily_history`.
+/// For an hourly policy item (every 6 hours, say) served next to a matching schedule.
+pub fn periodic_history(
+    seed: u64,
+    now: Timestamp,
+    period_hours: u32,
+    count: u32,
+    opts: HistoryOptions,
+) -> Vec<SimSnapshot> {
+    let period = i64::from(period_hours.max(1)) * 3_600;
+    let days = count;
     let mut rng = fastrand::Rng::with_seed(seed);
     let machine = rng.u64(..) & 0xff_ffff_ffff;
     let counter_start = rng.u32(..) & 0xff_ffff;
@@ -415,18 +524,18 @@ pub fn daily_history(
 
     let now_s = now.as_second();
     let hour = i64::from(opts.schedule_hour % 24) * 3_600;
-    let latest_slot = (now_s - hour).div_euclid(SECONDS_PER_DAY) * SECONDS_PER_DAY + hour;
+    let latest_slot = (now_s - hour).div_euclid(period) * period + hour;
     let base = if opts.in_flight || now_s - latest_slot >= MAX_START_DELAY + MAX_DURATION {
         latest_slot
     } else {
-        latest_slot - SECONDS_PER_DAY
+        latest_slot - period
     };
     let skipped = opts.last_completed_days_ago.unwrap_or(0);
 
     let mut out = Vec::with_capacity(days as usize);
     let mut newest_settled = true;
     for slot in 0..days {
-        let scheduled = base - i64::from(slot) * SECONDS_PER_DAY;
+        let scheduled = base - i64::from(slot) * period;
         // Draw every random number for the slot up front, so options never shift the stream.
         let start_delay = i64::from(rng.u32(3..=MAX_START_DELAY as u32));
         let duration = i64::from(rng.u32(30..=MAX_DURATION as u32));
@@ -515,6 +624,26 @@ fn timestamp(unix_seconds: i64) -> Option<Timestamp> {
     Timestamp::from_second(unix_seconds).ok()
 }
 
+/// The organization of the demo's `analytics` project, which the demo discovers rather than
+/// lists by hand; the other demo projects are in [`DEFAULT_ORG_ID`].
+pub const DEMO_DISCOVERED_ORG_ID: &str = "5f3c9e2a1b4d6e7f80910b01";
+
+/// The organizations of [`Scenario::discovery`]: the first holds three projects (two pages of
+/// two), the second one.
+pub const DISCOVERY_ORG_IDS: [&str; 2] = ["6a0f1c2d3e4f5a6b7c8d0a01", "6a0f1c2d3e4f5a6b7c8d0a02"];
+
+/// The projects of [`Scenario::discovery`], in the order `GET /groups` lists them: `disc-prod`,
+/// `disc-staging` and `disc-empty` in the first organization, `other-org` in the second.
+pub const DISCOVERY_PROJECT_IDS: [&str; 4] = [
+    "6a0f1c2d3e4f5a6b7c8d0b01",
+    "6a0f1c2d3e4f5a6b7c8d0b02",
+    "6a0f1c2d3e4f5a6b7c8d0b03",
+    "6a0f1c2d3e4f5a6b7c8d0b04",
+];
+
+/// The page size [`Scenario::discovery`] serves its discovery listings in.
+pub const DISCOVERY_PAGE_SIZE: u32 = 2;
+
 /// Demo project ids (fixed, so a demo config can name them).
 pub const DEMO_PROJECT_IDS: [&str; 3] = [
     "5f3c9e2a1b4d6e7f80912a01",
@@ -556,6 +685,124 @@ impl Scenario {
         self
     }
 
+    /// Adds an organization that exists even without projects (builder style).
+    pub fn with_organization(mut self, org_id: impl Into<String>) -> Scenario {
+        self.organizations.push(org_id.into());
+        self
+    }
+
+    /// Every organization: those listed in `organizations`, then those the projects name, each
+    /// once, in that order.
+    pub fn organization_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        let named = self
+            .organizations
+            .iter()
+            .chain(self.projects.iter().map(|p| &p.org_id));
+        for id in named {
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        ids
+    }
+
+    /// A world for discovery, anchored at `now` (also its `started_at`), deterministic.
+    /// Discovery listings come in pages of [`DISCOVERY_PAGE_SIZE`]; every snapshot is
+    /// COMPLETED. Credentials and rate limit as [`Scenario::demo`].
+    ///
+    /// | org | project (id) | cluster | what it is |
+    /// |---|---|---|---|
+    /// | 1st | `disc-prod` (`…0b01`) | `free0` | M0 (`TENANT`): backups off, no snapshots |
+    /// | | | `paused0` | dedicated, paused 3 days ago: newest snapshot 3 days old |
+    /// | | | `nobackup0` | dedicated, backups off, no snapshots |
+    /// | | | `hourly0` | dedicated, policy hourly every 6 h (kept 2 days) + daily (7 days), 6-hourly history |
+    /// | | | `daily0` | dedicated, the default policy: daily, kept 7 days |
+    /// | | | `flex0` | flex, 8 daily snapshots |
+    /// | | `disc-staging` (`…0b02`) | `weekly0` | dedicated, policy weekly (4 weeks) + monthly on the last day (12 months), weekly history |
+    /// | | | `sharded0` | dedicated, sharded, default policy |
+    /// | | `disc-empty` (`…0b03`) | | no clusters |
+    /// | 2nd | `other-org` (`…0b04`) | `flex-b` | flex, 8 daily snapshots |
+    /// | | | `Cluster0` | dedicated, default policy |
+    pub fn discovery(now: Timestamp) -> Scenario {
+        let clean = HistoryOptions::default;
+        let daily = |seed: u64, days: u32| daily_history(mix(0xd15c, seed), now, days, clean());
+        let [org_a, org_b] = DISCOVERY_ORG_IDS;
+        let [prod, staging, empty, other] = DISCOVERY_PROJECT_IDS;
+        let dedicated = |name: &str| SimCluster::new(name, SimKind::Dedicated);
+
+        let weekly_history = periodic_history(mix(0xd15c, 7), now, 7 * 24, 4, clean());
+        // The weekday the weekly history falls on, so that schedule and history agree.
+        let weekday = weekly_history
+            .first()
+            .and_then(|s| s.scheduled)
+            .map(|t| {
+                t.to_zoned(jiff::tz::TimeZone::UTC)
+                    .weekday()
+                    .to_monday_one_offset()
+            })
+            .and_then(|d| u8::try_from(d).ok())
+            .unwrap_or(1);
+
+        let prod = SimProject::new(prod, "disc-prod")
+            .in_org(org_a)
+            .with_cluster(SimCluster::free("free0"))
+            .with_cluster(dedicated("paused0").paused().with_snapshots(daily_history(
+                mix(0xd15c, 2),
+                now,
+                10,
+                HistoryOptions {
+                    last_completed_days_ago: Some(3),
+                    ..clean()
+                },
+            )))
+            .with_cluster(dedicated("nobackup0").backups_off())
+            .with_cluster(
+                dedicated("hourly0")
+                    .with_schedule(SimSchedule {
+                        // The newest 6-hourly snapshot need not be the 02:00 one.
+                        reference: Some((2, 0)),
+                        ..SimSchedule::of(vec![
+                            SimPolicyItem::hourly(6, 2),
+                            SimPolicyItem::daily(7),
+                        ])
+                    })
+                    .with_snapshots(periodic_history(mix(0xd15c, 4), now, 6, 12, clean())),
+            )
+            .with_cluster(dedicated("daily0").with_snapshots(daily(5, 7)))
+            .with_cluster(SimCluster::new("flex0", SimKind::Flex).with_snapshots(daily(6, 8)));
+        let staging = SimProject::new(staging, "disc-staging")
+            .in_org(org_a)
+            .with_cluster(
+                dedicated("weekly0")
+                    .with_schedule(SimSchedule::of(vec![
+                        SimPolicyItem::weekly(weekday, 4),
+                        SimPolicyItem::monthly(40, 12),
+                    ]))
+                    .with_snapshots(weekly_history),
+            )
+            .with_cluster(dedicated("sharded0").sharded().with_snapshots(daily(8, 7)));
+        let empty = SimProject::new(empty, "disc-empty").in_org(org_a);
+        let other = SimProject::new(other, "other-org")
+            .in_org(org_b)
+            .with_cluster(SimCluster::new("flex-b", SimKind::Flex).with_snapshots(daily(9, 8)))
+            .with_cluster(dedicated("Cluster0").with_snapshots(daily(10, 7)));
+
+        let mut scenario = Scenario::new()
+            .with_api_key(DEMO_PUBLIC_KEY, DEMO_PRIVATE_KEY)
+            .with_service_account(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
+            .with_organization(org_a)
+            .with_organization(org_b)
+            .with_project(prod)
+            .with_project(staging)
+            .with_project(empty)
+            .with_project(other);
+        scenario.rate_limit = Some(RateLimit::atlas_default());
+        scenario.max_items_per_page = DISCOVERY_PAGE_SIZE;
+        scenario.started_at = Some(now);
+        scenario
+    }
+
     /// The demo's world, anchored at `now`, deterministic for a seed. Names and ids are fixed;
     /// the seed only varies the snapshot histories' timings, ids, sizes and older failures.
     ///
@@ -569,6 +816,11 @@ impl Scenario {
     /// | | `nightly-import` | flex | newest snapshot RUNNING |
     /// | `analytics` (`…2a03`) | `reporting` | flex | erroring: persistent `ServerError` |
     /// | | `warehouse` | tenant | healthy, with an occasional older failure |
+    /// | | `archive` | dedicated | backups switched off: no snapshots, no schedule |
+    ///
+    /// `production` and `staging` are in [`DEFAULT_ORG_ID`] (the demo lists their clusters by
+    /// hand); `analytics` is alone in [`DEMO_DISCOVERED_ORG_ID`], the organization the demo
+    /// discovers. The simulator's clock starts at `now`.
     ///
     /// Credentials: [`DEMO_PUBLIC_KEY`]/[`DEMO_PRIVATE_KEY`] (digest) and
     /// [`DEMO_CLIENT_ID`]/[`DEMO_CLIENT_SECRET`] (OAuth). No rate limit.
@@ -644,6 +896,7 @@ impl Scenario {
                 )),
             );
         let analytics = SimProject::new(analytics, "analytics")
+            .in_org(DEMO_DISCOVERED_ORG_ID)
             .with_cluster(
                 SimCluster::new("reporting", SimKind::Flex)
                     .with_snapshots(history(7, 8, healthy.clone()))
@@ -658,7 +911,8 @@ impl Scenario {
                         ..HistoryOptions::default()
                     },
                 )),
-            );
+            )
+            .with_cluster(SimCluster::new("archive", SimKind::Dedicated).backups_off());
 
         // Atlas limits every project, and says so in headers on every answer: so does the demo.
         let mut scenario = Scenario::new()
@@ -668,6 +922,7 @@ impl Scenario {
             .with_project(staging)
             .with_project(analytics);
         scenario.rate_limit = Some(RateLimit::atlas_default());
+        scenario.started_at = Some(now);
         scenario
     }
 }

@@ -6,6 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use jiff::Timestamp;
+use tokio::time::Instant;
+
 use super::clock::SimClock;
 use super::digest::NonceTable;
 use super::oauth::TokenTable;
@@ -26,7 +29,8 @@ pub struct Stats {
     /// Requests by route: `flex_list`, `flex_get`, `tenant_list_v2`, `tenant_get_v2`,
     /// `tenant_list_v1`, `tenant_get_v1`, `dedicated_list`, `dedicated_get`, `legacy_list`,
     /// `legacy_get` (v2), `legacy_list_v1`, `legacy_get_v1`, `flex_clusters_list`,
-    /// `flex_cluster_get`, `groups_list`, `oauth_token`, `oauth_revoke`, `unknown`.
+    /// `flex_cluster_get`, `groups_list`, `org_groups_list`, `clusters_list`, `cluster_get`,
+    /// `backup_schedule`, `oauth_token`, `oauth_revoke`, `unknown`.
     pub by_route: BTreeMap<String, u64>,
     /// Listing pages answered with 200 (a `MalformedJson` fault's broken page included).
     pub pages_served: u64,
@@ -54,14 +58,22 @@ pub(crate) struct Shared {
     pub(crate) service_accounts: HashMap<String, String>,
     /// Used for links when a request has no Host header.
     pub(crate) fallback_origin: String,
+    /// The largest page a discovery listing serves.
+    pub(crate) max_items_per_page: u32,
+    /// The clock's instant at start, and the wall-clock time it stands for.
+    started: (Instant, Timestamp),
 }
 
 impl Shared {
     pub(crate) fn new(scenario: Scenario, local: SocketAddr, clock: Arc<dyn SimClock>) -> Shared {
         let limiter = RateLimiter::new(scenario.rate_limit);
+        let started = (
+            clock.now(),
+            scenario.started_at.unwrap_or_else(Timestamp::now),
+        );
         Shared {
             clock,
-            world: Mutex::new(World::new(scenario.projects)),
+            world: Mutex::new(World::new(scenario.projects, scenario.organizations)),
             stats: Mutex::new(Stats::default()),
             nonces: Mutex::new(NonceTable::new(scenario.nonce_ttl, scenario.nonce_reuse)),
             tokens: Mutex::new(TokenTable::new(scenario.token_ttl)),
@@ -71,6 +83,18 @@ impl Shared {
             api_keys: scenario.api_keys.into_iter().collect(),
             service_accounts: scenario.service_accounts.into_iter().collect(),
             fallback_origin: format!("http://{local}"),
+            max_items_per_page: scenario.max_items_per_page.max(1),
+            started,
         }
+    }
+
+    /// The simulated wall-clock time: the scenario's start plus what the clock moved since.
+    pub(crate) fn wall_now(&self) -> Timestamp {
+        let (instant, at) = self.started;
+        let elapsed = self.clock.now().saturating_duration_since(instant);
+        jiff::SignedDuration::try_from(elapsed)
+            .ok()
+            .and_then(|d| at.checked_add(d).ok())
+            .unwrap_or(at)
     }
 }

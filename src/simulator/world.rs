@@ -8,6 +8,10 @@ use jiff::Timestamp;
 
 use super::faults::{self, Effect, FaultContext};
 use super::scenario::{Fault, FlexRefusal, SimCluster, SimKind, SimProject, SimSnapshot};
+use super::schedule::{SimSchedule, time_of_day};
+
+/// The reference time of day of a schedule whose cluster has no scheduled snapshot.
+const DEFAULT_REFERENCE: (u8, u8) = (2, 0);
 
 struct ClusterState {
     name: String,
@@ -16,6 +20,11 @@ struct ClusterState {
     fault: Option<Fault>,
     flex_refusal: FlexRefusal,
     sharded: bool,
+    global: bool,
+    instance_size: Option<String>,
+    paused: bool,
+    backup_enabled: bool,
+    schedule: SimSchedule,
 }
 
 impl From<SimCluster> for ClusterState {
@@ -27,6 +36,47 @@ impl From<SimCluster> for ClusterState {
             fault: c.fault,
             flex_refusal: c.flex_refusal,
             sharded: c.sharded,
+            global: c.global,
+            instance_size: c.instance_size,
+            paused: c.paused,
+            backup_enabled: c.backup_enabled,
+            schedule: c.schedule,
+        }
+    }
+}
+
+impl ClusterState {
+    fn describe(&self) -> Described {
+        let scheduled = || {
+            self.snapshots
+                .iter()
+                .filter(|s| !s.on_demand)
+                .filter_map(|s| s.scheduled)
+        };
+        let instance_size = match (&self.instance_size, self.kind) {
+            (_, SimKind::Flex) => None,
+            (Some(size), _) => Some(size.clone()),
+            (None, SimKind::Tenant) => Some("M2".to_string()),
+            (None, SimKind::Dedicated) => Some("M10".to_string()),
+            (None, SimKind::Legacy) => Some("M30".to_string()),
+        };
+        Described {
+            name: self.name.clone(),
+            kind: self.kind,
+            sharded: self.sharded || self.global,
+            global: self.global,
+            instance_size,
+            paused: self.paused,
+            backup_enabled: self.backup_enabled,
+            reference: self
+                .schedule
+                .reference
+                .or_else(|| scheduled().max().map(time_of_day))
+                .unwrap_or(DEFAULT_REFERENCE),
+            schedule: self.schedule.clone(),
+            created: scheduled()
+                .min()
+                .and_then(|t| t.checked_sub(jiff::SignedDuration::from_hours(24)).ok()),
         }
     }
 }
@@ -34,7 +84,35 @@ impl From<SimCluster> for ClusterState {
 struct ProjectState {
     id: String,
     name: String,
+    org_id: String,
     clusters: Vec<ClusterState>,
+}
+
+/// A cluster's facts as its cluster resource (and its schedule) describe it.
+#[derive(Clone, Debug)]
+pub(crate) struct Described {
+    pub(crate) name: String,
+    pub(crate) kind: SimKind,
+    /// Sharded (a global cluster is too).
+    pub(crate) sharded: bool,
+    /// `GEOSHARDED`.
+    pub(crate) global: bool,
+    /// `electableSpecs.instanceSize`; `None` for flex clusters.
+    pub(crate) instance_size: Option<String>,
+    pub(crate) paused: bool,
+    pub(crate) backup_enabled: bool,
+    pub(crate) schedule: SimSchedule,
+    /// The schedule's reference time of day, resolved.
+    pub(crate) reference: (u8, u8),
+    /// When it was "created": a day before its oldest scheduled snapshot.
+    pub(crate) created: Option<Timestamp>,
+}
+
+impl Described {
+    /// An M0 free cluster.
+    pub(crate) fn is_free(&self) -> bool {
+        self.instance_size.as_deref() == Some(super::scenario::FREE_INSTANCE_SIZE)
+    }
 }
 
 /// What a request learns about one cluster, taken under the lock.
@@ -45,6 +123,8 @@ pub(crate) struct ClusterView {
     pub(crate) flex_refusal: FlexRefusal,
     /// A sharded cluster.
     pub(crate) sharded: bool,
+    /// Its facts.
+    pub(crate) described: Described,
     /// The fault's effect on this request, already counted.
     pub(crate) effect: Option<Effect>,
     /// The fault a [`Fault::Random`] drew for this request, for `Stats::faults_injected`.
@@ -55,31 +135,28 @@ pub(crate) struct ClusterView {
 pub(crate) enum Lookup {
     NoGroup,
     NoCluster,
-    Found(ClusterView),
-}
-
-/// A flex cluster as the flex cluster listing shows it.
-pub(crate) struct FlexClusterSummary {
-    pub(crate) name: String,
-    /// When it was "created": a day before its oldest scheduled snapshot.
-    pub(crate) created: Option<Timestamp>,
+    Found(Box<ClusterView>),
 }
 
 /// A project as `GET /groups` shows it.
 pub(crate) struct ProjectSummary {
     pub(crate) id: String,
     pub(crate) name: String,
+    pub(crate) org_id: String,
     pub(crate) cluster_count: usize,
 }
 
-/// Every project and cluster.
+/// Every organization, project and cluster.
 pub(crate) struct World {
+    /// Organizations that exist without projects naming them.
+    organizations: Vec<String>,
     projects: Vec<ProjectState>,
 }
 
 impl World {
-    pub(crate) fn new(projects: Vec<SimProject>) -> World {
+    pub(crate) fn new(projects: Vec<SimProject>, organizations: Vec<String>) -> World {
         let mut world = World {
+            organizations,
             projects: Vec::new(),
         };
         for project in projects {
@@ -112,46 +189,55 @@ impl World {
             return Lookup::NoCluster;
         };
         let (effect, injected) = faults::apply_drawn(&mut state.fault, ctx);
-        Lookup::Found(ClusterView {
+        Lookup::Found(Box::new(ClusterView {
             kind: state.kind,
             snapshots: Arc::clone(&state.snapshots),
             flex_refusal: state.flex_refusal,
-            sharded: state.sharded,
+            sharded: state.sharded || state.global,
+            described: state.describe(),
             effect,
             injected,
-        })
+        }))
     }
 
     /// The flex clusters of a project, or `None` if there is no such project.
-    pub(crate) fn flex_clusters(&self, group: &str) -> Option<Vec<FlexClusterSummary>> {
+    pub(crate) fn flex_clusters(&self, group: &str) -> Option<Vec<Described>> {
+        self.described(group, |kind| kind == SimKind::Flex)
+    }
+
+    /// The clusters `GET …/clusters` lists (every one but the flex clusters), or `None` if
+    /// there is no such project.
+    pub(crate) fn clusters(&self, group: &str) -> Option<Vec<Described>> {
+        self.described(group, |kind| kind != SimKind::Flex)
+    }
+
+    fn described(&self, group: &str, keep: impl Fn(SimKind) -> bool) -> Option<Vec<Described>> {
         let project = self.project(group)?;
-        let summaries = project
-            .clusters
-            .iter()
-            .filter(|c| c.kind == SimKind::Flex)
-            .map(|c| FlexClusterSummary {
-                name: c.name.clone(),
-                created: c
-                    .snapshots
-                    .iter()
-                    .filter_map(|s| s.scheduled)
-                    .min()
-                    .and_then(|t| t.checked_sub(jiff::SignedDuration::from_hours(24)).ok()),
-            })
-            .collect();
-        Some(summaries)
+        Some(
+            project
+                .clusters
+                .iter()
+                .filter(|c| keep(c.kind))
+                .map(ClusterState::describe)
+                .collect(),
+        )
     }
 
     /// Every project.
     pub(crate) fn projects(&self) -> Vec<ProjectSummary> {
-        self.projects
+        self.projects.iter().map(summary).collect()
+    }
+
+    /// The projects of an organization, or `None` if there is no such organization.
+    pub(crate) fn projects_in_org(&self, org: &str) -> Option<Vec<ProjectSummary>> {
+        let projects: Vec<ProjectSummary> = self
+            .projects
             .iter()
-            .map(|p| ProjectSummary {
-                id: p.id.clone(),
-                name: p.name.clone(),
-                cluster_count: p.clusters.len(),
-            })
-            .collect()
+            .filter(|p| p.org_id == org)
+            .map(summary)
+            .collect();
+        let known = !projects.is_empty() || self.organizations.iter().any(|o| o == org);
+        known.then_some(projects)
     }
 
     pub(crate) fn set_fault(&mut self, group: &str, cluster: &str, fault: Option<Fault>) -> bool {
@@ -214,6 +300,7 @@ impl World {
         let mut state = ProjectState {
             id: project.id,
             name: project.name,
+            org_id: project.org_id,
             clusters: Vec::new(),
         };
         for cluster in project.clusters {
@@ -224,5 +311,14 @@ impl World {
         }
         self.projects.push(state);
         true
+    }
+}
+
+fn summary(p: &ProjectState) -> ProjectSummary {
+    ProjectSummary {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        org_id: p.org_id.clone(),
+        cluster_count: p.clusters.len(),
     }
 }
