@@ -7,8 +7,10 @@
 //! Limits, so that no client can hold the port: a TLS handshake must finish within
 //! [`ServeOptions::tls_handshake_timeout`] and request headers arrive within
 //! [`ServeOptions::header_read_timeout`], or the connection is closed; at most
-//! [`ServeOptions::max_connections`] connections are open at once, and one over the cap is
-//! closed as soon as it is accepted instead of waiting. Waiting would queue a scraper behind
+//! [`ServeOptions::max_connections`] connections are open at once, at most
+//! [`ServeOptions::max_connections_per_peer`] of them from one IP address (so a flood from one
+//! host, even one that reconnects as fast as it is closed, leaves room for every other host's
+//! scrapers), and one over either cap is closed as soon as it is accepted instead of waiting. Waiting would queue a scraper behind
 //! every silent connection of a flood, each holding its place for a whole timeout; closing keeps
 //! the kernel's queue short, so the port answers again as soon as the connections already in
 //! have timed out, and the process never runs out of file descriptors.
@@ -73,6 +75,9 @@ pub struct ServeOptions {
     pub tls_handshake_timeout: Duration,
     /// Connections open at once; one more is closed as soon as it is accepted.
     pub max_connections: usize,
+    /// Connections open at once from one IP address; one more from it is closed as soon as it
+    /// is accepted.
+    pub max_connections_per_peer: usize,
 }
 
 impl Default for ServeOptions {
@@ -82,6 +87,7 @@ impl Default for ServeOptions {
             header_read_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
             max_connections: 250,
+            max_connections_per_peer: 64,
         }
     }
 }
@@ -96,12 +102,18 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let peers = Arc::new(PeerSlots::new(options.max_connections_per_peer.max(1)));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 match accepted {
                     Ok((stream, peer)) => {
+                        let Some(peer_slot) = PeerSlots::take(&peers, peer.ip()) else {
+                            tracing::debug!(%peer, limit = options.max_connections_per_peer, "too many connections from this address; closing this one");
+                            drop(stream);
+                            continue;
+                        };
                         let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
                             tracing::debug!(%peer, limit = options.max_connections, "too many connections; closing this one");
                             drop(stream);
@@ -112,7 +124,7 @@ pub async fn serve(
                         let watcher = graceful.watcher();
                         let options = options.clone();
                         tokio::spawn(async move {
-                            let _permit = permit;
+                            let _permit = (permit, peer_slot);
                             // The web config of the moment: a reload applies to new connections.
                             let tls = app.web.load().tls_acceptor();
                             match tls {
@@ -140,6 +152,62 @@ pub async fn serve(
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(options.grace) => {
             tracing::warn!("requests still running after the grace period; closing them");
+        }
+    }
+}
+
+/// Connections open per IP address, each held by a [`PeerSlot`] until its connection ends.
+#[derive(Debug)]
+struct PeerSlots {
+    limit: usize,
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One open connection's place in [`PeerSlots`]; dropping it frees the place.
+#[derive(Debug)]
+struct PeerSlot {
+    slots: Arc<PeerSlots>,
+    ip: std::net::IpAddr,
+}
+
+impl PeerSlots {
+    fn new(limit: usize) -> PeerSlots {
+        PeerSlots {
+            limit,
+            open: std::sync::Mutex::default(),
+        }
+    }
+
+    /// A place for one more connection from `ip`, unless it has `limit` open.
+    fn take(slots: &Arc<PeerSlots>, ip: std::net::IpAddr) -> Option<PeerSlot> {
+        let mut open = slots
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(ip).or_insert(0);
+        if *count >= slots.limit {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot {
+            slots: Arc::clone(slots),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .slots
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
         }
     }
 }

@@ -1045,6 +1045,7 @@ async fn serve_exporter_with(
         // The flood opens more connections than the default cap: this test is about bcrypt.
         ServeOptions {
             max_connections: 4096,
+            max_connections_per_peer: 4096,
             ..ServeOptions::default()
         },
         std::future::pending(),
@@ -1286,6 +1287,63 @@ async fn a_flood_of_silent_tls_connections_is_closed_and_a_real_scrape_gets_thro
         }
     };
     tokio::join!(closed, scrape);
+    drop(silent);
+    let _ = stop.send(());
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_flood_from_one_address_leaves_room_for_scrapers_from_another() {
+    use atlas_snapshot_exporter::exporter::{Exporter, ExporterOptions};
+    use atlas_snapshot_exporter::server::ServeOptions;
+    use atlas_snapshot_exporter::simulator::Scenario;
+    use tokio::io::AsyncReadExt;
+
+    let scenario = Scenario::new().with_api_key("key", "secret");
+    let config =
+        atlas_snapshot_exporter::demo::config_for(&scenario, "http://127.0.0.1:9").unwrap();
+    const PER_PEER: usize = 4;
+    let options = ExporterOptions {
+        serve: ServeOptions {
+            max_connections: 16,
+            max_connections_per_peer: PER_PEER,
+            // Silent connections stay open for the whole test unless the caps close them.
+            header_read_timeout: Duration::from_secs(60),
+            ..ServeOptions::default()
+        },
+        ..ExporterOptions::new("127.0.0.1:0")
+    };
+    let exporter = Exporter::build(config, options).await.unwrap();
+    let addr = exporter.server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(exporter.server.serve(async {
+        let _ = stopped.await;
+    }));
+
+    // 40 silent connections from 127.0.0.2, more than the whole cap: only PER_PEER stay.
+    let flooder: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let mut silent = Vec::new();
+    for _ in 0..40 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(flooder, 0)).unwrap();
+        silent.push(socket.connect(addr).await.unwrap());
+    }
+    let mut open = 0;
+    for stream in &mut silent {
+        let mut buf = [0u8; 1];
+        // A connection over the cap is closed at once; one within it stays silent.
+        match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {}
+            Ok(Ok(_)) => panic!("a silent connection got bytes"),
+            Err(_) => open += 1,
+        }
+    }
+    assert_eq!(open, PER_PEER, "connections the flooding address keeps");
+    // A scrape from another address gets through at the first try while the flood holds.
+    let r = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     drop(silent);
     let _ = stop.send(());
     server.await.unwrap();
