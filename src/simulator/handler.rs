@@ -7,8 +7,8 @@
 //! 4. `Accept` must name the endpoint's media type → else 406;
 //! 5. path parameters (group id 404 `INVALID_GROUP_ID`, cluster name 400, snapshot id 404);
 //! 6. the rate limit of (project, endpoint set) → 429; from here on every answer carries
-//!    `Ratelimit-Limit` and `Ratelimit-Remaining`, errors included, as Atlas' do; then, on
-//!    snapshot endpoints, a retired route or media type → 410 `VERSION_GONE`;
+//!    `Ratelimit-Limit` and `Ratelimit-Remaining`, errors included, as Atlas' do; then a
+//!    retired route or media type → 410 `VERSION_GONE`;
 //! 7. query parameters (paging, flags, `completed`) → 400;
 //! 8. project and cluster exist → 404 `GROUP_NOT_FOUND` / `CLUSTER_NOT_FOUND`;
 //! 9. the cluster's fault (error, delay, or a broken body);
@@ -401,6 +401,8 @@ fn check_cluster_name(cluster: &str) -> Result<(), Failure> {
     }
 }
 
+/// Takes a token from the bucket of (`scope`, `set`), then refuses a retired route or media
+/// type with 410 `VERSION_GONE`, on every endpoint (snapshots, discovery, schedules).
 fn admit(shared: &Shared, ctx: &Ctx, scope: &str, set: EndpointSet) -> Result<Admission, Failure> {
     let admission = lock(&shared.limiter).admit(scope, set, shared.clock.now());
     match admission {
@@ -413,6 +415,9 @@ fn admit(shared: &Shared, ctx: &Ctx, scope: &str, set: EndpointSet) -> Result<Ad
             error: rate_limited(&ctx.path, retry_after_secs, &shared.limits),
             retry_after: Some(retry_after_secs),
         }),
+        _ if lock(&shared.lifecycle).is_gone(ctx.route, ctx.media) => {
+            Err(ApiError::version_gone().into())
+        }
         admitted => Ok(admitted),
     }
 }
@@ -541,9 +546,6 @@ async fn snapshots(
 ) -> Result<Resp, Failure> {
     check_snapshot_path(group, cluster, id)?;
     let admission = admit(shared, ctx, group, family.endpoint_set())?;
-    if lock(&shared.lifecycle).is_gone(ctx.route, ctx.media) {
-        return Err(ApiError::version_gone().into());
-    }
     let output = Output::parse(&ctx.query)?;
     let (page, completed) = match id {
         Some(_) => (None, None),

@@ -126,6 +126,11 @@ impl Setup {
         self
     }
 
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Setup {
+        self.clock = clock;
+        self
+    }
+
     pub fn tweak(mut self, f: impl FnOnce(&mut Config) + 'static) -> Setup {
         self.tweak = Box::new(f);
         self
@@ -215,6 +220,27 @@ impl Harness {
     pub async fn scrape(&self) -> Scrape {
         let text = self.scrape_text().await;
         exposition::parse(&text).unwrap_or_else(|e| panic!("invalid exposition: {e}\n{text}"))
+    }
+}
+
+/// A wall clock that stands still until a test moves it, for tests that compare timestamps
+/// taken at different moments.
+#[derive(Debug)]
+pub struct SettableClock(std::sync::Mutex<Timestamp>);
+
+impl SettableClock {
+    pub fn at(now: Timestamp) -> Arc<SettableClock> {
+        Arc::new(SettableClock(std::sync::Mutex::new(now)))
+    }
+
+    pub fn set(&self, now: Timestamp) {
+        *self.0.lock().unwrap() = now;
+    }
+}
+
+impl Clock for SettableClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap()
     }
 }
 
