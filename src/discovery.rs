@@ -168,6 +168,10 @@ pub struct Discovery {
     found: Vec<ProjectClusters>,
     report: Option<DiscoveryReport>,
     last_refresh: Option<tokio::time::Instant>,
+    /// A discovered cluster answered 404: one refresh before the scheduled one is wanted.
+    early_requested: bool,
+    /// The one early refresh allowed per refresh interval has run.
+    early_used: bool,
 }
 
 impl Discovery {
@@ -182,6 +186,18 @@ impl Discovery {
             found: Vec::new(),
             report,
             last_refresh: None,
+            early_requested: false,
+            early_used: false,
+        }
+    }
+
+    /// Asks for a refresh at the next cycle because a discovered cluster answered 404 (it
+    /// was probably deleted): it then leaves /metrics within a cycle instead of showing as
+    /// down until the scheduled refresh. At most one such early refresh runs per refresh
+    /// interval, so a 404 that persists costs no more than twice the usual refreshes.
+    pub fn request_early(&mut self) {
+        if self.config.enabled {
+            self.early_requested = true;
         }
     }
 
@@ -210,8 +226,14 @@ impl Discovery {
         }
     }
 
-    /// Whether a refresh is due at `now`: the first, or `refresh_interval` after the last.
+    /// Whether a refresh is due at `now`: the first, `refresh_interval` after the last
+    /// scheduled one, or an early one asked for by [`Discovery::request_early`].
     pub fn due(&self, now: tokio::time::Instant) -> bool {
+        self.scheduled(now) || (self.early_requested && !self.early_used)
+    }
+
+    /// Whether the scheduled refresh is due: the first, or `refresh_interval` after the last.
+    fn scheduled(&self, now: tokio::time::Instant) -> bool {
         self.last_refresh
             .is_none_or(|last| now.saturating_duration_since(last) >= self.config.refresh_interval)
     }
@@ -271,7 +293,15 @@ impl Discovery {
         now: Timestamp,
     ) -> HashMap<TargetKey, Learnt> {
         let started = Instant::now();
-        self.last_refresh = Some(tokio::time::Instant::now());
+        let now_tick = tokio::time::Instant::now();
+        if self.scheduled(now_tick) {
+            // An early refresh leaves the schedule alone; a scheduled one allows another.
+            self.last_refresh = Some(now_tick);
+            self.early_used = false;
+        } else {
+            self.early_used = true;
+        }
+        self.early_requested = false;
         if self.config.enabled {
             let up = self.discover(inventory, slots, deadline).await;
             self.report = Some(DiscoveryReport {
@@ -1015,6 +1045,18 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(d.due(tokio::time::Instant::now()));
         refresh(&mut d, &fake, &[]).await;
+        // A discovered cluster's 404 makes one early refresh due, once per interval.
+        assert!(!d.due(tokio::time::Instant::now()));
+        d.request_early();
+        assert!(d.due(tokio::time::Instant::now()));
+        refresh(&mut d, &fake, &[]).await;
+        d.request_early();
+        assert!(
+            !d.due(tokio::time::Instant::now()),
+            "one early refresh per interval"
+        );
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert!(d.due(tokio::time::Instant::now()), "the schedule stayed");
         // A changed filter makes one due at once; switching discovery off forgets the found.
         let mut config = enabled();
         config.clusters.exclude = vec![regex::Regex::new("x").unwrap()];

@@ -256,6 +256,8 @@ pub struct Poller {
     listed: Vec<Target>,
     /// What discovery found, and when it refreshes next.
     discovery: Discovery,
+    /// A discovered target answered 404 during a poll: ask discovery for an early refresh.
+    discovered_gone: bool,
     records: Vec<Record>,
     poll_interval: Duration,
     poll_deadline: Duration,
@@ -296,6 +298,7 @@ impl Poller {
             client,
             listed: config.targets(),
             discovery: Discovery::new(config.discovery.clone()),
+            discovered_gone: false,
             records: Vec::new(),
             poll_interval: config.poll_interval,
             poll_deadline: config.poll_deadline(),
@@ -413,6 +416,9 @@ impl Poller {
             self.observer.cycle_started();
         }
         let limit = Arc::new(Semaphore::new(self.atlas.max_concurrency.max(1)));
+        if std::mem::take(&mut self.discovered_gone) {
+            self.discovery.request_early();
+        }
         let refreshing = cycle && self.discovery.due(tokio::time::Instant::now());
         let learnt = self.poll_phase(only, &limit, started, refreshing).await;
         if let Some(learnt) = learnt {
@@ -591,7 +597,12 @@ impl Poller {
                 state.errors_total[reason.index()] += 1;
                 if error.is_not_found() {
                     // The cluster or project is gone: its snapshot series go with it, and a
-                    // cluster of the same name created later starts afresh.
+                    // cluster of the same name created later starts afresh. A discovered one
+                    // leaves at the next cycle's (early) refresh.
+                    let key = state.target.key();
+                    if !self.listed.iter().any(|t| t.key() == key) {
+                        self.discovered_gone = true;
+                    }
                     state.backups = None;
                     record.ledger = FailureLedger::default();
                     state.resolved = BackupApi::from_kind(state.target.kind);

@@ -1904,6 +1904,10 @@ async fn an_8_mib_error_code_leaves_the_log_line_the_page_and_the_metrics_small(
             .with_cluster(flex("hostile", healthy(1, 8)))
             .with_cluster(flex("fine", healthy(2, 8))),
     ]))
+    // The 8 MiB body goes to the listing and to the refresh's cluster GET at once: on two
+    // loaded cores a debug build may read them slower than the harness' 5 s timeout, and
+    // this test is about sizes, not time.
+    .tweak(|c| c.atlas.timeout = Duration::from_secs(60))
     .start()
     .await;
     h.sim
