@@ -19,7 +19,10 @@
 //! Every request is `Accept: application/json` with the same digest authentication as Atlas'.
 //! A cluster configured by name has its id looked up in the clusters listing once; the id is
 //! remembered for the client's life, and looked up again when a request with it answers 404
-//! (the cluster was removed and added again, say). A configured id is used as it is.
+//! (the cluster was removed and added again, say). One listing remembers the id of every
+//! cluster of the project, and lookups wait for one in flight (the refresh and the polls of
+//! the first cycle run side by side), so a project costs one listing however many clusters
+//! it names. A configured id is used as it is.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -42,11 +45,15 @@ const DAY: u64 = 24 * HOUR;
 
 /// The ids of clusters configured by name, keyed by project id and cluster name.
 #[derive(Debug, Default)]
-pub(crate) struct ClusterIds(Mutex<HashMap<(String, String), String>>);
+pub(crate) struct ClusterIds {
+    ids: Mutex<HashMap<(String, String), String>>,
+    /// Held while a clusters listing is read, so that concurrent lookups share it.
+    listing: tokio::sync::Mutex<()>,
+}
 
 impl ClusterIds {
     fn get(&self, project_id: &str, name: &str) -> Option<String> {
-        self.0
+        self.ids
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&(project_id.to_owned(), name.to_owned()))
@@ -54,14 +61,14 @@ impl ClusterIds {
     }
 
     fn set(&self, project_id: &str, name: &str, id: &str) {
-        self.0
+        self.ids
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert((project_id.to_owned(), name.to_owned()), id.to_owned());
     }
 
     fn forget(&self, project_id: &str, name: &str) {
-        self.0
+        self.ids
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&(project_id.to_owned(), name.to_owned()));
@@ -266,22 +273,44 @@ impl AtlasClient {
         Ok(all)
     }
 
-    /// The id of the cluster named `name`, from the clusters listing; remembered.
+    /// The id of the cluster named `name`, from the clusters listing, which remembers the id
+    /// of every cluster it names. `stale` is an id that answered 404: a lookup that finds
+    /// another (one in flight found it) takes that one without listing again.
     async fn resolve_cluster_id(
         &self,
         project_id: &str,
         name: &str,
+        stale: Option<&str>,
         pace: &Pace,
     ) -> Result<String, AtlasError> {
+        let _listing = self.cluster_ids.listing.lock().await;
+        if let Some(id) = self.cluster_ids.get(project_id, name)
+            && Some(id.as_str()) != stale
+        {
+            return Ok(id);
+        }
         let clusters = self.list_manager_clusters(project_id, pace).await?;
-        let found = find_named(&clusters, name).ok_or_else(|| no_such_cluster(project_id, name))?;
+        let mut names: Vec<&str> = clusters
+            .iter()
+            .filter_map(|c| c.cluster_name.as_deref().or(c.replica_set_name.as_deref()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for other in names {
+            if let Some(found) = find_named(&clusters, other) {
+                self.cluster_ids.set(project_id, other, &found.id);
+            }
+        }
+        let found = find_named(&clusters, name).ok_or_else(|| {
+            self.cluster_ids.forget(project_id, name);
+            no_such_cluster(project_id, name)
+        })?;
         tracing::debug!(
             project_id,
             cluster_name = name,
             cluster_id = %found.id,
             "found the cluster's id in the clusters listing"
         );
-        self.cluster_ids.set(project_id, name, &found.id);
         Ok(found.id.clone())
     }
 
@@ -304,18 +333,21 @@ impl AtlasClient {
             return read(id.to_owned()).await;
         }
         let Some(remembered) = self.cluster_ids.get(project_id, name) else {
-            let id = self.resolve_cluster_id(project_id, name, pace).await?;
+            let id = self
+                .resolve_cluster_id(project_id, name, None, pace)
+                .await?;
             return read(id).await;
         };
-        match read(remembered).await {
+        match read(remembered.clone()).await {
             Err(error) if error.status() == Some(404) => {
-                self.cluster_ids.forget(project_id, name);
                 tracing::debug!(
                     project_id,
                     cluster_name = name,
                     "the remembered cluster id answered 404; looking the name up again"
                 );
-                let id = self.resolve_cluster_id(project_id, name, pace).await?;
+                let id = self
+                    .resolve_cluster_id(project_id, name, Some(&remembered), pace)
+                    .await?;
                 read(id).await
             }
             other => other,
