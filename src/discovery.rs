@@ -62,23 +62,33 @@ pub trait Inventory: Send + Sync + 'static {
         pace: &Pace,
     ) -> impl Future<Output = Option<Result<Vec<ListedCluster>, AtlasError>>> + Send;
 
-    /// One cluster of a configured kind (`auto` as the snapshot listing resolves it).
+    /// One cluster of a configured kind (`auto` as the snapshot listing resolves it);
+    /// `cluster_id` is the configured id (Cloud Manager and Ops Manager), if any.
     fn cluster(
         &self,
         kind: Kind,
         known: Option<BackupApi>,
         project_id: &str,
         name: &str,
+        cluster_id: Option<&str>,
         pace: &Pace,
     ) -> impl Future<Output = (Option<BackupApi>, Result<ListedCluster, AtlasError>)> + Send;
 
-    /// The backup policy of a dedicated cluster, from its backup schedule.
+    /// The backup policy of a dedicated cluster (under Cloud Manager and Ops Manager, of a
+    /// legacy one), from its backup schedule.
     fn policy(
         &self,
         project_id: &str,
         name: &str,
+        cluster_id: Option<&str>,
         pace: &Pace,
     ) -> impl Future<Output = Result<BackupPolicy, AtlasError>> + Send;
+
+    /// Whether legacy clusters have a schedule to read: true under Cloud Manager and Ops
+    /// Manager, where every cluster is legacy and its schedule is its snapshot schedule.
+    fn legacy_schedules(&self) -> bool {
+        false
+    }
 }
 
 impl Inventory for AtlasClient {
@@ -115,8 +125,15 @@ impl Inventory for AtlasClient {
         known: Option<BackupApi>,
         project_id: &str,
         name: &str,
+        cluster_id: Option<&str>,
         pace: &Pace,
     ) -> (Option<BackupApi>, Result<ListedCluster, AtlasError>) {
+        if self.flavor().is_public_api() {
+            let result = self
+                .get_manager_cluster(project_id, name, cluster_id, pace)
+                .await;
+            return (Some(BackupApi::Legacy), result);
+        }
         self.get_cluster_for_kind(kind, known, project_id, name, pace)
             .await
     }
@@ -125,9 +142,19 @@ impl Inventory for AtlasClient {
         &self,
         project_id: &str,
         name: &str,
+        cluster_id: Option<&str>,
         pace: &Pace,
     ) -> Result<BackupPolicy, AtlasError> {
+        if self.flavor().is_public_api() {
+            return self
+                .get_manager_policy(project_id, name, cluster_id, pace)
+                .await;
+        }
         self.get_backup_policy(project_id, name, pace).await
+    }
+
+    fn legacy_schedules(&self) -> bool {
+        self.flavor().is_public_api()
     }
 }
 
@@ -461,6 +488,7 @@ impl Discovery {
                     known,
                     &target.project_id,
                     &target.cluster_name,
+                    target.cluster_id.as_deref(),
                     &pace,
                 );
                 let (api, result) = tokio::time::timeout(deadline, read)
@@ -506,23 +534,35 @@ impl Discovery {
             }
         }
 
+        let ids: HashMap<TargetKey, Arc<str>> = listed
+            .iter()
+            .filter_map(|t| t.cluster_id.as_ref().map(|id| (t.key(), Arc::clone(id))))
+            .collect();
+        let legacy_schedules = inventory.legacy_schedules();
         let mut tasks = JoinSet::new();
         for (key, api) in &apis {
             let entry = learnt.entry(key.clone()).or_default();
             match api {
                 Some(BackupApi::Flex) => entry.policy = Some(BackupPolicy::flex()),
-                Some(BackupApi::Dedicated) => {
+                Some(BackupApi::Legacy) if !legacy_schedules => {}
+                Some(BackupApi::Dedicated | BackupApi::Legacy) => {
                     if entry.facts.is_some_and(|f| !f.backup_enabled) {
                         continue;
                     }
                     let inventory = Arc::clone(inventory);
                     let slots = Arc::clone(slots);
                     let key = key.clone();
+                    let id = ids.get(&key).cloned();
                     tasks.spawn(async move {
                         let pace = Pace::with_slot(slots, deadline).await;
                         let result = within(
                             deadline,
-                            inventory.policy(&key.project_id, &key.cluster_name, &pace),
+                            inventory.policy(
+                                &key.project_id,
+                                &key.cluster_name,
+                                id.as_deref(),
+                                &pace,
+                            ),
                         )
                         .await;
                         (key, result)
@@ -791,6 +831,7 @@ mod tests {
             known: Option<BackupApi>,
             project_id: &str,
             name: &str,
+            _: Option<&str>,
             _: &Pace,
         ) -> (Option<BackupApi>, Result<ListedCluster, AtlasError>) {
             self.call(format!("cluster {project_id}/{name}"));
@@ -804,6 +845,7 @@ mod tests {
             &self,
             project_id: &str,
             name: &str,
+            _: Option<&str>,
             _: &Pace,
         ) -> Result<BackupPolicy, AtlasError> {
             self.call(format!("schedule {project_id}/{name}"));

@@ -805,14 +805,7 @@ async fn poll_one(
     let deadline = pace.deadline();
     // Each page is folded into the summary as it arrives and dropped: a listing never sits in
     // memory whole.
-    let poll = client.list_for_kind_paced(
-        target.kind,
-        known,
-        &target.project_id,
-        &target.cluster_name,
-        SummaryFold::new,
-        &pace,
-    );
+    let poll = client.list_target_paced(target, known, SummaryFold::new, &pace);
     let (api, result) = match tokio::time::timeout(deadline, poll).await {
         Ok((api, folded)) => (api, folded.map(SummaryFold::finish)),
         // What the cut-short poll learnt about the kind is lost with it: keep what was known.

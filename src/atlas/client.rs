@@ -28,7 +28,7 @@ use super::wire::{
 };
 use crate::clock::Clock;
 use crate::config::{AtlasConfig, Credentials, RateLimitConfig};
-use crate::target::{ApiVersion, Kind};
+use crate::target::{ApiVersion, Flavor, Kind, Target};
 
 /// The `User-Agent` the client sends.
 pub const USER_AGENT: &str = concat!("atlas-snapshot-exporter/", env!("CARGO_PKG_VERSION"));
@@ -93,6 +93,11 @@ pub struct AtlasClient {
     budget: Budget,
     /// What was logged once per endpoint: sunset dates and retirements.
     logged: Mutex<HashSet<(Operation, Notice)>>,
+    /// The product behind `base_url`: Atlas, or the `/api/public/v1.0` API of Cloud Manager
+    /// and Ops Manager.
+    flavor: Flavor,
+    /// Cloud Manager and Ops Manager: the ids of the clusters named by name, found once.
+    pub(super) cluster_ids: super::manager::ClusterIds,
 }
 
 /// A fact about an endpoint that is logged once per endpoint, not once per response.
@@ -223,6 +228,7 @@ impl AtlasClient {
             &atlas.credentials,
             observer,
         )
+        .map(|client| client.with_flavor(atlas.flavor))
     }
 
     /// Builds a client with explicit options.
@@ -263,7 +269,21 @@ impl AtlasClient {
             auth,
             observer,
             logged: Mutex::new(HashSet::new()),
+            flavor: Flavor::Atlas,
+            cluster_ids: super::manager::ClusterIds::default(),
         })
+    }
+
+    /// Talks to `flavor`: under Cloud Manager and Ops Manager every path is under
+    /// `/api/public/v1.0` and clusters are addressed by id ([`super::manager`]).
+    pub fn with_flavor(mut self, flavor: Flavor) -> AtlasClient {
+        self.flavor = flavor;
+        self
+    }
+
+    /// The product this client talks to.
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
     }
 
     /// Measures time-based authentication decisions (how long a host that refused digest nonce
@@ -333,6 +353,12 @@ impl AtlasClient {
         new_sink: impl Fn(BackupApi) -> S,
         pace: &Pace,
     ) -> (Option<BackupApi>, Result<S, AtlasError>) {
+        if self.flavor.is_public_api() {
+            let result = self
+                .manager_snapshots_into(project_id, cluster, None, &new_sink, pace)
+                .await;
+            return (Some(BackupApi::Legacy), result);
+        }
         let read = |api: BackupApi| {
             let mut sink = new_sink(api);
             async move {
@@ -342,6 +368,39 @@ impl AtlasClient {
             }
         };
         self.for_kind(kind, known, read).await
+    }
+
+    /// One target's snapshots, as [`AtlasClient::list_for_kind_paced`] reads them. Under Cloud
+    /// Manager and Ops Manager the target's configured cluster id, when it has one, addresses
+    /// the cluster; otherwise its name is looked up ([`super::manager`]).
+    pub async fn list_target_paced<S: PageSink + Send>(
+        &self,
+        target: &Target,
+        known: Option<BackupApi>,
+        new_sink: impl Fn(BackupApi) -> S,
+        pace: &Pace,
+    ) -> (Option<BackupApi>, Result<S, AtlasError>) {
+        if self.flavor.is_public_api() {
+            let result = self
+                .manager_snapshots_into(
+                    &target.project_id,
+                    &target.cluster_name,
+                    target.cluster_id.as_deref(),
+                    &new_sink,
+                    pace,
+                )
+                .await;
+            return (Some(BackupApi::Legacy), result);
+        }
+        self.list_for_kind_paced(
+            target.kind,
+            known,
+            &target.project_id,
+            &target.cluster_name,
+            new_sink,
+            pace,
+        )
+        .await
     }
 
     /// Asks the endpoint a configured kind names, and returns the API to remember with the
@@ -412,7 +471,7 @@ impl AtlasClient {
             .await
     }
 
-    async fn list_into_paced(
+    pub(super) async fn list_into_paced(
         &self,
         api: BackupApi,
         project_id: &str,
@@ -456,6 +515,16 @@ impl AtlasClient {
         cluster: &str,
         snapshot_id: &str,
     ) -> Result<OneSnapshot, AtlasError> {
+        if self.flavor.is_public_api() {
+            let pace = Pace::unbounded();
+            let snapshot = self
+                .with_cluster_id(project_id, cluster, None, &pace, |id| async move {
+                    self.get_one(BackupApi::Legacy, project_id, &id, snapshot_id)
+                        .await
+                })
+                .await?;
+            return Ok(OneSnapshot::Legacy(snapshot));
+        }
         Ok(match api {
             BackupApi::Tenant => {
                 OneSnapshot::Tenant(self.get_one(api, project_id, cluster, snapshot_id).await?)
@@ -719,11 +788,17 @@ impl AtlasClient {
         version: ApiVersion,
         segments: &[&str],
     ) -> Result<Url, AtlasError> {
+        // Cloud Manager and Ops Manager have one API root, whatever the version asked for.
+        let root = if self.flavor.is_public_api() {
+            ["api", "public", ApiVersion::V1_0.as_str()]
+        } else {
+            ["api", "atlas", version.as_str()]
+        };
         let mut url = self.options.base_url.clone();
         url.path_segments_mut()
             .map_err(|()| AtlasError::Internal("base_url cannot be a base".into()))?
             .pop_if_empty()
-            .extend(["api", "atlas", version.as_str()])
+            .extend(root)
             .extend(segments);
         Ok(url)
     }
@@ -1055,7 +1130,11 @@ fn operation_kind(operation: Operation) -> Kind {
         | Operation::FlexClustersList
         | Operation::ClusterGet
         | Operation::FlexClusterGet
-        | Operation::BackupScheduleGet => Kind::Auto,
+        | Operation::BackupScheduleGet
+        | Operation::ManagerClustersList
+        | Operation::ManagerClusterGet
+        | Operation::BackupConfigGet
+        | Operation::SnapshotScheduleGet => Kind::Auto,
     }
 }
 

@@ -248,11 +248,22 @@ pub enum Operation {
     /// Get a cluster's backup schedule (`getGroupClusterBackupSchedule`, override
     /// `getBackupSchedule`).
     BackupScheduleGet,
+    /// Cloud Manager / Ops Manager: list a project's clusters (`GET /groups/{id}/clusters`), to
+    /// find a cluster's id by its name.
+    ManagerClustersList,
+    /// Cloud Manager / Ops Manager: get one cluster by id (`GET /groups/{id}/clusters/{clusterId}`).
+    ManagerClusterGet,
+    /// Cloud Manager / Ops Manager: get a cluster's backup configuration
+    /// (`GET /groups/{id}/backupConfigs/{clusterId}`).
+    BackupConfigGet,
+    /// Cloud Manager / Ops Manager: get a cluster's snapshot schedule
+    /// (`GET /groups/{id}/backupConfigs/{clusterId}/snapshotSchedule`).
+    SnapshotScheduleGet,
 }
 
 impl Operation {
     /// Every operation, for pre-registering label values.
-    pub const ALL: [Operation; 16] = [
+    pub const ALL: [Operation; 20] = [
         Operation::TenantSnapshotsList,
         Operation::TenantSnapshotsGet,
         Operation::FlexSnapshotsList,
@@ -269,9 +280,14 @@ impl Operation {
         Operation::ClusterGet,
         Operation::FlexClusterGet,
         Operation::BackupScheduleGet,
+        Operation::ManagerClustersList,
+        Operation::ManagerClusterGet,
+        Operation::BackupConfigGet,
+        Operation::SnapshotScheduleGet,
     ];
 
-    /// The label value, named after the spec's operationIds.
+    /// The label value, named after the spec's operationIds (the Cloud Manager and Ops Manager
+    /// ones after their API reference pages, `om` where the Atlas name is taken).
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::TenantSnapshotsList => "list_tenant_snapshots",
@@ -290,6 +306,10 @@ impl Operation {
             Operation::ClusterGet => "get_cluster",
             Operation::FlexClusterGet => "get_flex_cluster",
             Operation::BackupScheduleGet => "get_backup_schedule",
+            Operation::ManagerClustersList => "list_om_clusters",
+            Operation::ManagerClusterGet => "get_om_cluster",
+            Operation::BackupConfigGet => "get_backup_config",
+            Operation::SnapshotScheduleGet => "get_snapshot_schedule",
         }
     }
 }

@@ -586,7 +586,10 @@ impl AtlasClient {
 }
 
 /// Reads a body that must be one JSON object into its lenient shape.
-fn decode_object<R: for<'de> Deserialize<'de>>(body: &[u8], what: &str) -> Result<R, AtlasError> {
+pub(super) fn decode_object<R: for<'de> Deserialize<'de>>(
+    body: &[u8],
+    what: &str,
+) -> Result<R, AtlasError> {
     match serde_json::from_slice::<Lenient<R>>(body) {
         Ok(Lenient(Some(raw))) => Ok(raw),
         Ok(Lenient(None)) => Err(AtlasError::Decode(format!(
@@ -597,7 +600,7 @@ fn decode_object<R: for<'de> Deserialize<'de>>(body: &[u8], what: &str) -> Resul
 }
 
 /// Reads a single resource with the lenient shape of its listing items.
-fn decode_one<T: ListItem>(body: &[u8], what: &str) -> Result<T, AtlasError> {
+pub(super) fn decode_one<T: ListItem>(body: &[u8], what: &str) -> Result<T, AtlasError> {
     let raw: T::Raw = decode_object(body, what)?;
     T::from_raw(raw)
         .map_err(|reason| AtlasError::Decode(format!("the {what} could not be read ({reason})")))

@@ -7,6 +7,8 @@
 //! - [`endpoint`]: paths, media types and operation names of the endpoints.
 //! - [`inventory`]: projects, clusters (tier, type, paused, backups on) and backup schedules:
 //!   what discovery and the cluster facts read.
+//! - [`manager`]: Cloud Manager and Ops Manager: cluster ids found by name, backup
+//!   configurations and snapshot schedules under `/api/public/v1.0`.
 //! - [`observer`]: [`RequestObserver`], what the client reports about each request it makes.
 //! - [`wire`]: response bodies as Atlas sends them.
 //! - [`error`]: [`AtlasError`] and the bounded [`Reason`] it maps to.
@@ -17,6 +19,7 @@ mod digest;
 pub mod endpoint;
 pub mod error;
 pub mod inventory;
+pub mod manager;
 mod oauth;
 pub mod observer;
 pub mod wire;

@@ -129,6 +129,16 @@ impl ApiError {
         )
     }
 
+    /// Cloud Manager / Ops Manager: no cluster with this id in the project.
+    pub(crate) fn manager_cluster_not_found(group: &str, id: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "CLUSTER_NOT_FOUND",
+            format!("No cluster with ID {id} exists in group {group}."),
+            vec![json!(id), json!(group)],
+        )
+    }
+
     /// A cluster name that breaks `^[a-zA-Z0-9][a-zA-Z0-9-]*$`: the validation layer's 400.
     pub(crate) fn invalid_cluster_name(name: &str) -> ApiError {
         ApiError::new(

@@ -19,6 +19,11 @@
 //! `…/flexClusters[/{name}]`) and `…/backup/schedule` take the same steps where they apply,
 //! with the scenario's `max_items_per_page` capping their pages.
 //!
+//! The Cloud Manager / Ops Manager paths (`/api/public/v1.0/groups/{id}/…`: `clusters`,
+//! `clusters/{clusterId}[/snapshots[/{id}]]`, `backupConfigs[/{clusterId}[/snapshotSchedule]]`)
+//! serve the legacy clusters of every project, addressed by id, as `application/json`, with
+//! the same authentication, rate limits, faults and error shape.
+//!
 //! A route or media type marked for sunset adds `Deprecation:` and `Sunset:` to every answer
 //! after negotiation.
 
@@ -178,6 +183,21 @@ async fn dispatch(
         Endpoint::ClusterGet { group, cluster } => cluster_get(shared, &ctx, group, cluster).await,
         Endpoint::BackupSchedule { group, cluster } => {
             backup_schedule(shared, &ctx, group, cluster).await
+        }
+        Endpoint::ManagerClusterList { group } => {
+            manager_list(shared, &ctx, group, ManagerListing::Clusters)
+        }
+        Endpoint::BackupConfigList { group } => {
+            manager_list(shared, &ctx, group, ManagerListing::BackupConfigs)
+        }
+        Endpoint::ManagerClusterGet { group, id } => {
+            manager_get(shared, &ctx, group, id, ManagerResource::Cluster).await
+        }
+        Endpoint::BackupConfigGet { group, id } => {
+            manager_get(shared, &ctx, group, id, ManagerResource::BackupConfig).await
+        }
+        Endpoint::SnapshotSchedule { group, id } => {
+            manager_get(shared, &ctx, group, id, ManagerResource::SnapshotSchedule).await
         }
         // Answered before authentication or above; kept total rather than panicking.
         Endpoint::OAuthToken | Endpoint::OAuthRevoke | Endpoint::UnknownApi | Endpoint::Unknown => {
@@ -544,6 +564,14 @@ async fn snapshots(
     cluster: &str,
     id: Option<&str>,
 ) -> Result<Resp, Failure> {
+    // Cloud Manager and Ops Manager address the cluster by id: serve it under its name.
+    let name;
+    let cluster = if family == Family::LegacyPublic {
+        name = manager_cluster_name(shared, group, cluster)?;
+        name.as_str()
+    } else {
+        cluster
+    };
     check_snapshot_path(group, cluster, id)?;
     let admission = admit(shared, ctx, group, family.endpoint_set())?;
     let output = Output::parse(&ctx.query)?;
@@ -894,6 +922,115 @@ async fn backup_schedule(
         admission,
         malformed,
     ))
+}
+
+// ---- Cloud Manager and Ops Manager ----
+
+/// The name of the legacy cluster `id` names in `group`: 404 `INVALID_GROUP_ID` or
+/// `GROUP_NOT_FOUND` for the project, 404 `CLUSTER_NOT_FOUND` for an id it does not have.
+fn manager_cluster_name(shared: &Shared, group: &str, id: &str) -> Result<String, Failure> {
+    check_group(group)?;
+    lock(&shared.world)
+        .manager_cluster_name(group, id)
+        .ok_or_else(|| ApiError::group_not_found(group))?
+        .ok_or_else(|| ApiError::manager_cluster_not_found(group, id).into())
+}
+
+/// The project-wide Cloud Manager / Ops Manager listings.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ManagerListing {
+    /// `GET …/clusters`: each cluster, and each shard of a sharded one.
+    Clusters,
+    /// `GET …/backupConfigs`: one per cluster.
+    BackupConfigs,
+}
+
+fn manager_list(
+    shared: &Shared,
+    ctx: &Ctx,
+    group: &str,
+    listing: ManagerListing,
+) -> Result<Resp, Failure> {
+    check_group(group)?;
+    let set = match listing {
+        ManagerListing::Clusters => EndpointSet::Clusters,
+        ManagerListing::BackupConfigs => EndpointSet::LegacyBackup,
+    };
+    let admission = admit(shared, ctx, group, set)?;
+    let output = Output::parse(&ctx.query)?;
+    let page = discovery_page(shared, ctx)?;
+    let clusters = lock(&shared.world)
+        .manager_clusters(group)
+        .ok_or_else(|| ApiError::group_not_found(group))?;
+    let entries: Vec<Value> = clusters
+        .iter()
+        .flat_map(|c| {
+            let at = ClusterRef {
+                origin: &ctx.origin,
+                group,
+                cluster: &c.name,
+            };
+            match listing {
+                ManagerListing::Clusters => {
+                    let mut entries = vec![render::manager_cluster(&at, c)];
+                    if c.sharded {
+                        entries.extend(render::manager_shards(&at));
+                    }
+                    entries
+                }
+                ManagerListing::BackupConfigs => vec![render::backup_config(&at, c)],
+            }
+        })
+        .collect();
+    let results = page.slice(&entries).to_vec();
+    let links = page.links(&ctx.origin, &ctx.path, &ctx.query, entries.len());
+    let body = render::list(results, links, page.include_count.then_some(entries.len()));
+    let body = with_envelope(body, output, false);
+    let mut response = success(MEDIA_V1, &body, output, admission, false);
+    response.extensions_mut().insert(PageServed);
+    Ok(response)
+}
+
+/// The one-cluster Cloud Manager / Ops Manager resources.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ManagerResource {
+    /// `GET …/clusters/{clusterId}`.
+    Cluster,
+    /// `GET …/backupConfigs/{clusterId}`.
+    BackupConfig,
+    /// `GET …/backupConfigs/{clusterId}/snapshotSchedule`.
+    SnapshotSchedule,
+}
+
+async fn manager_get(
+    shared: &Shared,
+    ctx: &Ctx,
+    group: &str,
+    id: &str,
+    resource: ManagerResource,
+) -> Result<Resp, Failure> {
+    let name = manager_cluster_name(shared, group, id)?;
+    let set = match resource {
+        ManagerResource::Cluster => EndpointSet::Clusters,
+        ManagerResource::BackupConfig | ManagerResource::SnapshotSchedule => {
+            EndpointSet::LegacyBackup
+        }
+    };
+    let admission = admit(shared, ctx, group, set)?;
+    let output = Output::parse(&ctx.query)?;
+    let (view, malformed) = resolve_cluster(shared, ctx, group, &name).await?;
+    let at = ClusterRef {
+        origin: &ctx.origin,
+        group,
+        cluster: &name,
+    };
+    let body = match resource {
+        ManagerResource::Cluster => render::manager_cluster(&at, &view.described),
+        ManagerResource::BackupConfig => render::backup_config(&at, &view.described),
+        ManagerResource::SnapshotSchedule => render::manager_schedule(&at, &view.described),
+    };
+    let body = with_envelope(body, output, true);
+    Ok(success(MEDIA_V1, &body, output, admission, malformed))
 }
 
 #[cfg(test)]

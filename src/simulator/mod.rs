@@ -79,8 +79,8 @@ pub use scenario::{
     DEFAULT_ORG_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_DISCOVERED_ORG_ID, DEMO_PRIVATE_KEY,
     DEMO_PROJECT_IDS, DEMO_PUBLIC_KEY, DISCOVERY_ORG_IDS, DISCOVERY_PAGE_SIZE,
     DISCOVERY_PROJECT_IDS, Fault, FlexRefusal, HistoryOptions, InFlightPhase, NonceReuse,
-    RateLimit, Scenario, SimCluster, SimKind, SimProject, SimSnapshot, SimStatus, daily_history,
-    periodic_history,
+    OPS_MANAGER_PROJECT_ID, RateLimit, Scenario, SimBackupStatus, SimCluster, SimKind, SimProject,
+    SimSnapshot, SimStatus, daily_history, periodic_history,
 };
 pub use schedule::{RetentionUnit, SimFrequency, SimPolicyItem, SimSchedule};
 pub use shared::Stats;

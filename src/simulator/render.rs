@@ -37,8 +37,13 @@ pub(crate) struct ClusterRef<'a> {
 impl ClusterRef<'_> {
     /// A stable 24-hex cluster id derived from project and name.
     pub(crate) fn cluster_id(&self) -> String {
-        derived_id(&format!("cluster:{}:{}", self.group, self.cluster))
+        cluster_id_of(self.group, self.cluster)
     }
+}
+
+/// The stable 24-hex id of cluster `name` in project `group`.
+pub(crate) fn cluster_id_of(group: &str, name: &str) -> String {
+    derived_id(&format!("cluster:{group}:{name}"))
 }
 
 /// A stable 24-hex id derived from a string.
@@ -121,10 +126,15 @@ pub(crate) fn snapshot_under(
     sharded: bool,
     policy: &Policy<'_>,
 ) -> Value {
+    let path_cluster = if family == Family::LegacyPublic {
+        at.cluster_id()
+    } else {
+        at.cluster.to_owned()
+    };
     let href = format!(
         "{}{}/{}",
         at.origin,
-        family.list_path(at.group, at.cluster),
+        family.list_path(at.group, &path_cluster),
         s.id
     );
     match family.kind() {
@@ -496,6 +506,140 @@ pub(crate) fn cluster(at: &ClusterRef<'_>, c: &Described) -> Value {
 
 /// `DiskBackupSnapshotSchedule20240805`, with the fields of the recorded schedule:
 /// `policies[0]` holds the items, `nextSnapshot` is the first scheduled time after `now`.
+/// A Cloud Manager / Ops Manager `Cluster` (`GET /api/public/v1.0/groups/{g}/clusters`):
+/// `typeName` `SHARDED_REPLICA_SET` or `REPLICA_SET` (with its `replicaSetName`).
+pub(crate) fn manager_cluster(at: &ClusterRef<'_>, c: &Described) -> Value {
+    let cluster_id = at.cluster_id();
+    let base = format!("{}/api/public/v1.0/groups/{}", at.origin, at.group);
+    let mut m = Map::new();
+    m.insert("clusterName".into(), json!(at.cluster));
+    m.insert("groupId".into(), json!(at.group));
+    m.insert("id".into(), json!(cluster_id));
+    m.insert("lastHeartbeat".into(), json!(PROJECT_CREATED));
+    m.insert(
+        "links".into(),
+        json!([link(format!("{base}/clusters/{cluster_id}"), "self")]),
+    );
+    if c.sharded {
+        m.insert("typeName".into(), json!("SHARDED_REPLICA_SET"));
+    } else {
+        m.insert("replicaSetName".into(), json!(at.cluster));
+        m.insert("typeName".into(), json!("REPLICA_SET"));
+    }
+    Value::Object(m)
+}
+
+/// The shard entries the clusters listing shows for a sharded cluster: one `REPLICA_SET` per
+/// shard, with `shardName` and the parent's `clusterName`.
+pub(crate) fn manager_shards(at: &ClusterRef<'_>) -> Vec<Value> {
+    let cluster_id = at.cluster_id();
+    (0..2)
+        .map(|shard| {
+            let name = format!("{}-shard-{shard}", at.cluster);
+            json!({
+                "clusterName": at.cluster,
+                "groupId": at.group,
+                "id": derived_id(&format!("shard:{cluster_id}:{shard}")),
+                "lastHeartbeat": PROJECT_CREATED,
+                "links": [],
+                "replicaSetName": name,
+                "shardName": name,
+                "typeName": "REPLICA_SET"
+            })
+        })
+        .collect()
+}
+
+/// A Cloud Manager / Ops Manager `BackupConfig` (`GET …/backupConfigs/{clusterId}`).
+pub(crate) fn backup_config(at: &ClusterRef<'_>, c: &Described) -> Value {
+    let cluster_id = at.cluster_id();
+    json!({
+        "authMechanismName": "NONE",
+        "clusterId": cluster_id,
+        "encryptionEnabled": false,
+        "excludedNamespaces": [],
+        "groupId": at.group,
+        "links": [link(
+            format!("{}/api/public/v1.0/groups/{}/backupConfigs/{cluster_id}", at.origin, at.group),
+            "self"
+        )],
+        "sslEnabled": false,
+        "statusName": c.backup_status.as_str(),
+        "storageEngineName": "WIRED_TIGER"
+    })
+}
+
+/// A Cloud Manager / Ops Manager `SnapshotSchedule` from the cluster's policy:
+/// `snapshotIntervalHours` is the shortest hourly item (24 without one), `snapshotRetentionDays`
+/// that item's retention (2 without one), the daily, weekly and monthly items give their
+/// retention fields, and `pointInTimeWindowHours` is the restore window in hours.
+pub(crate) fn manager_schedule(at: &ClusterRef<'_>, c: &Described) -> Value {
+    use super::schedule::SimFrequency;
+    let cluster_id = at.cluster_id();
+    let items = &c.schedule.items;
+    let hourly = items
+        .iter()
+        .filter_map(|i| match i.frequency {
+            SimFrequency::Hourly(h) => Some((h, i.retention_days())),
+            _ => None,
+        })
+        .min_by_key(|(h, _)| *h);
+    let retention = |want: fn(SimFrequency) -> bool| {
+        items
+            .iter()
+            .filter(|i| want(i.frequency))
+            .map(|i| i.retention_value)
+            .max()
+    };
+    let (hour, minute) = c.reference;
+    let mut m = Map::new();
+    m.insert("clusterCheckpointIntervalMin".into(), json!(15));
+    m.insert("clusterId".into(), json!(cluster_id));
+    m.insert("groupId".into(), json!(at.group));
+    m.insert(
+        "links".into(),
+        json!([link(
+            format!(
+                "{}/api/public/v1.0/groups/{}/backupConfigs/{cluster_id}/snapshotSchedule",
+                at.origin, at.group
+            ),
+            "self"
+        )]),
+    );
+    m.insert(
+        "pointInTimeWindowHours".into(),
+        json!(c.schedule.restore_window_days * 24),
+    );
+    m.insert("referenceHourOfDay".into(), json!(hour));
+    m.insert("referenceMinuteOfHour".into(), json!(minute));
+    m.insert("referenceTimeZoneOffset".into(), json!("+0000"));
+    m.insert(
+        "snapshotIntervalHours".into(),
+        json!(hourly.map_or(24, |(h, _)| h)),
+    );
+    m.insert(
+        "snapshotRetentionDays".into(),
+        json!(hourly.map_or(2, |(_, days)| days)),
+    );
+    for (key, want) in [
+        (
+            "dailySnapshotRetentionDays",
+            (|f| matches!(f, SimFrequency::Daily)) as fn(SimFrequency) -> bool,
+        ),
+        ("weeklySnapshotRetentionWeeks", |f| {
+            matches!(f, SimFrequency::Weekly(_))
+        }),
+        ("monthlySnapshotRetentionMonths", |f| {
+            matches!(f, SimFrequency::Monthly(_))
+        }),
+    ] {
+        if let Some(value) = retention(want) {
+            m.insert(key.into(), json!(value));
+        }
+    }
+    Value::Object(m)
+}
+
 pub(crate) fn schedule(at: &ClusterRef<'_>, c: &Described, now: Timestamp) -> Value {
     let cluster_id = at.cluster_id();
     let items: Vec<Value> = c

@@ -31,6 +31,9 @@ pub(crate) enum Family {
     LegacyV2,
     /// `/api/atlas/v1.0/.../clusters/{c}/snapshots`, paged, no `completed` filter.
     LegacyV1,
+    /// Cloud Manager / Ops Manager: `/api/public/v1.0/groups/{g}/clusters/{clusterId}/snapshots`,
+    /// paged, the cluster addressed by its id.
+    LegacyPublic,
 }
 
 impl Family {
@@ -38,7 +41,7 @@ impl Family {
         match self {
             Family::TenantV2 | Family::Dedicated | Family::LegacyV2 => MEDIA_2023,
             Family::Flex => MEDIA_2024_FLEX,
-            Family::TenantV1 | Family::LegacyV1 => MEDIA_V1,
+            Family::TenantV1 | Family::LegacyV1 | Family::LegacyPublic => MEDIA_V1,
         }
     }
 
@@ -52,7 +55,7 @@ impl Family {
             Family::TenantV2 | Family::TenantV1 => SimKind::Tenant,
             Family::Flex => SimKind::Flex,
             Family::Dedicated => SimKind::Dedicated,
-            Family::LegacyV2 | Family::LegacyV1 => SimKind::Legacy,
+            Family::LegacyV2 | Family::LegacyV1 | Family::LegacyPublic => SimKind::Legacy,
         }
     }
 
@@ -61,7 +64,7 @@ impl Family {
             Family::TenantV2 | Family::TenantV1 => EndpointSet::SharedTierSnapshots,
             Family::Flex => EndpointSet::FlexSnapshots,
             Family::Dedicated => EndpointSet::CloudBackups,
-            Family::LegacyV2 | Family::LegacyV1 => EndpointSet::LegacyBackup,
+            Family::LegacyV2 | Family::LegacyV1 | Family::LegacyPublic => EndpointSet::LegacyBackup,
         }
     }
 
@@ -69,6 +72,7 @@ impl Family {
     pub(crate) fn api_root(self) -> &'static str {
         match self {
             Family::TenantV1 | Family::LegacyV1 => "/api/atlas/v1.0",
+            Family::LegacyPublic => "/api/public/v1.0",
             _ => "/api/atlas/v2",
         }
     }
@@ -86,7 +90,7 @@ impl Family {
             Family::Dedicated => {
                 format!("{root}/groups/{group}/clusters/{cluster}/backup/snapshots")
             }
-            Family::LegacyV2 | Family::LegacyV1 => {
+            Family::LegacyV2 | Family::LegacyV1 | Family::LegacyPublic => {
                 format!("{root}/groups/{group}/clusters/{cluster}/snapshots")
             }
         }
@@ -106,6 +110,8 @@ impl Family {
             (Family::LegacyV2, false) => "legacy_get",
             (Family::LegacyV1, true) => "legacy_list_v1",
             (Family::LegacyV1, false) => "legacy_get_v1",
+            (Family::LegacyPublic, true) => "om_snapshots_list",
+            (Family::LegacyPublic, false) => "om_snapshot_get",
         }
     }
 }
@@ -168,11 +174,23 @@ pub(crate) enum Endpoint {
     ClusterGet { group: String, cluster: String },
     /// `GET /api/atlas/v2/groups/{g}/clusters/{name}/backup/schedule`.
     BackupSchedule { group: String, cluster: String },
+    /// Cloud Manager / Ops Manager: `GET /api/public/v1.0/groups/{g}/clusters`.
+    ManagerClusterList { group: String },
+    /// Cloud Manager / Ops Manager: `GET /api/public/v1.0/groups/{g}/clusters/{clusterId}`.
+    ManagerClusterGet { group: String, id: String },
+    /// Cloud Manager / Ops Manager: `GET /api/public/v1.0/groups/{g}/backupConfigs`.
+    BackupConfigList { group: String },
+    /// Cloud Manager / Ops Manager: `GET /api/public/v1.0/groups/{g}/backupConfigs/{clusterId}`.
+    BackupConfigGet { group: String, id: String },
+    /// Cloud Manager / Ops Manager:
+    /// `GET /api/public/v1.0/groups/{g}/backupConfigs/{clusterId}/snapshotSchedule`.
+    SnapshotSchedule { group: String, id: String },
     /// `POST /api/oauth/token`.
     OAuthToken,
     /// `POST /api/oauth/revoke`.
     OAuthRevoke,
-    /// Something under `/api/atlas/` that the simulator does not serve (authenticated first).
+    /// Something under `/api/atlas/` or `/api/public/` that the simulator does not serve
+    /// (authenticated first).
     UnknownApi,
     /// Anything else (no authentication: Atlas serves its web UI there).
     Unknown,
@@ -193,6 +211,11 @@ impl Endpoint {
             Endpoint::ClusterList { .. } => "clusters_list",
             Endpoint::ClusterGet { .. } => "cluster_get",
             Endpoint::BackupSchedule { .. } => "backup_schedule",
+            Endpoint::ManagerClusterList { .. } => "om_clusters_list",
+            Endpoint::ManagerClusterGet { .. } => "om_cluster_get",
+            Endpoint::BackupConfigList { .. } => "om_backup_configs_list",
+            Endpoint::BackupConfigGet { .. } => "om_backup_config_get",
+            Endpoint::SnapshotSchedule { .. } => "om_snapshot_schedule",
             Endpoint::OAuthToken => "oauth_token",
             Endpoint::OAuthRevoke => "oauth_revoke",
             Endpoint::UnknownApi | Endpoint::Unknown => "unknown",
@@ -213,7 +236,12 @@ impl Endpoint {
             Endpoint::ClusterList { .. }
             | Endpoint::ClusterGet { .. }
             | Endpoint::BackupSchedule { .. } => MEDIA_2024_CLUSTERS,
-            Endpoint::OAuthToken
+            Endpoint::ManagerClusterList { .. }
+            | Endpoint::ManagerClusterGet { .. }
+            | Endpoint::BackupConfigList { .. }
+            | Endpoint::BackupConfigGet { .. }
+            | Endpoint::SnapshotSchedule { .. }
+            | Endpoint::OAuthToken
             | Endpoint::OAuthRevoke
             | Endpoint::UnknownApi
             | Endpoint::Unknown => MEDIA_V1,
@@ -240,6 +268,10 @@ pub(crate) fn classify(path: &str) -> Endpoint {
             classify_group(version, group, rest).unwrap_or(Endpoint::UnknownApi)
         }
         ["api", "atlas", ..] => Endpoint::UnknownApi,
+        ["api", "public", "v1.0", "groups", group, rest @ ..] => {
+            classify_public(group, rest).unwrap_or(Endpoint::UnknownApi)
+        }
+        ["api", "public", ..] => Endpoint::UnknownApi,
         _ => Endpoint::Unknown,
     }
 }
@@ -305,6 +337,40 @@ fn classify_group(version: &str, group: &str, rest: &[&str]) -> Option<Endpoint>
         },
         ["flexClusters", c, "backup", "snapshots"] if v2 => list(Family::Flex, c),
         ["flexClusters", c, "backup", "snapshots", id] if v2 => get(Family::Flex, c, id),
+        _ => return None,
+    };
+    Some(endpoint)
+}
+
+/// The Cloud Manager / Ops Manager paths below `/api/public/v1.0/groups/{group}`.
+fn classify_public(group: &str, rest: &[&str]) -> Option<Endpoint> {
+    let group = group.to_string();
+    let endpoint = match rest {
+        ["clusters"] => Endpoint::ManagerClusterList { group },
+        ["clusters", id] => Endpoint::ManagerClusterGet {
+            group,
+            id: id.to_string(),
+        },
+        ["clusters", id, "snapshots"] => Endpoint::SnapshotList {
+            family: Family::LegacyPublic,
+            group,
+            cluster: id.to_string(),
+        },
+        ["clusters", id, "snapshots", snapshot] => Endpoint::SnapshotGet {
+            family: Family::LegacyPublic,
+            group,
+            cluster: id.to_string(),
+            id: snapshot.to_string(),
+        },
+        ["backupConfigs"] => Endpoint::BackupConfigList { group },
+        ["backupConfigs", id] => Endpoint::BackupConfigGet {
+            group,
+            id: id.to_string(),
+        },
+        ["backupConfigs", id, "snapshotSchedule"] => Endpoint::SnapshotSchedule {
+            group,
+            id: id.to_string(),
+        },
         _ => return None,
     };
     Some(endpoint)

@@ -171,8 +171,49 @@ pub struct SimCluster {
     pub paused: bool,
     /// `backupEnabled` (dedicated) or `backupSettings.enabled` (flex).
     pub backup_enabled: bool,
-    /// The Cloud Backup policy `…/backup/schedule` serves (dedicated clusters with backups on).
+    /// The Cloud Backup policy `…/backup/schedule` serves (dedicated clusters with backups on);
+    /// for a legacy cluster, what Cloud Manager's and Ops Manager's `…/snapshotSchedule` shows.
     pub schedule: SimSchedule,
+    /// The `statusName` of its backup configuration under `/api/public/v1.0`; `None`:
+    /// `STARTED` with backups on, `STOPPED` with them off.
+    pub backup_status: Option<SimBackupStatus>,
+}
+
+/// A Cloud Manager / Ops Manager backup configuration's `statusName`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimBackupStatus {
+    /// `STARTED`.
+    Started,
+    /// `STOPPED`.
+    Stopped,
+    /// `INACTIVE`: backup was never started.
+    Inactive,
+    /// `PROVISIONING`.
+    Provisioning,
+    /// `TERMINATING`.
+    Terminating,
+}
+
+impl SimBackupStatus {
+    /// The wire `statusName`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SimBackupStatus::Started => "STARTED",
+            SimBackupStatus::Stopped => "STOPPED",
+            SimBackupStatus::Inactive => "INACTIVE",
+            SimBackupStatus::Provisioning => "PROVISIONING",
+            SimBackupStatus::Terminating => "TERMINATING",
+        }
+    }
+
+    /// Whether snapshots are taken in this state (the exporter's reading: started or
+    /// provisioning).
+    pub fn is_on(self) -> bool {
+        matches!(
+            self,
+            SimBackupStatus::Started | SimBackupStatus::Provisioning
+        )
+    }
 }
 
 impl SimCluster {
@@ -190,6 +231,7 @@ impl SimCluster {
             paused: false,
             backup_enabled: true,
             schedule: SimSchedule::default(),
+            backup_status: None,
         }
     }
 
@@ -237,6 +279,14 @@ impl SimCluster {
     /// answers 404 `BACKUP_CONFIG_NOT_FOUND`.
     pub fn backups_off(mut self) -> SimCluster {
         self.backup_enabled = false;
+        self
+    }
+
+    /// Sets its Cloud Manager / Ops Manager backup state (builder style), and `backup_enabled`
+    /// to match.
+    pub fn with_backup_status(mut self, status: SimBackupStatus) -> SimCluster {
+        self.backup_status = Some(status);
+        self.backup_enabled = status.is_on();
         self
     }
 
@@ -644,6 +694,9 @@ pub const DISCOVERY_PROJECT_IDS: [&str; 4] = [
 /// The page size [`Scenario::discovery`] serves its discovery listings in.
 pub const DISCOVERY_PAGE_SIZE: u32 = 2;
 
+/// The project of [`Scenario::ops_manager`].
+pub const OPS_MANAGER_PROJECT_ID: &str = "5c8100bcf2a30b12ff88258f";
+
 /// Demo project ids (fixed, so a demo config can name them).
 pub const DEMO_PROJECT_IDS: [&str; 3] = [
     "5f3c9e2a1b4d6e7f80912a01",
@@ -799,6 +852,58 @@ impl Scenario {
             .with_project(other);
         scenario.rate_limit = Some(RateLimit::atlas_default());
         scenario.max_items_per_page = DISCOVERY_PAGE_SIZE;
+        scenario.started_at = Some(now);
+        scenario
+    }
+
+    /// A Cloud Manager / Ops Manager project ([`OPS_MANAGER_PROJECT_ID`], `om-prod`), served
+    /// under `/api/public/v1.0` (and, being legacy clusters, under Atlas' legacy paths too):
+    ///
+    /// | cluster | type | backup | schedule |
+    /// |---|---|---|---|
+    /// | `om-rs0` | replica set | `STARTED`, a snapshot every 6 h | 6 h, kept 2 days; daily 7 days; weekly 4 weeks; monthly 13 months; 2-day point-in-time window |
+    /// | `om-sharded` | sharded (two shard entries in the listing) | `STARTED`, daily | the default: 24 h, daily 7 days |
+    /// | `om-stopped` | replica set | `STOPPED` | |
+    /// | `om-inactive` | replica set | `INACTIVE` | |
+    /// | `om-provisioning` | replica set | `PROVISIONING` | |
+    /// | `om-terminating` | replica set | `TERMINATING` | |
+    ///
+    /// Credentials: [`DEMO_PUBLIC_KEY`]/[`DEMO_PRIVATE_KEY`] (digest). No rate limit.
+    pub fn ops_manager(now: Timestamp) -> Scenario {
+        let clean = HistoryOptions::default;
+        let legacy = |name: &str| SimCluster::new(name, SimKind::Legacy);
+        let project = SimProject::new(OPS_MANAGER_PROJECT_ID, "om-prod")
+            .with_cluster(
+                legacy("om-rs0")
+                    .with_schedule(SimSchedule {
+                        reference: Some((2, 0)),
+                        restore_window_days: 2,
+                        ..SimSchedule::of(vec![
+                            SimPolicyItem::hourly(6, 2),
+                            SimPolicyItem::daily(7),
+                            SimPolicyItem::weekly(7, 4),
+                            SimPolicyItem::monthly(1, 13),
+                        ])
+                    })
+                    .with_snapshots(periodic_history(mix(0x0e5, 1), now, 6, 8, clean())),
+            )
+            .with_cluster(legacy("om-sharded").sharded().with_snapshots(daily_history(
+                mix(0x0e5, 2),
+                now,
+                5,
+                clean(),
+            )))
+            .with_cluster(legacy("om-stopped").with_backup_status(SimBackupStatus::Stopped))
+            .with_cluster(legacy("om-inactive").with_backup_status(SimBackupStatus::Inactive))
+            .with_cluster(
+                legacy("om-provisioning").with_backup_status(SimBackupStatus::Provisioning),
+            )
+            .with_cluster(
+                legacy("om-terminating").with_backup_status(SimBackupStatus::Terminating),
+            );
+        let mut scenario = Scenario::new()
+            .with_api_key(DEMO_PUBLIC_KEY, DEMO_PRIVATE_KEY)
+            .with_project(project);
         scenario.started_at = Some(now);
         scenario
     }

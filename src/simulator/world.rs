@@ -7,7 +7,9 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use super::faults::{self, Effect, FaultContext};
-use super::scenario::{Fault, FlexRefusal, SimCluster, SimKind, SimProject, SimSnapshot};
+use super::scenario::{
+    Fault, FlexRefusal, SimBackupStatus, SimCluster, SimKind, SimProject, SimSnapshot,
+};
 use super::schedule::{SimSchedule, time_of_day};
 
 /// The reference time of day of a schedule whose cluster has no scheduled snapshot.
@@ -25,6 +27,7 @@ struct ClusterState {
     paused: bool,
     backup_enabled: bool,
     schedule: SimSchedule,
+    backup_status: Option<SimBackupStatus>,
 }
 
 impl From<SimCluster> for ClusterState {
@@ -41,6 +44,7 @@ impl From<SimCluster> for ClusterState {
             paused: c.paused,
             backup_enabled: c.backup_enabled,
             schedule: c.schedule,
+            backup_status: c.backup_status,
         }
     }
 }
@@ -68,6 +72,11 @@ impl ClusterState {
             instance_size,
             paused: self.paused,
             backup_enabled: self.backup_enabled,
+            backup_status: self.backup_status.unwrap_or(if self.backup_enabled {
+                SimBackupStatus::Started
+            } else {
+                SimBackupStatus::Stopped
+            }),
             reference: self
                 .schedule
                 .reference
@@ -101,6 +110,8 @@ pub(crate) struct Described {
     pub(crate) instance_size: Option<String>,
     pub(crate) paused: bool,
     pub(crate) backup_enabled: bool,
+    /// The Cloud Manager / Ops Manager backup configuration's state.
+    pub(crate) backup_status: SimBackupStatus,
     pub(crate) schedule: SimSchedule,
     /// The schedule's reference time of day, resolved.
     pub(crate) reference: (u8, u8),
@@ -209,6 +220,26 @@ impl World {
     /// there is no such project.
     pub(crate) fn clusters(&self, group: &str) -> Option<Vec<Described>> {
         self.described(group, |kind| kind != SimKind::Flex)
+    }
+
+    /// The clusters Cloud Manager's and Ops Manager's `GET …/clusters` lists: the legacy ones
+    /// (the only kind those products have), or `None` if there is no such project.
+    pub(crate) fn manager_clusters(&self, group: &str) -> Option<Vec<Described>> {
+        self.described(group, |kind| kind == SimKind::Legacy)
+    }
+
+    /// The name of the legacy cluster whose id ([`super::render::ClusterRef::cluster_id`]) is
+    /// `id`: `None` if there is no such project, `Some(None)` if it has no such cluster.
+    pub(crate) fn manager_cluster_name(&self, group: &str, id: &str) -> Option<Option<String>> {
+        let project = self.project(group)?;
+        Some(
+            project
+                .clusters
+                .iter()
+                .filter(|c| c.kind == SimKind::Legacy)
+                .find(|c| super::render::cluster_id_of(group, &c.name) == id)
+                .map(|c| c.name.clone()),
+        )
     }
 
     fn described(&self, group: &str, keep: impl Fn(SimKind) -> bool) -> Option<Vec<Described>> {
