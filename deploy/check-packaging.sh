@@ -671,6 +671,59 @@ if dep and svc and sm and cm:
         print(r.stdout + r.stderr)
         fail(f"{KDIR}/config.yaml fails the exporter's check as the pod would see it")
 
+# ---- the sharded variant: statefulset.yaml in place of deployment.yaml ------------------------
+import shutil
+
+SHARDED = os.path.join(TMP, "kubernetes-sharded")
+shutil.copytree(KDIR, SHARDED)
+with open(os.path.join(SHARDED, "kustomization.yaml"), encoding="utf-8") as f:
+    ktext = f.read()
+if "  - deployment.yaml\n" not in ktext:
+    fail(f"{KDIR}/kustomization.yaml: no '  - deployment.yaml' resource line to swap for statefulset.yaml")
+with open(os.path.join(SHARDED, "kustomization.yaml"), "w", encoding="utf-8") as f:
+    f.write(ktext.replace("  - deployment.yaml\n", "  - statefulset.yaml\n"))
+_, sharded = render(SHARDED)
+for o in sharded:
+    if o["kind"] == "StatefulSet":
+        validate(o, "statefulset.yaml in the kustomization")
+sts = [o for o in sharded if o["kind"] == "StatefulSet"]
+if expect(len(sts) == 1 and not any(o["kind"] == "Deployment" for o in sharded),
+          "statefulset.yaml: expected one StatefulSet and no Deployment in the sharded rendering"):
+    before = len(failures)
+    spec = sts[0]["spec"]
+    pod = spec["template"]["spec"]
+    tlabels = spec["template"]["metadata"].get("labels", {})
+    expect(subset(spec["selector"].get("matchLabels"), tlabels), "StatefulSet: selector does not match the pod template's labels")
+    expect(svc is not None and subset(svc["spec"].get("selector"), tlabels), "StatefulSet: the Service does not select its pods")
+    expect(spec.get("serviceName") == (svc or {}).get("metadata", {}).get("name"), "StatefulSet: serviceName is not the Service")
+    c = pod["containers"][0]
+    counts = [a.split("=", 1)[1] for a in c.get("args", []) if a.startswith("--shard.count=")]
+    expect(counts == [str(spec.get("replicas"))], f"StatefulSet: --shard.count {counts} must equal replicas {spec.get('replicas')}")
+    index_env = [e for e in c.get("env", []) if e["name"] == "ATLAS_SNAPSHOT_EXPORTER_SHARD_INDEX"]
+    expect(len(index_env) == 1 and index_env[0].get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+           == "metadata.labels['apps.kubernetes.io/pod-index']",
+           "StatefulSet: ATLAS_SNAPSHOT_EXPORTER_SHARD_INDEX must come from the pod-index label")
+    if dep:
+        a, b = copy.deepcopy(dep["spec"]["template"]), copy.deepcopy(spec["template"])
+        for t in (a, b):
+            cc = t["spec"]["containers"][0]
+            cc["args"] = [x for x in cc.get("args", []) if not x.startswith("--shard.")]
+            cc["env"] = [e for e in cc.get("env", []) if not e["name"].startswith("ATLAS_SNAPSHOT_EXPORTER_SHARD_")]
+        expect(a == b, "statefulset.yaml: its pod template differs from deployment.yaml's beyond the shard flag and variable")
+    if len(failures) == before:
+        ok("StatefulSet: selector, Service, --shard.count = replicas, index from the pod-index label, "
+           "and the Deployment's pod template otherwise")
+    if counts and counts[0].isdigit() and int(counts[0]) > 0:
+        last = str(int(counts[0]) - 1)
+        r = subprocess.run([BIN, "check", "--config.file", cfg_dest, f"--shard.count={counts[0]}"],
+                           env={**run_env, "ATLAS_SNAPSHOT_EXPORTER_SHARD_INDEX": last},
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            ok(f"atlas-snapshot-exporter check as the last StatefulSet pod (index {last}): {r.stdout.strip().split(': ', 1)[-1]}")
+        else:
+            print(r.stdout + r.stderr)
+            fail("the exporter's check fails with the StatefulSet's shard flag and variable")
+
 sys.exit(1 if failures else 0)
 PY
 if "$py" "$tmp/check_kubernetes.py" "$KUBERNETES_VERSION" "$tmp" "$bin" "$have_alerts" "$kubectl_out" >"$tmp/k8s.out" 2>&1; then

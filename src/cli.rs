@@ -23,6 +23,7 @@ use crate::config::{AtlasConfig, Config, ConfigError};
 use crate::exporter::{Exporter, ExporterOptions, Signals};
 use crate::logging::{self, Format, Level};
 use crate::poller::Poller;
+use crate::shard::ShardFlags;
 use crate::snapshot::{Snapshot, normalize, normalize_one};
 use crate::state::ExporterState;
 use crate::target::{ApiVersion, Kind};
@@ -71,6 +72,24 @@ pub struct Flags {
     /// SIGHUP always reloads).
     #[arg(long = "web.enable-lifecycle", global = true)]
     enable_lifecycle: bool,
+    /// This replica's index among --shard.count replicas, from 0: it polls and exports only the
+    /// clusters assigned to it. Wins over shard.index in the config file [default: 0].
+    #[arg(
+        long = "shard.index",
+        value_name = "I",
+        env = "ATLAS_SNAPSHOT_EXPORTER_SHARD_INDEX",
+        global = true
+    )]
+    shard_index: Option<u32>,
+    /// How many replicas split the clusters between them. Wins over shard.count in the config
+    /// file [default: 1].
+    #[arg(
+        long = "shard.count",
+        value_name = "N",
+        env = "ATLAS_SNAPSHOT_EXPORTER_SHARD_COUNT",
+        global = true
+    )]
+    shard_count: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -236,7 +255,15 @@ impl Flags {
             probes_without_auth: self.probes_without_auth,
             reload_path,
             enable_lifecycle: self.enable_lifecycle,
+            shard_flags: self.shard_flags(),
             ..ExporterOptions::new(listen)
+        }
+    }
+
+    fn shard_flags(&self) -> ShardFlags {
+        ShardFlags {
+            index: self.shard_index,
+            count: self.shard_count,
         }
     }
 
@@ -293,7 +320,13 @@ fn sunset_warnings(config: &Config) -> Vec<String> {
 
 async fn check(flags: &Flags, probe: bool) -> anyhow::Result<ExitCode> {
     let path = flags.config_path();
-    let config = match load_config(path) {
+    let config = match load_config(path).and_then(|c| {
+        c.with_shard_flags(flags.shard_flags(), &path.display().to_string())
+            .map_err(|e| {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            })
+    }) {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
@@ -303,8 +336,22 @@ async fn check(flags: &Flags, probe: bool) -> anyhow::Result<ExitCode> {
     } else {
         ""
     };
+    let shard = if config.shard.is_single() {
+        String::new()
+    } else {
+        let owned = config.targets().len();
+        format!(
+            "; {} polls {owned} of them{}",
+            config.shard,
+            if config.discovery.enabled {
+                " and its share of those discovered"
+            } else {
+                ""
+            }
+        )
+    };
     println!(
-        "{}: OK ({} project{}, {} cluster{} listed{discovery})",
+        "{}: OK ({} project{}, {} cluster{} listed{discovery}{shard})",
         path.display(),
         config.projects.len(),
         plural(config.projects.len()),

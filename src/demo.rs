@@ -90,6 +90,7 @@ pub fn config_for(scenario: &Scenario, base_url: &str) -> anyhow::Result<Config>
         },
         poll_interval: DEMO_POLL_INTERVAL,
         discovery,
+        shard: crate::shard::Shard::SINGLE,
         projects: scenario
             .projects
             .iter()

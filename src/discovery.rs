@@ -21,6 +21,10 @@
 //! failed project listing keeps every project: a failing discovery never empties /metrics. A
 //! cluster missing from a successful listing is gone. The listed clusters always come first
 //! and win over a discovered cluster of the same key (their kind and their name).
+//!
+//! With several shards ([`crate::shard`]) every replica lists every project and cluster, and
+//! keeps only the clusters its shard owns: only those become targets and only theirs are read
+//! (cluster GETs, schedules). The listed targets handed in are the owned ones already.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -34,6 +38,7 @@ use tokio::task::JoinSet;
 use crate::atlas::{AtlasClient, AtlasError, BackupApi, ListedCluster, Pace, Project, Tier};
 use crate::config::DiscoveryConfig;
 use crate::facts::{BackupPolicy, ClusterFacts};
+use crate::shard::Shard;
 use crate::state::DiscoveryReport;
 use crate::target::{Kind, Target, TargetKey};
 
@@ -199,6 +204,8 @@ pub struct Discovery {
     early_requested: bool,
     /// The one early refresh allowed per refresh interval has run.
     early_used: bool,
+    /// The clusters found that this shard owns are targets; the others are only listed.
+    shard: Shard,
 }
 
 impl Discovery {
@@ -215,6 +222,7 @@ impl Discovery {
             last_refresh: None,
             early_requested: false,
             early_used: false,
+            shard: Shard::SINGLE,
         }
     }
 
@@ -226,6 +234,23 @@ impl Discovery {
         if self.config.enabled {
             self.early_requested = true;
         }
+    }
+
+    /// Keeps only the discovered clusters `shard` owns. A new shard makes a refresh due at the
+    /// next cycle, to read the facts of the clusters it gains.
+    pub fn set_shard(&mut self, shard: Shard) {
+        if shard != self.shard {
+            self.shard = shard;
+            self.last_refresh = None;
+        }
+    }
+
+    /// The discovered clusters this shard owns.
+    fn owned(&self) -> impl Iterator<Item = &Found> {
+        self.found
+            .iter()
+            .flat_map(|p| p.clusters.iter())
+            .filter(|f| self.shard.owns_target(&f.target))
     }
 
     /// Takes a reloaded `discovery` section. A changed section makes a refresh due at the
@@ -271,7 +296,7 @@ impl Discovery {
     }
 
     /// The targets to poll: the listed ones in config order, then the discovered ones not
-    /// listed, project by project. A listed target without a project name takes the
+    /// listed that this shard owns, project by project. A listed target without a project name takes the
     /// discovered project's.
     pub fn targets(&self, listed: &[Target]) -> Vec<Target> {
         let names: HashMap<&str, &Arc<str>> = self
@@ -297,9 +322,7 @@ impl Discovery {
             })
             .collect();
         targets.extend(
-            self.found
-                .iter()
-                .flat_map(|p| p.clusters.iter())
+            self.owned()
                 .filter(|f| !keys.contains(&f.target.key()))
                 .map(|f| f.target.clone()),
         );
@@ -346,6 +369,7 @@ impl Discovery {
             discovery_up = self.report.map(|r| r.up),
             projects = self.found.len(),
             discovered_clusters = self.found.iter().map(|p| p.clusters.len()).sum::<usize>(),
+            owned_clusters = self.owned().count(),
             duration_ms = started.elapsed().as_millis(),
             "refreshed cluster facts"
         );
@@ -458,12 +482,8 @@ impl Discovery {
         slots: &Arc<Semaphore>,
         deadline: Duration,
     ) -> HashMap<TargetKey, Learnt> {
-        let from_listings: HashMap<TargetKey, &Found> = self
-            .found
-            .iter()
-            .flat_map(|p| p.clusters.iter())
-            .map(|f| (f.target.key(), f))
-            .collect();
+        let from_listings: HashMap<TargetKey, &Found> =
+            self.owned().map(|f| (f.target.key(), f)).collect();
         let mut learnt: HashMap<TargetKey, Learnt> = HashMap::new();
         // The API each target's facts say serves it: the kind its policy is read by.
         let mut apis: HashMap<TargetKey, Option<BackupApi>> = HashMap::new();

@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::poller::{ClientFactory, ConfigReceiver, Poller, config_channel};
 use crate::reload::Reloader;
 use crate::server::{self, App, ServeOptions};
+use crate::shard::ShardFlags;
 use crate::state::{ExporterState, ReloadStatus, SharedState};
 use crate::web_config::WebConfig;
 
@@ -45,6 +46,9 @@ pub struct ExporterOptions {
     pub reload_path: Option<PathBuf>,
     /// `--web.enable-lifecycle`: whether `POST /-/reload` reloads (else it answers 403).
     pub enable_lifecycle: bool,
+    /// `--shard.index` and `--shard.count`: applied over the config's `shard` section on start
+    /// and on every reload.
+    pub shard_flags: ShardFlags,
     /// The least time between the starts of two reloads; requests meanwhile wait and share
     /// the next one.
     pub reload_min_interval: Duration,
@@ -68,6 +72,7 @@ impl ExporterOptions {
             probes_without_auth: false,
             reload_path: None,
             enable_lifecycle: false,
+            shard_flags: ShardFlags::default(),
             reload_min_interval: crate::reload::DEFAULT_MIN_RELOAD_INTERVAL,
             serve: ServeOptions::default(),
             clock: Arc::new(SystemClock),
@@ -110,11 +115,16 @@ impl Exporter {
             probes_without_auth,
             reload_path,
             enable_lifecycle,
+            shard_flags,
             reload_min_interval,
             serve,
             clock,
             client_factory,
         } = options;
+        let file = reload_path
+            .as_ref()
+            .map_or_else(|| "config".to_owned(), |p| p.display().to_string());
+        let config = config.with_shard_flags(shard_flags, &file)?;
         let web = match &web_config_file {
             Some(p) => WebConfig::load(p)
                 .with_context(|| format!("cannot use the web config file {}", p.display()))?,
@@ -153,7 +163,8 @@ impl Exporter {
                     Arc::clone(&reload_status),
                     Arc::clone(&clock),
                 )
-                .with_min_interval(reload_min_interval),
+                .with_min_interval(reload_min_interval)
+                .with_shard_flags(shard_flags),
             )
         });
         let app = Arc::new(App {

@@ -6,6 +6,8 @@
 //! - [`config`]: the YAML config file, validated with every problem reported at once.
 //! - [`target`]: what is polled: a project id, a cluster name and a backup API kind, and the
 //!   rules ids and cluster names follow.
+//! - [`shard`]: which replica of `--shard.count` polls and exports a cluster: rendezvous
+//!   hashing of project id and cluster name, applied to the listed and the discovered targets.
 //! - [`facts`]: what is known of a cluster besides its snapshots: type, paused, backups on,
 //!   and the backup policy it is judged against.
 //! - [`atlas`]: the Atlas Administration API client: one method per endpoint, typed responses,
@@ -54,6 +56,7 @@ pub mod poller;
 pub mod reload;
 pub mod secret;
 pub mod server;
+pub mod shard;
 pub mod simulator;
 pub mod small_file;
 pub mod snapshot;

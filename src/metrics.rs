@@ -220,6 +220,8 @@ enum Family {
     BuildInfo,
     /// `atlas_snapshot_exporter_source_up`.
     SourceUp,
+    /// `atlas_snapshot_exporter_shard_info`.
+    ShardInfo,
 }
 
 /// `atlas_snapshot_exporter_source_up`, labelled `{project_id, source}`.
@@ -308,6 +310,10 @@ enum Unlabelled {
 #[derive(Debug, Clone, Copy)]
 struct BuildInfo;
 
+/// `atlas_snapshot_exporter_shard_info`, labelled `{index, count}`.
+#[derive(Debug, Clone, Copy)]
+struct ShardInfo;
+
 /// A family, or a group of families, whose series all carry the same `N` labels.
 trait Labels<const N: usize>: Copy {
     /// The label names, in the order [`Families::push`] takes the values.
@@ -386,6 +392,13 @@ impl Labels<3> for BuildInfo {
     }
 }
 
+impl Labels<2> for ShardInfo {
+    const NAMES: [&'static str; 2] = ["index", "count"];
+    fn family(self) -> Family {
+        Family::ShardInfo
+    }
+}
+
 /// One family's name, HELP and type.
 #[derive(Debug, Clone, Copy)]
 struct FamilySpec {
@@ -435,7 +448,7 @@ impl FamilySpec {
 
 impl Family {
     /// Every family, in the order their descriptions are registered.
-    const ALL: [Family; 29] = [
+    const ALL: [Family; 30] = [
         Family::ClusterInfo,
         Family::PerStatus(PerStatus::Snapshots),
         Family::PerStatus(PerStatus::LatestStatus),
@@ -465,6 +478,7 @@ impl Family {
         Family::ApiSunset,
         Family::RateLimitRemaining,
         Family::BuildInfo,
+        Family::ShardInfo,
     ];
 
     /// The label names of this family's series.
@@ -479,6 +493,7 @@ impl Family {
             Family::RateLimitRemaining => &RateLimitRemaining::NAMES,
             Family::BuildInfo => &BuildInfo::NAMES,
             Family::SourceUp => &SourceUp::NAMES,
+            Family::ShardInfo => &ShardInfo::NAMES,
         }
     }
 
@@ -609,6 +624,10 @@ impl Family {
                 "atlas_snapshot_exporter_build_info",
                 "Always 1; labels say which build is running.",
             ),
+            Family::ShardInfo => gauge(
+                "atlas_snapshot_exporter_shard_info",
+                "Always 1; labels say which shard (index, from 0) of how many (count) this replica is: it polls and exports only the clusters assigned to it.",
+            ),
         }
     }
 
@@ -728,6 +747,14 @@ impl Collector for StateCollector {
                 build_info::VERSION,
                 build_info::REVISION,
                 build_info::RUSTC_VERSION,
+            ],
+            1.0,
+        );
+        out.push(
+            ShardInfo,
+            [
+                state.shard.index().to_string().as_str(),
+                state.shard.count().to_string().as_str(),
             ],
             1.0,
         );

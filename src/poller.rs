@@ -33,6 +33,7 @@ use crate::atlas::{AtlasClient, AtlasError, BackupApi, Reason, RequestObserver};
 use crate::clock::Clock;
 use crate::config::{AtlasConfig, Config, DiscoveryConfig};
 use crate::discovery::{Discovery, Learnt};
+use crate::shard::Shard;
 use crate::state::{
     Backups, CycleReport, ExporterState, PollError, PollOutcome, SharedState, TargetState,
 };
@@ -220,6 +221,7 @@ struct Accepted {
     poll_deadline: Duration,
     targets: Vec<Target>,
     discovery: DiscoveryConfig,
+    shard: Shard,
 }
 
 /// What the poller needs to take a config while a cycle holds the poller itself.
@@ -244,6 +246,7 @@ impl Intake {
             poll_deadline: config.poll_deadline(),
             targets: config.targets(),
             discovery: config.discovery.clone(),
+            shard: config.shard,
         })
     }
 }
@@ -252,8 +255,11 @@ impl Intake {
 pub struct Poller {
     atlas: AtlasConfig,
     client: Arc<AtlasClient>,
-    /// The targets the config lists, in config order.
+    /// The targets the config lists that this shard owns, in config order.
     listed: Vec<Target>,
+    /// Which of the clusters are this replica's: the listed ones are filtered by
+    /// [`Config::targets`], the discovered ones by [`Discovery`].
+    shard: Shard,
     /// What discovery found, and when it refreshes next.
     discovery: Discovery,
     /// A discovered target answered 404 during a poll: ask discovery for an early refresh.
@@ -293,11 +299,14 @@ impl Poller {
         shared: SharedState,
     ) -> Result<Poller, AtlasError> {
         let client = factory.build(&config.atlas, &observer)?;
+        let mut discovery = Discovery::new(config.discovery.clone());
+        discovery.set_shard(config.shard);
         let mut poller = Poller {
             atlas: config.atlas.clone(),
             client,
             listed: config.targets(),
-            discovery: Discovery::new(config.discovery.clone()),
+            shard: config.shard,
+            discovery,
             discovered_gone: false,
             records: Vec::new(),
             poll_interval: config.poll_interval,
@@ -344,6 +353,8 @@ impl Poller {
         self.poll_interval = accepted.poll_interval;
         self.poll_deadline = accepted.poll_deadline;
         self.discovery.configure(accepted.discovery);
+        self.discovery.set_shard(accepted.shard);
+        self.shard = accepted.shard;
         self.listed = accepted.targets;
         self.set_targets(self.discovery.targets(&self.listed));
         self.publish();
@@ -647,7 +658,8 @@ impl Poller {
         let targets = self.records.iter().map(|r| r.state.clone()).collect();
         self.published = ExporterState::new(targets)
             .with_cycle(self.published.last_cycle, self.published.ready)
-            .with_discovery(self.discovery.report());
+            .with_discovery(self.discovery.report())
+            .with_shard(self.shard);
         self.shared.store(Arc::new(self.published.clone()));
     }
 

@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::poller::{ApplyError, ConfigSender};
+use crate::shard::ShardFlags;
 use crate::state::ReloadStatus;
 use crate::web_config::{WebConfig, WebConfigError};
 
@@ -32,6 +33,8 @@ pub struct Reloader {
     status: Arc<ArcSwap<ReloadStatus>>,
     clock: Arc<dyn Clock>,
     min_interval: Duration,
+    /// The `--shard.*` flags, applied over each config read.
+    shard_flags: ShardFlags,
     // Requests so far, numbered from 1.
     requested: AtomicU64,
     // One reload at a time, so that the status written last is that of the config applied last.
@@ -91,6 +94,7 @@ impl Reloader {
             status,
             clock,
             min_interval: DEFAULT_MIN_RELOAD_INTERVAL,
+            shard_flags: ShardFlags::default(),
             requested: AtomicU64::new(0),
             turn: Mutex::new(Turn {
                 started: None,
@@ -98,6 +102,12 @@ impl Reloader {
                 outcome: Ok(()),
             }),
         }
+    }
+
+    /// Applies the `--shard.*` flags to every config read again, as on start.
+    pub fn with_shard_flags(mut self, flags: ShardFlags) -> Reloader {
+        self.shard_flags = flags;
+        self
     }
 
     /// Lets a reload start no sooner than `min_interval` after the previous one started.
@@ -156,9 +166,11 @@ impl Reloader {
     async fn try_reload(&self) -> Result<(), ReloadError> {
         let path = self.path.clone();
         let web_path = self.web.as_ref().map(|(p, _)| p.clone());
-        let (config, web) = tokio::task::spawn_blocking(move || load(&path, web_path.as_deref()))
-            .await
-            .map_err(|e| ReloadError::Interrupted(e.to_string()))??;
+        let flags = self.shard_flags;
+        let (config, web) =
+            tokio::task::spawn_blocking(move || load(&path, web_path.as_deref(), flags))
+                .await
+                .map_err(|e| ReloadError::Interrupted(e.to_string()))??;
         self.poller.apply(config).await?;
         if let (Some(web), Some((_, handle))) = (web, &self.web) {
             handle.store(Arc::new(web));
@@ -168,8 +180,12 @@ impl Reloader {
 }
 
 /// Reads and validates both files; blocking.
-fn load(path: &Path, web: Option<&Path>) -> Result<(Config, Option<WebConfig>), ReloadError> {
-    let config = Config::load(path)?;
+fn load(
+    path: &Path,
+    web: Option<&Path>,
+    shard_flags: ShardFlags,
+) -> Result<(Config, Option<WebConfig>), ReloadError> {
+    let config = Config::load(path)?.with_shard_flags(shard_flags, &path.display().to_string())?;
     let web = match web {
         Some(path) => Some(WebConfig::load(path)?),
         None => None,

@@ -15,6 +15,7 @@ use jiff::Timestamp;
 
 use crate::atlas::{AtlasError, BackupApi, Reason};
 use crate::facts::{BackupPolicy, ClusterFacts};
+use crate::shard::Shard;
 use crate::summary::ClusterSummary;
 use crate::target::{Kind, Target};
 
@@ -34,6 +35,8 @@ pub struct ExporterState {
     pub ready: bool,
     /// How discovery went; `None` while it is off.
     pub discovery: Option<DiscoveryReport>,
+    /// Which shard of how many the targets are, for `atlas_snapshot_exporter_shard_info`.
+    pub shard: Shard,
 }
 
 /// The outcome of discovery, for `atlas_snapshot_exporter_discovery_*`.
@@ -59,6 +62,7 @@ impl ExporterState {
             last_cycle: None,
             ready: false,
             discovery: None,
+            shard: Shard::SINGLE,
         }
     }
 
@@ -80,6 +84,7 @@ impl ExporterState {
             last_cycle,
             ready,
             discovery: self.discovery,
+            shard: self.shard,
         }
     }
 
@@ -87,6 +92,14 @@ impl ExporterState {
     pub fn with_discovery(&self, discovery: Option<DiscoveryReport>) -> ExporterState {
         ExporterState {
             discovery,
+            ..self.clone()
+        }
+    }
+
+    /// The same cells and cycle facts as another shard's.
+    pub fn with_shard(&self, shard: Shard) -> ExporterState {
+        ExporterState {
+            shard,
             ..self.clone()
         }
     }

@@ -1049,3 +1049,60 @@ async fn log_level_debug_logs_each_atlas_request_and_info_does_not() {
     assert!(!err.contains("atlas request"), "{err}");
     assert!(!err.contains("level=debug"), "{err}");
 }
+
+#[test]
+fn check_names_the_shard_and_each_shard_flag_wins_over_the_file() {
+    let check = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut command = exporter();
+        command
+            .args([
+                "check",
+                "--config.file",
+                "tests/testdata/config/good_shard.yaml",
+            ])
+            .args(extra)
+            .env("MONGODB_ATLAS_PUBLIC_API_KEY", "abcdefgh")
+            .env("MONGODB_ATLAS_PRIVATE_API_KEY", "not-a-real-key")
+            .env_remove("ATLAS_SNAPSHOT_EXPORTER_SHARD_INDEX")
+            .env_remove("ATLAS_SNAPSHOT_EXPORTER_SHARD_COUNT");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+    let out = check(&[], &[]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("; shard 2 of 3 polls "), "{stdout}");
+
+    let out = check(&["--shard.count", "5"], &[]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("; shard 2 of 5 polls "));
+
+    let out = check(
+        &["--shard.count", "2"],
+        &[("ATLAS_SNAPSHOT_EXPORTER_SHARD_INDEX", "1")],
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("; shard 1 of 2 polls "));
+
+    let out = check(&["--shard.count", "2"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "index 2 from the file, count 2 from the flag"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "tests/testdata/config/good_shard.yaml: shard.index: the shard index must be less than \
+         the shard count (2), found 2 (with --shard.index or --shard.count over the config file)"
+    );
+
+    let out = check(&["--shard.index", "0", "--shard.count", "1"], &[]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("; shard"),
+        "one shard is not worth a mention: {stdout}"
+    );
+}

@@ -92,7 +92,7 @@ const BAD_FILES: &[Case] = &[
         file: "unknown_key_without_suggestion.yaml",
         env: API_KEY_ENV,
         expected: &[
-            "tests/testdata/config/unknown_key_without_suggestion.yaml: scrape_timeout: unknown key \"scrape_timeout\"; expected one of atlas, poll_interval, discovery, projects",
+            "tests/testdata/config/unknown_key_without_suggestion.yaml: scrape_timeout: unknown key \"scrape_timeout\"; expected one of atlas, poll_interval, discovery, shard, projects",
         ],
     },
     Case {
@@ -599,6 +599,38 @@ const BAD_FILES: &[Case] = &[
             "tests/testdata/config/several_problems.yaml: projects[2].clusters[0].name: invalid cluster name \"M2_AWS\": expected ASCII letters, digits and hyphens, starting with a letter or digit",
         ],
     },
+    Case {
+        file: "shard_index_not_below_count.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/shard_index_not_below_count.yaml: shard.index: must be less than shard.count (3), found 3: the replicas are numbered from 0 to 2",
+        ],
+    },
+    Case {
+        file: "shard_bad_values.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/shard_bad_values.yaml: shard.index: must be from 0 to 1023, found -1",
+            "tests/testdata/config/shard_bad_values.yaml: shard.count: must be between 1 and 1024, found 0",
+            "tests/testdata/config/shard_bad_values.yaml: shard.replicas: unknown key \"replicas\"; expected one of index, count",
+        ],
+    },
+    Case {
+        file: "shard_wrong_types.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/shard_wrong_types.yaml: shard.index: expected a whole number from 0 to 1023, found a string; remove the quotes",
+            "tests/testdata/config/shard_wrong_types.yaml: shard.count: expected a whole number between 1 and 1024, found 2.5",
+        ],
+    },
+    Case {
+        file: "shard_as_list.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/shard_as_list.yaml: shard: expected a mapping with index and count, found a list",
+            "tests/testdata/config/shard_as_list.yaml: poll_interval: the duration 5 has no unit; add one, for example \"5s\"",
+        ],
+    },
 ];
 
 #[test]
@@ -861,6 +893,29 @@ fn without_a_poll_deadline_a_short_interval_gets_half_of_it() {
     let mut config = load_ok("good_minimal.yaml", API_KEY_ENV);
     config.poll_interval = Duration::from_secs(60);
     assert_eq!(config.poll_deadline(), Duration::from_secs(30));
+}
+
+#[test]
+fn the_shard_section_is_read_and_the_listed_targets_are_only_the_shards_own() {
+    let config = load_ok("good_shard.yaml", API_KEY_ENV);
+    assert_eq!((config.shard.index(), config.shard.count()), (2, 3));
+    let names: Vec<String> = config
+        .targets()
+        .iter()
+        .map(|t| t.cluster_name.to_string())
+        .collect();
+    assert!(!names.is_empty() && names.len() < 6, "{names:?}");
+    for t in config.targets() {
+        assert_eq!(
+            atlas_snapshot_exporter::shard::owner(&t.project_id, &t.cluster_name, 3),
+            2
+        );
+    }
+    let minimal = load_ok("good_minimal.yaml", API_KEY_ENV);
+    assert!(
+        minimal.shard.is_single(),
+        "no shard section: the only shard"
+    );
 }
 
 #[test]

@@ -7,13 +7,15 @@
 //!
 //! This module owns the types and the entry points; the work is split by concern:
 //! `walker` (the YAML tree and the generic walk over it), `schema` (what each key must hold),
-//! `discovery` (the `discovery` section and its regular expressions) and `credentials` (from
+//! `discovery` (the `discovery` section and its regular expressions), `shard` (the `shard`
+//! section) and `credentials` (from
 //! the file or the environment; no message ever quotes one).
 
 use std::path::Path;
 use std::time::Duration;
 
 use crate::secret::Secret;
+use crate::shard::{Shard, ShardError, ShardFlags};
 use crate::small_file::ReadError;
 use crate::target::{ApiVersion, Kind, Target};
 
@@ -22,6 +24,7 @@ pub use crate::target::Flavor;
 mod credentials;
 mod discovery;
 mod schema;
+mod shard;
 mod walker;
 
 use credentials::Sources;
@@ -79,6 +82,9 @@ pub struct Config {
     /// The `discovery` section: finding projects and clusters, and how often the facts about
     /// clusters (type, paused, backups on, schedule) are read again.
     pub discovery: DiscoveryConfig,
+    /// The `shard` section: which replica of how many this is; the clusters this one does not
+    /// own are neither polled nor exported. The `--shard.*` flags override it.
+    pub shard: Shard,
 }
 
 /// Default of `discovery.refresh_interval`.
@@ -329,6 +335,40 @@ impl Config {
         checker.finish(file, config)
     }
 
+    /// The config with the `--shard.*` flags applied: each flag given wins over the `shard` key
+    /// of the same name (as a Prometheus flag names what the file cannot change). A problem is
+    /// reported under `file` with the key path of the key the flags make wrong.
+    pub fn with_shard_flags(
+        mut self,
+        flags: ShardFlags,
+        file: &str,
+    ) -> Result<Config, ConfigError> {
+        if flags.is_empty() {
+            return Ok(self);
+        }
+        match flags.apply(self.shard) {
+            Ok(shard) => {
+                self.shard = shard;
+                Ok(self)
+            }
+            Err(err) => {
+                let path = match err {
+                    ShardError::Count(_) => "shard.count",
+                    ShardError::Index { .. } => "shard.index",
+                };
+                Err(ConfigError {
+                    file: file.to_owned(),
+                    problems: vec![Problem {
+                        path: path.to_owned(),
+                        message: format!(
+                            "{err} (with --shard.index or --shard.count over the config file)"
+                        ),
+                    }],
+                })
+            }
+        }
+    }
+
     /// How long one target's whole poll may take: `atlas.poll_deadline`, or by default
     /// [`DEFAULT_POLL_DEADLINE`] or half the poll interval, whichever is shorter, so that a slow
     /// target always leaves the cycle time to end before the next one is due.
@@ -338,7 +378,7 @@ impl Config {
             .unwrap_or_else(|| default_poll_deadline(self.poll_interval))
     }
 
-    /// Every configured cluster as a poll target, in config order.
+    /// Every configured cluster this shard owns as a poll target, in config order.
     pub fn targets(&self) -> Vec<Target> {
         self.projects
             .iter()
@@ -351,6 +391,7 @@ impl Config {
                     kind: c.kind,
                 })
             })
+            .filter(|t| self.shard.owns_target(t))
             .collect()
     }
 }

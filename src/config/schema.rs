@@ -1,6 +1,6 @@
 //! The schema checks: what each key of the config file must hold, and the defaults of the
 //! keys left out. Credentials are collected here and resolved by `credentials`; the
-//! `discovery` section is checked by `discovery`.
+//! `discovery` section is checked by `discovery`, the `shard` section by `shard`.
 //!
 //! Two keys change the rules elsewhere in the file: `atlas.flavor` (which kinds and keys a
 //! cluster may have) and `discovery.enabled` (whether `projects` may be left out). They are
@@ -18,12 +18,13 @@ use super::{
     DEFAULT_RATE_LIMIT_REFILL_PER_MINUTE, DEFAULT_TIMEOUT, DiscoveryConfig, Flavor,
     MAX_CLUSTER_NAME_LEN, MAX_CONCURRENCY_LIMIT, MIN_POLL_INTERVAL, ProjectConfig, RateLimitConfig,
 };
+use crate::shard::Shard;
 use crate::target::{
     ApiVersion, AtlasIdProblem, ClusterNameProblem, Kind, check_atlas_id, check_cluster_name,
 };
 
 /// The keys each mapping accepts, in the order the documentation lists them.
-const TOP_KEYS: &[&str] = &["atlas", "poll_interval", "discovery", "projects"];
+const TOP_KEYS: &[&str] = &["atlas", "poll_interval", "discovery", "shard", "projects"];
 const ATLAS_KEYS: &[&str] = &[
     "flavor",
     "base_url",
@@ -120,6 +121,7 @@ impl Checker {
         let mut atlas = None;
         let mut poll_interval = Some(DEFAULT_POLL_INTERVAL);
         let mut discovery = Some(DiscoveryConfig::default());
+        let mut shard = Some(Shard::SINGLE);
         let mut projects = None;
         let set = self.mapping("", entries, TOP_KEYS, |checker, key, path, value| {
             let project = |checker: &mut Self, path: &str, node: &Node, ids: &mut Listed| {
@@ -129,6 +131,7 @@ impl Checker {
                 "atlas" => atlas = checker.atlas(path, Some(value), sources),
                 "poll_interval" => poll_interval = checker.poll_interval(path, value),
                 "discovery" => discovery = checker.discovery(path, value, context.flavor),
+                "shard" => shard = checker.shard(path, value),
                 // With discovery on, the listed projects only add to what it finds.
                 _ if context.discovery => {
                     projects = checker.list_or_empty(path, value, "project", project);
@@ -168,6 +171,7 @@ impl Checker {
             poll_interval: poll_interval?,
             projects: projects?,
             discovery: discovery?,
+            shard: shard?,
         })
     }
 
@@ -525,7 +529,7 @@ impl Checker {
     }
 
     /// A whole number in `accepted` (described as `range` in messages); null means `default`.
-    fn whole_number(
+    pub(super) fn whole_number(
         &mut self,
         path: &str,
         node: &Node,
