@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use jiff::{SignedDuration, Timestamp};
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
@@ -418,7 +418,8 @@ fn render_sizes() -> Vec<usize> {
 
 fn rendering(c: &mut Criterion) {
     let mut group = c.benchmark_group("render /metrics");
-    group.sample_size(10);
+    // A render of 10,000 clusters takes long enough that ten flat samples are the budget.
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
     for clusters in render_sizes() {
         let metrics = metrics_for(clusters);
         let body = metrics.render().unwrap();
