@@ -35,6 +35,7 @@
 //! - [`clock`]: wall-clock time, injectable so that tests and golden files can fix "now".
 //! - [`secret`]: a credential string that never reaches a log line, a label, an error or a page.
 //! - [`logging`]: logfmt or JSON log lines on stderr.
+//! - `process`: the standard `process_*` metrics, CPU time in fractional seconds (Linux).
 //! - [`small_file`]: the config and web config files, read under a 1 MiB cap.
 //! - [`build_info`]: the version, git revision and compiler of this build.
 
@@ -53,6 +54,8 @@ pub mod landing;
 pub mod logging;
 pub mod metrics;
 pub mod poller;
+#[cfg(target_os = "linux")]
+pub mod process;
 pub mod reload;
 pub mod secret;
 pub mod server;

@@ -52,9 +52,7 @@ impl Metrics {
             Arc::clone(&api),
         )?))?;
         #[cfg(target_os = "linux")]
-        registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
+        registry.register(Box::new(crate::process::ProcessMetrics::for_self()?))?;
         Ok(Metrics { registry, api })
     }
 

@@ -1,0 +1,447 @@
+//! Micro benchmarks of the three hot paths: decoding a listing page, summarising a listing and
+//! rendering `/metrics`, each beside a floor that does the least the same job could (reading
+//! the same JSON into `IgnoredAny`; copying the same bytes), with the bytes each one allocates.
+//!
+//! ```sh
+//! cargo bench --bench micro -- --warm-up-time 1 --measurement-time 3   # the figures
+//! cargo bench --bench micro -- --test      # each once (1,000 clusters only), in release
+//! cargo test --bench micro                 # the same in debug: what CI runs
+//! ```
+//!
+//! Pages hold 500 items in the shapes Atlas sends (`tests/testdata/atlas/`): tenant, flex,
+//! dedicated and legacy. The render state has 50 clusters a project, nine in ten flex with 8
+//! daily snapshots and one in ten dedicated with 60, summarised from such listings, with
+//! cluster facts and backup policies, as after a poll cycle. Allocation figures come from a
+//! counting global allocator, one line per benchmark (`alloc ...`), per iteration.
+//! `docs/BENCHMARKS.md` records results with the machine they came from.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::alloc::System;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use jiff::{SignedDuration, Timestamp};
+use serde::de::IgnoredAny;
+use serde_json::{Value, json};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+use atlas_snapshot_exporter::atlas::client::PageSink;
+use atlas_snapshot_exporter::atlas::wire::{
+    DedicatedSnapshot, LegacySnapshot, ListItem, TenantSnapshot, decode_page,
+};
+use atlas_snapshot_exporter::atlas::{BackupApi, Listing, Operation};
+use atlas_snapshot_exporter::clock::{Clock, FixedClock};
+use atlas_snapshot_exporter::facts::{BackupPolicy, ClusterFacts, ClusterType};
+use atlas_snapshot_exporter::metrics::Metrics;
+use atlas_snapshot_exporter::state::{
+    Backups, CycleReport, DiscoveryReport, ExporterState, PollOutcome, ReloadStatus, TargetState,
+};
+use atlas_snapshot_exporter::summary::SummaryFold;
+use atlas_snapshot_exporter::target::{Kind, Target};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Items on a listing page: the most `itemsPerPage` Atlas accepts.
+const PAGE_ITEMS: usize = 500;
+const CLUSTERS_PER_PROJECT: usize = 50;
+const PROJECT: &str = "32b6e34b3d91647abb20e7b8";
+
+fn now() -> Timestamp {
+    "2026-11-22T12:00:00Z".parse().unwrap()
+}
+
+fn at(hours_ago: i64) -> String {
+    at_plus(hours_ago, 0)
+}
+
+fn at_plus(hours_ago: i64, seconds: i64) -> String {
+    (now() - SignedDuration::from_hours(hours_ago) + SignedDuration::from_secs(seconds)).to_string()
+}
+
+/// A snapshot id unique to `seed` and `i`.
+fn id(seed: u64, i: usize) -> String {
+    format!("673e{seed:08x}{i:012x}")
+}
+
+/// The newest is under way, one in 25 failed, the rest completed.
+fn nth_status(i: usize) -> usize {
+    match i {
+        0 => 0,
+        i if i % 25 == 24 => 1,
+        _ => 2,
+    }
+}
+
+fn page(results: Vec<Value>, links: Vec<Value>) -> Vec<u8> {
+    let total = results.len();
+    serde_json::to_vec(&json!({"links": links, "results": results, "totalCount": total})).unwrap()
+}
+
+fn link(path: &str, rel: &str) -> Value {
+    json!({"href": format!("https://cloud.mongodb.com/api/atlas/v2/groups/{PROJECT}/{path}"), "rel": rel})
+}
+
+fn self_link(path: &str) -> Value {
+    link(path, "self")
+}
+
+/// A shared-tier or flex page (`BackupTenantSnapshot`, `FlexBackupSnapshot20241113`): flex
+/// items carry their own `links`, as in `flex_snapshots_page.json`.
+fn tenant_like_body(seed: u64, items: usize, flex: bool) -> Vec<u8> {
+    let results = (0..items)
+        .map(|i| {
+            let hours = 24 * i as i64 + 10;
+            let status = ["PENDING", "FAILED", "COMPLETED"][nth_status(i)];
+            let mut item = json!({
+                "id": id(seed, i),
+                "mongoDBVersion": "8.0.4",
+                "scheduledTime": at(hours),
+                "status": status,
+            });
+            if status != "PENDING" {
+                item["startTime"] = json!(at_plus(hours, 7));
+                item["finishTime"] = json!(at_plus(hours, 291));
+                item["expiration"] = json!(at(hours - 24 * 8));
+            }
+            if flex {
+                item["links"] = json!([self_link(&format!(
+                    "flexClusters/flex{seed}/backup/snapshots/{}",
+                    id(seed, i)
+                ))]);
+            }
+            item
+        })
+        .collect();
+    let links = if flex {
+        vec![self_link(&format!(
+            "flexClusters/flex{seed}/backup/snapshots?pageNum=1&itemsPerPage=500"
+        ))]
+    } else {
+        Vec::new()
+    };
+    page(results, links)
+}
+
+/// A dedicated page (`DiskBackupReplicaSet`), as in `replicaset_snapshots_page.json`.
+fn dedicated_body(seed: u64, items: usize) -> Vec<u8> {
+    let results = (0..items)
+        .map(|i| {
+            let hours = 6 * i as i64 + 6;
+            let status = ["inProgress", "failed", "completed"][nth_status(i)];
+            json!({
+                "cloudProvider": "AWS",
+                "copyRegions": [],
+                "createdAt": at(hours),
+                "expiresAt": at(hours - 24 * 7),
+                "frequencyType": if i % 4 == 0 { "daily" } else { "hourly" },
+                "id": id(seed, i),
+                "links": [self_link(&format!("clusters/Cluster{seed}/backup/snapshots/{}", id(seed, i)))],
+                "mongodVersion": "8.0.4",
+                "policyItems": ["5f1a2b3c4d5e6f7a8b9c0d1e"],
+                "replicaSetName": format!("atlas-{seed:06x}-shard-0"),
+                "snapshotType": "scheduled",
+                "status": status,
+                "storageSizeBytes": 1_234_567_890 + i as u64,
+                "type": "replicaSet",
+            })
+        })
+        .collect();
+    let listing = format!("clusters/Cluster{seed}/backup/snapshots");
+    let links = vec![
+        link(&format!("{listing}?pageNum=1&itemsPerPage=500"), "self"),
+        link(&format!("{listing}?pageNum=2&itemsPerPage=500"), "next"),
+    ];
+    page(results, links)
+}
+
+/// A Legacy Backup page (`BackupSnapshot`), as in `legacy_snapshots_page.json`.
+fn legacy_body(seed: u64, items: usize) -> Vec<u8> {
+    let results = (0..items)
+        .map(|i| {
+            let hours = 6 * i as i64 + 6;
+            json!({
+                "clusterId": "7c2487d833e9e75286093696",
+                "clusterName": format!("Cluster{seed}"),
+                "complete": i != 0,
+                "created": {"date": at(hours), "increment": 1},
+                "doNotDelete": false,
+                "expires": at(hours - 24 * 365),
+                "groupId": PROJECT,
+                "id": id(seed, i),
+                "incremental": true,
+                "lastOplogAppliedTimestamp": {"date": at(hours), "increment": 1},
+                "parts": [{
+                    "clusterId": "7c2487d833e9e75286093696",
+                    "compressionSetting": "GZIP",
+                    "dataSizeBytes": 4502,
+                    "encryptionEnabled": false,
+                    "fileSizeBytes": 324_760,
+                    "mongodVersion": "4.0.0",
+                    "replicaSetName": format!("Cluster{seed}-shard-0"),
+                    "storageSizeBytes": 53_248,
+                    "typeName": "REPLICA_SET"
+                }]
+            })
+        })
+        .collect();
+    page(
+        results,
+        vec![self_link(&format!(
+            "clusters/Cluster{seed}/snapshots?pageNum=1&itemsPerPage=500"
+        ))],
+    )
+}
+
+/// One kind of listing: its page body and how to read it into a [`Listing`].
+struct Kind4 {
+    name: &'static str,
+    api: BackupApi,
+    body: Vec<u8>,
+    decode: fn(&[u8]) -> Listing,
+}
+
+fn decode<T: ListItem>(body: &[u8]) -> Vec<T> {
+    decode_page::<T>(body, PAGE_ITEMS).unwrap().results
+}
+
+fn kinds() -> Vec<Kind4> {
+    vec![
+        Kind4 {
+            name: "tenant",
+            api: BackupApi::Tenant,
+            body: tenant_like_body(1, PAGE_ITEMS, false),
+            decode: |b| Listing::Tenant(decode::<TenantSnapshot>(b)),
+        },
+        Kind4 {
+            name: "flex",
+            api: BackupApi::Flex,
+            body: tenant_like_body(2, PAGE_ITEMS, true),
+            decode: |b| Listing::Flex(decode::<TenantSnapshot>(b)),
+        },
+        Kind4 {
+            name: "dedicated",
+            api: BackupApi::Dedicated,
+            body: dedicated_body(3, PAGE_ITEMS),
+            decode: |b| Listing::Dedicated(decode::<DedicatedSnapshot>(b)),
+        },
+        Kind4 {
+            name: "legacy",
+            api: BackupApi::Legacy,
+            body: legacy_body(4, PAGE_ITEMS),
+            decode: |b| Listing::Legacy(decode::<LegacySnapshot>(b)),
+        },
+    ]
+}
+
+fn summarise(api: BackupApi, listing: Listing) -> atlas_snapshot_exporter::summary::ClusterSummary {
+    let mut fold = SummaryFold::new(api);
+    fold.page(listing);
+    fold.finish()
+}
+
+/// Runs `work` a few times under the counting allocator and prints what one run allocated.
+fn report_alloc<R>(name: &str, mut work: impl FnMut() -> R) {
+    black_box(work());
+    const RUNS: usize = 3;
+    let region = Region::new(GLOBAL);
+    for _ in 0..RUNS {
+        black_box(work());
+    }
+    let stats = region.change();
+    let bytes = stats.bytes_allocated + stats.bytes_reallocated.max(0) as usize;
+    println!(
+        "alloc {name}: {} bytes in {} allocations per iteration",
+        bytes / RUNS,
+        (stats.allocations + stats.reallocations) / RUNS
+    );
+}
+
+fn decoding(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decode 500 items");
+    for kind in kinds() {
+        let listing = (kind.decode)(&kind.body);
+        assert_eq!(listing.len(), PAGE_ITEMS, "{}", kind.name);
+        group.throughput(Throughput::Bytes(kind.body.len() as u64));
+        group.bench_function(format!("{}/decode_page", kind.name), |b| {
+            b.iter(|| (kind.decode)(black_box(&kind.body)))
+        });
+        group.bench_function(format!("{}/floor: IgnoredAny", kind.name), |b| {
+            b.iter(|| serde_json::from_slice::<IgnoredAny>(black_box(&kind.body)).unwrap())
+        });
+        println!("size {}: {} bytes", kind.name, kind.body.len());
+        report_alloc(&format!("decode {}", kind.name), || {
+            (kind.decode)(&kind.body)
+        });
+        report_alloc(&format!("floor IgnoredAny {}", kind.name), || {
+            serde_json::from_slice::<IgnoredAny>(&kind.body).unwrap()
+        });
+    }
+    group.finish();
+}
+
+fn summarising(c: &mut Criterion) {
+    let mut group = c.benchmark_group("summarise 500 items");
+    for kind in kinds() {
+        let listing = (kind.decode)(&kind.body);
+        group.throughput(Throughput::Elements(PAGE_ITEMS as u64));
+        group.bench_function(kind.name, |b| {
+            b.iter_batched(
+                || listing.clone(),
+                |l| summarise(kind.api, l),
+                BatchSize::SmallInput,
+            )
+        });
+        // The clone the fold consumes is made outside the counted region.
+        let mut copies: Vec<Listing> = (0..4).map(|_| listing.clone()).collect();
+        report_alloc(&format!("summarise {}", kind.name), || {
+            summarise(
+                kind.api,
+                copies.pop().unwrap_or_else(|| Listing::empty(kind.api)),
+            )
+        });
+    }
+    group.finish();
+}
+
+/// The published state after a poll cycle of `clusters` clusters.
+fn published_state(clusters: usize) -> ExporterState {
+    let now = now();
+    let targets = (0..clusters)
+        .map(|i| {
+            let (p, c) = (i / CLUSTERS_PER_PROJECT, i % CLUSTERS_PER_PROJECT);
+            let dedicated = c % 10 == 9;
+            let kind = if dedicated {
+                Kind::Dedicated
+            } else {
+                Kind::Flex
+            };
+            let mut t = TargetState::new(Target {
+                project_id: format!("{p:024x}").into(),
+                project_name: Some(format!("project-{p}").into()),
+                cluster_name: format!("c{c}").into(),
+                cluster_id: None,
+                kind,
+            });
+            let (api, listing) = if dedicated {
+                let body = dedicated_body(i as u64, 60);
+                (BackupApi::Dedicated, Listing::Dedicated(decode(&body)))
+            } else {
+                let body = tenant_like_body(i as u64, 8, true);
+                (BackupApi::Flex, Listing::Flex(decode(&body)))
+            };
+            let summary = summarise(api, listing);
+            t.backups = Some(Backups {
+                failures_total: summary.failed.len() as u64,
+                summary: Arc::new(summary),
+            });
+            t.last_poll = Some(PollOutcome {
+                at: now,
+                duration: Duration::from_millis(120),
+                error: None,
+            });
+            t.last_success = Some(now);
+            t.facts = Some(ClusterFacts {
+                cluster_type: Some(if dedicated {
+                    ClusterType::ReplicaSet
+                } else {
+                    ClusterType::Flex
+                }),
+                paused: false,
+                backup_enabled: true,
+            });
+            t.policy = Some(if dedicated {
+                BackupPolicy {
+                    next_snapshot: Some(now + SignedDuration::from_hours(3)),
+                    interval: Some(Duration::from_secs(6 * 3600)),
+                    retention: Some(Duration::from_secs(7 * 86_400)),
+                    restore_window: Some(Duration::from_secs(2 * 86_400)),
+                }
+            } else {
+                BackupPolicy::flex()
+            });
+            t.schedule_up = dedicated.then_some(true);
+            t
+        })
+        .collect();
+    ExporterState::new(targets)
+        .with_discovery(Some(DiscoveryReport {
+            up: true,
+            last_success: Some(now),
+        }))
+        .with_cycle(
+            Some(CycleReport {
+                finished_at: now,
+                duration: Duration::from_secs(2),
+            }),
+            true,
+        )
+}
+
+fn metrics_for(clusters: usize) -> Metrics {
+    let state = Arc::new(ArcSwap::from_pointee(published_state(clusters)));
+    let reload = Arc::new(ArcSwap::from_pointee(ReloadStatus {
+        successful: true,
+        last_success: now(),
+    }));
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock(now()));
+    let metrics = Metrics::new(state, reload, clock).unwrap();
+    let observer = metrics.api_observer();
+    for (op, n) in [
+        (Operation::FlexSnapshotsList, clusters * 9 / 10),
+        (Operation::DedicatedSnapshotsList, clusters / 10),
+        (Operation::ClusterGet, clusters / 10),
+        (Operation::BackupScheduleGet, clusters / 10),
+    ] {
+        for i in 0..n {
+            observer.observe(op, Some(200), Duration::from_millis(40 + (i % 200) as u64));
+        }
+    }
+    metrics
+}
+
+/// 1,000 and 10,000 clusters when measuring; 1,000 alone in a smoke run, where criterion runs
+/// each benchmark once (`--test`, or `cargo test`, which does not pass `--bench`).
+fn render_sizes() -> Vec<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    let smoke = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
+    if smoke {
+        vec![1_000]
+    } else {
+        vec![1_000, 10_000]
+    }
+}
+
+fn rendering(c: &mut Criterion) {
+    let mut group = c.benchmark_group("render /metrics");
+    // A render of 10,000 clusters takes long enough that ten flat samples are the budget.
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    for clusters in render_sizes() {
+        let metrics = metrics_for(clusters);
+        let body = metrics.render().unwrap();
+        println!(
+            "size render {clusters}: {} bytes, {} series",
+            body.len(),
+            body.lines().filter(|l| !l.starts_with('#')).count()
+        );
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(format!("{clusters} clusters"), |b| {
+            b.iter(|| metrics.render().unwrap())
+        });
+        group.bench_function(format!("{clusters} clusters/floor: copy"), |b| {
+            b.iter(|| black_box(body.as_bytes()).to_vec())
+        });
+        report_alloc(&format!("render {clusters}"), || metrics.render().unwrap());
+        report_alloc(&format!("floor copy {clusters}"), || {
+            body.as_bytes().to_vec()
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decoding, summarising, rendering);
+criterion_main!(benches);
