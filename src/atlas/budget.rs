@@ -52,6 +52,8 @@ pub struct Budget {
     config: RateLimitConfig,
     ticks: Arc<dyn Ticks>,
     buckets: Mutex<HashMap<Box<str>, Bucket>>,
+    /// Until when (on `ticks`) each project's endpoint is held off after a `Retry-After`.
+    holds: Mutex<HashMap<(Box<str>, &'static str), Duration>>,
 }
 
 impl std::fmt::Debug for Budget {
@@ -83,6 +85,7 @@ impl Budget {
             config,
             ticks,
             buckets: Mutex::new(HashMap::new()),
+            holds: Mutex::new(HashMap::new()),
         }
     }
 
@@ -124,17 +127,28 @@ impl Budget {
         bucket.tokens = bucket.tokens.min(remaining as f64);
     }
 
-    /// Atlas answered `project` 429 (or 503) with `Retry-After: wait`: the project's next
-    /// token comes no sooner than `wait` from now, so no request to the project (this poll's or
-    /// the next poll's) goes out before Atlas said it may; one whose deadline ends sooner fails
-    /// at once as `rate_limited`, without a request.
-    pub fn hold_off(&self, project: &str, wait: Duration) {
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Atlas answered a request of `endpoint` to `project` 429 (or 503) with
+    /// `Retry-After: wait`: no request of that endpoint to that project (this poll's or a later
+    /// one's) goes out before `wait` has passed. Atlas limits each project per endpoint set, so
+    /// the project's other endpoints are not held.
+    pub fn hold_off(&self, project: &str, endpoint: &'static str, wait: Duration) {
+        let mut holds = self.holds.lock().unwrap_or_else(PoisonError::into_inner);
+        let until = self.ticks.elapsed().saturating_add(wait);
         let now = self.ticks.elapsed();
-        let bucket = self.refilled(&mut buckets, project, now);
-        bucket.tokens = bucket
-            .tokens
-            .min(1.0 - wait.as_secs_f64() * self.per_second);
+        // Holds that have ended go, so the map stays as small as the endpoints held now.
+        holds.retain(|_, end| *end > now);
+        let end = holds.entry((project.into(), endpoint)).or_insert(until);
+        *end = (*end).max(until);
+    }
+
+    /// How long requests of `endpoint` to `project` are still held off ([`Budget::hold_off`]).
+    pub fn held_for(&self, project: &str, endpoint: &'static str) -> Duration {
+        let holds = self.holds.lock().unwrap_or_else(PoisonError::into_inner);
+        holds
+            .get(&(Box::<str>::from(project), endpoint))
+            .map_or(Duration::ZERO, |end| {
+                end.saturating_sub(self.ticks.elapsed())
+            })
     }
 
     /// Tokens of `project`'s bucket now (negative: reserved ahead), for tests and logs.
@@ -286,16 +300,21 @@ mod tests {
     }
 
     #[test]
-    fn a_retry_after_holds_the_projects_next_token_off_that_long() {
+    fn a_retry_after_holds_that_endpoint_of_that_project_off_that_long() {
         let (b, time) = budget(1200, 60);
-        b.hold_off("p", 10 * SECOND);
-        assert_eq!(b.reserve("p", Some(5 * SECOND)), Err(10 * SECOND));
-        assert_eq!(b.reserve("q", Some(Duration::ZERO)), Ok(Duration::ZERO));
-        time.advance(10 * SECOND);
+        b.hold_off("p", "list_flex_snapshots", 10 * SECOND);
+        assert_eq!(b.held_for("p", "list_flex_snapshots"), 10 * SECOND);
+        assert_eq!(b.held_for("p", "list_legacy_snapshots"), Duration::ZERO);
+        assert_eq!(b.held_for("q", "list_flex_snapshots"), Duration::ZERO);
+        time.advance(4 * SECOND);
+        assert_eq!(b.held_for("p", "list_flex_snapshots"), 6 * SECOND);
+        // A shorter hold does not cut a longer one short.
+        b.hold_off("p", "list_flex_snapshots", SECOND);
+        assert_eq!(b.held_for("p", "list_flex_snapshots"), 6 * SECOND);
+        time.advance(6 * SECOND);
+        assert_eq!(b.held_for("p", "list_flex_snapshots"), Duration::ZERO);
+        // Holding spends no token.
         assert_eq!(b.reserve("p", Some(Duration::ZERO)), Ok(Duration::ZERO));
-        // A hold shorter than what the bucket already makes one wait changes nothing.
-        b.hold_off("p", Duration::ZERO);
-        assert_eq!(b.reserve("p", Some(Duration::ZERO)), Err(SECOND));
     }
 
     #[test]

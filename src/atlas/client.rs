@@ -836,7 +836,7 @@ impl AtlasClient {
         let mut token_refreshed = false;
         loop {
             attempt += 1;
-            self.take_token(bucket, pace).await?;
+            self.take_token(operation, bucket, pace).await?;
             let started = Instant::now();
             let result = self.send_once(url, accept).await;
             let response = match result {
@@ -890,7 +890,7 @@ impl AtlasClient {
                     let wait =
                         retry_after.map(|w| with_jitter(w.min(self.options.max_retry_after)));
                     if let Some(wait) = wait {
-                        self.budget.hold_off(bucket, wait);
+                        self.budget.hold_off(bucket, operation.as_str(), wait);
                     }
                     match (wait, retry_after) {
                         (Some(wait), Some(asked))
@@ -902,7 +902,7 @@ impl AtlasClient {
                             if !pace.allows(wait) {
                                 return Err(error);
                             }
-                            // Taking the next token of the held-off bucket waits it out.
+                            // Taking the next token waits the hold out.
                             continue;
                         }
                         _ => return Err(error),
@@ -915,7 +915,26 @@ impl AtlasClient {
 
     /// Takes a token of `bucket`'s budget, waiting for it without the poll's slot, or fails
     /// at once (`rate_limited`) when the token would come after the poll's deadline.
-    async fn take_token(&self, bucket: &str, pace: &Pace) -> Result<(), AtlasError> {
+    async fn take_token(
+        &self,
+        operation: Operation,
+        bucket: &str,
+        pace: &Pace,
+    ) -> Result<(), AtlasError> {
+        let held = self.budget.held_for(bucket, operation.as_str());
+        if !held.is_zero() {
+            if !pace.allows(held) {
+                return Err(AtlasError::Budget(format!(
+                    "Atlas asked for no {operation} request to {} for {} more (Retry-After), \
+                     longer than the poll deadline allows",
+                    describe_bucket(bucket),
+                    humantime::format_duration(Duration::from_millis(
+                        u64::try_from(held.as_millis()).unwrap_or(u64::MAX)
+                    ))
+                )));
+            }
+            pace.wait_off_slot(held).await;
+        }
         match self.budget.reserve(bucket, pace.remaining()) {
             Ok(wait) => {
                 if !wait.is_zero() {
