@@ -390,6 +390,25 @@ fn break_json(bytes: Bytes) -> Bytes {
     bytes.slice(..cut)
 }
 
+/// One page of a discovery or manager listing, as every listing answers: `results` of
+/// `total` items, the `links` of this page, the envelope when asked, counted as a page served.
+fn listing_page(
+    ctx: &Ctx,
+    page: &PageRequest,
+    results: Vec<Value>,
+    total: usize,
+    media: &str,
+    output: Output,
+    admission: Admission,
+) -> Resp {
+    let links = page.links(&ctx.origin, &ctx.path, &ctx.query, total);
+    let body = render::list(results, links, page.include_count.then_some(total));
+    let body = with_envelope(body, output, false);
+    let mut response = success(media, &body, output, admission, false);
+    response.extensions_mut().insert(PageServed);
+    response
+}
+
 fn with_envelope(mut body: Value, output: Output, single: bool) -> Value {
     if !output.envelope {
         return body;
@@ -744,12 +763,15 @@ fn flex_cluster_list(shared: &Shared, ctx: &Ctx, group: &str) -> Result<Resp, Fa
             render::flex_cluster(&at, c.created, c.backup_enabled)
         })
         .collect();
-    let links = page.links(&ctx.origin, &ctx.path, &ctx.query, clusters.len());
-    let body = render::list(results, links, page.include_count.then_some(clusters.len()));
-    let body = with_envelope(body, output, false);
-    let mut response = success(routes::MEDIA_2024_FLEX, &body, output, admission, false);
-    response.extensions_mut().insert(PageServed);
-    Ok(response)
+    Ok(listing_page(
+        ctx,
+        &page,
+        results,
+        clusters.len(),
+        routes::MEDIA_2024_FLEX,
+        output,
+        admission,
+    ))
 }
 
 async fn flex_cluster_get(
@@ -819,12 +841,15 @@ fn group_list(shared: &Shared, ctx: &Ctx, org: Option<&String>) -> Result<Resp, 
         .iter()
         .map(|p| render::group(&ctx.origin, &p.id, &p.name, &p.org_id, p.cluster_count))
         .collect();
-    let links = page.links(&ctx.origin, &ctx.path, &ctx.query, projects.len());
-    let body = render::list(results, links, page.include_count.then_some(projects.len()));
-    let body = with_envelope(body, output, false);
-    let mut response = success(routes::MEDIA_2023, &body, output, admission, false);
-    response.extensions_mut().insert(PageServed);
-    Ok(response)
+    Ok(listing_page(
+        ctx,
+        &page,
+        results,
+        projects.len(),
+        routes::MEDIA_2023,
+        output,
+        admission,
+    ))
 }
 
 /// `GET …/clusters`: every cluster but the flex ones (which Atlas lists only on
@@ -849,12 +874,15 @@ fn cluster_list(shared: &Shared, ctx: &Ctx, group: &str) -> Result<Resp, Failure
             render::cluster(&at, c)
         })
         .collect();
-    let links = page.links(&ctx.origin, &ctx.path, &ctx.query, clusters.len());
-    let body = render::list(results, links, page.include_count.then_some(clusters.len()));
-    let body = with_envelope(body, output, false);
-    let mut response = success(routes::MEDIA_2024_CLUSTERS, &body, output, admission, false);
-    response.extensions_mut().insert(PageServed);
-    Ok(response)
+    Ok(listing_page(
+        ctx,
+        &page,
+        results,
+        clusters.len(),
+        routes::MEDIA_2024_CLUSTERS,
+        output,
+        admission,
+    ))
 }
 
 /// `GET …/clusters/{name}`: a flex cluster gets the recorded 400
@@ -983,12 +1011,15 @@ fn manager_list(
         })
         .collect();
     let results = page.slice(&entries).to_vec();
-    let links = page.links(&ctx.origin, &ctx.path, &ctx.query, entries.len());
-    let body = render::list(results, links, page.include_count.then_some(entries.len()));
-    let body = with_envelope(body, output, false);
-    let mut response = success(MEDIA_V1, &body, output, admission, false);
-    response.extensions_mut().insert(PageServed);
-    Ok(response)
+    Ok(listing_page(
+        ctx,
+        &page,
+        results,
+        entries.len(),
+        MEDIA_V1,
+        output,
+        admission,
+    ))
 }
 
 /// The one-cluster Cloud Manager / Ops Manager resources.
