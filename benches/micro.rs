@@ -35,6 +35,7 @@ use atlas_snapshot_exporter::atlas::wire::{
 };
 use atlas_snapshot_exporter::atlas::{BackupApi, Listing, Operation};
 use atlas_snapshot_exporter::clock::{Clock, FixedClock};
+use atlas_snapshot_exporter::exposition::Body;
 use atlas_snapshot_exporter::facts::{BackupPolicy, ClusterFacts, ClusterType};
 use atlas_snapshot_exporter::metrics::Metrics;
 use atlas_snapshot_exporter::state::{
@@ -382,8 +383,7 @@ fn published_state(clusters: usize) -> ExporterState {
         )
 }
 
-fn metrics_for(clusters: usize) -> Metrics {
-    let state = Arc::new(ArcSwap::from_pointee(published_state(clusters)));
+fn metrics_for(state: Arc<ArcSwap<ExporterState>>, clusters: usize) -> Metrics {
     let reload = Arc::new(ArcSwap::from_pointee(ReloadStatus {
         successful: true,
         last_success: now(),
@@ -416,26 +416,67 @@ fn render_sizes() -> Vec<usize> {
     }
 }
 
+/// Reads a body to its end, chunk by chunk as a connection would, keeping none: its length.
+fn drain(body: Body) -> usize {
+    match body {
+        Body::Streamed(mut chunks) => {
+            let mut len = 0;
+            while let Some(chunk) = chunks.next_chunk() {
+                len += black_box(chunk).len();
+            }
+            len
+        }
+        other => other.into_bytes().len(),
+    }
+}
+
 fn rendering(c: &mut Criterion) {
     let mut group = c.benchmark_group("render /metrics");
     // A render of 10,000 clusters takes long enough that ten flat samples are the budget.
     group.sample_size(10).sampling_mode(SamplingMode::Flat);
     for clusters in render_sizes() {
-        let metrics = metrics_for(clusters);
-        let body = metrics.render().unwrap();
+        let state = Arc::new(ArcSwap::from_pointee(published_state(clusters)));
+        let metrics = metrics_for(Arc::clone(&state), clusters);
+        let body = metrics.render();
+        let zipped = metrics.gzip_blocking().unwrap().into_bytes();
         println!(
-            "size render {clusters}: {} bytes, {} series",
+            "size render {clusters}: {} bytes, {} series; gzip {} bytes",
             body.len(),
-            body.lines().filter(|l| !l.starts_with('#')).count()
+            body.lines().filter(|l| !l.starts_with('#')).count(),
+            zipped.len()
         );
         group.throughput(Throughput::Bytes(body.len() as u64));
-        group.bench_function(format!("{clusters} clusters"), |b| {
-            b.iter(|| metrics.render().unwrap())
+        group.bench_function(format!("{clusters} clusters/plain"), |b| {
+            b.iter(|| drain(metrics.plain()))
         });
         group.bench_function(format!("{clusters} clusters/floor: copy"), |b| {
             b.iter(|| black_box(body.as_bytes()).to_vec())
         });
-        report_alloc(&format!("render {clusters}"), || metrics.render().unwrap());
+        // Between polls: the segments are kept, the ages and own families compressed.
+        group.bench_function(format!("{clusters} clusters/gzip, between polls"), |b| {
+            b.iter(|| metrics.gzip_blocking().unwrap())
+        });
+        group.bench_function(format!("{clusters} clusters/gzip floor: copy"), |b| {
+            b.iter(|| black_box(&zipped[..]).to_vec())
+        });
+        // After a poll: every chunk changed, everything compressed.
+        group.bench_function(format!("{clusters} clusters/gzip, after a poll"), |b| {
+            b.iter_batched(
+                || metrics_for(Arc::clone(&state), clusters),
+                |fresh| fresh.gzip_blocking().unwrap(),
+                criterion::BatchSize::PerIteration,
+            )
+        });
+        report_alloc(&format!("render plain {clusters}"), || {
+            drain(metrics.plain())
+        });
+        report_alloc(&format!("render gzip between polls {clusters}"), || {
+            metrics.gzip_blocking().unwrap()
+        });
+        let fresh = metrics_for(Arc::clone(&state), clusters);
+        report_alloc(&format!("render gzip after a poll {clusters}"), || {
+            fresh.gzip_blocking().unwrap()
+        });
         report_alloc(&format!("floor copy {clusters}"), || {
             body.as_bytes().to_vec()
         });

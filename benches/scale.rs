@@ -105,10 +105,10 @@ async fn measure(clusters: usize) -> Row {
     let mut bytes = 0;
     let started = Instant::now();
     for _ in 0..rounds {
-        bytes = metrics.render().unwrap().len();
+        bytes = metrics.render().len();
     }
     let render = started.elapsed() / rounds;
-    let text = metrics.render().unwrap();
+    let text = metrics.render();
     let series = text.lines().filter(|l| !l.starts_with('#')).count();
     let rss = rss_kib();
     sim.shutdown().await;

@@ -18,7 +18,9 @@
 //!   as soon as it ends.
 //! - [`state`]: what the poller publishes and the readers below read: one atomically swapped
 //!   cell per target, and the cycle-level facts, through [`state::SharedState`].
-//! - [`metrics`]: the Prometheus collector, built from the published state at scrape time.
+//! - [`metrics`]: the exporter's own metrics (prometheus crate registry) and the scrape entry.
+//! - [`exposition`]: /metrics written straight from the published state, plain text chunk by
+//!   chunk, gzip as per-chunk members kept until their targets publish again.
 //! - [`server`] and [`landing`]: the HTTP endpoints; [`web_config`]: their TLS and basic auth.
 //! - [`reload`]: config reloads on SIGHUP and `POST /-/reload`; the result is what the poller
 //!   applied.
@@ -49,6 +51,7 @@ pub mod config;
 pub mod demo;
 pub mod discovery;
 pub mod exporter;
+pub mod exposition;
 pub mod facts;
 pub mod landing;
 pub mod logging;

@@ -21,7 +21,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
@@ -34,6 +33,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
+use crate::exposition::Body;
 use crate::landing;
 use crate::metrics::Metrics;
 use crate::reload::Reloader;
@@ -236,7 +236,7 @@ async fn serve_connection<S>(
 
 /// Answers one request. No endpoint reads the request body, so any body type will do: the
 /// server passes hyper's [`Incoming`](hyper::body::Incoming), unit tests an empty one.
-pub async fn handle<B>(app: &App, req: Request<B>) -> Response<Full<Bytes>> {
+pub async fn handle<B>(app: &App, req: Request<B>) -> Response<Body> {
     let web = app.web.load_full();
     let mut response = route(app, web.basic_auth(), req).await;
     for (name, value) in web.response_headers() {
@@ -245,11 +245,7 @@ pub async fn handle<B>(app: &App, req: Request<B>) -> Response<Full<Bytes>> {
     response
 }
 
-async fn route<B>(
-    app: &App,
-    auth: Option<Arc<BasicAuth>>,
-    req: Request<B>,
-) -> Response<Full<Bytes>> {
+async fn route<B>(app: &App, auth: Option<Arc<BasicAuth>>, req: Request<B>) -> Response<Body> {
     // Probes say only whether the process runs and has polled: kubelets send no credentials.
     let open_probe =
         app.probes_without_auth && matches!(req.uri().path(), "/-/healthy" | "/-/ready");
@@ -276,24 +272,31 @@ async fn route<B>(
         if !read_only {
             return not_allowed("GET, HEAD");
         }
-        match app.metrics.render() {
-            Ok(body) if accepts_gzip(req.headers()) => match gzip(body.as_bytes()) {
-                Ok(compressed) => {
-                    let mut r = with_type(StatusCode::OK, METRICS_CONTENT_TYPE, compressed);
+        let mut r = if head {
+            Response::new(Body::empty())
+        } else if accepts_gzip(req.headers()) {
+            match app.metrics.gzip().await {
+                Ok(body) => {
+                    let mut r = Response::new(body);
                     r.headers_mut()
                         .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                    r.headers_mut()
-                        .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
                     r
                 }
-                Err(_) => with_type(StatusCode::OK, METRICS_CONTENT_TYPE, body),
-            },
-            Ok(body) => with_type(StatusCode::OK, METRICS_CONTENT_TYPE, body),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot encode metrics");
-                text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n")
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot compress metrics; answering plain text");
+                    Response::new(app.metrics.plain())
+                }
             }
-        }
+        } else {
+            Response::new(app.metrics.plain())
+        };
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(METRICS_CONTENT_TYPE),
+        );
+        r.headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        r
     } else {
         match path {
             "/" => {
@@ -338,12 +341,12 @@ async fn route<B>(
     };
     if head {
         let (parts, _) = response.into_parts();
-        return Response::from_parts(parts, Full::new(Bytes::new()));
+        return Response::from_parts(parts, Body::empty());
     }
     response
 }
 
-async fn reload(app: &App) -> Response<Full<Bytes>> {
+async fn reload(app: &App) -> Response<Body> {
     let Some(reloader) = app.reloader.clone() else {
         return text(
             StatusCode::BAD_REQUEST,
@@ -386,25 +389,14 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Compresses a scrape: text metrics shrink about tenfold, at the fastest level.
-fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 8),
-        flate2::Compression::fast(),
-    );
-    encoder.write_all(body)?;
-    encoder.finish()
-}
-
-fn not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+fn not_allowed(allow: &'static str) -> Response<Body> {
     let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
     r.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));
     r
 }
 
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     with_type(status, "text/plain; charset=utf-8", body)
 }
 
@@ -412,8 +404,8 @@ fn with_type(
     status: StatusCode,
     content_type: &'static str,
     body: impl Into<Bytes>,
-) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body.into()));
+) -> Response<Body> {
+    let mut r = Response::new(Body::full(body));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -447,7 +439,7 @@ mod tests {
         }
     }
 
-    async fn call(app: &App, method: Method, path: &str) -> Response<Full<Bytes>> {
+    async fn call(app: &App, method: Method, path: &str) -> Response<Body> {
         let req = Request::builder()
             .method(method)
             .uri(path)
@@ -456,7 +448,7 @@ mod tests {
         handle(app, req).await
     }
 
-    fn content_type(r: &Response<Full<Bytes>>) -> &str {
+    fn content_type(r: &Response<Body>) -> &str {
         r.headers()[header::CONTENT_TYPE].to_str().unwrap()
     }
 

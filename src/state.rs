@@ -7,7 +7,9 @@
 //! its poll ends. Readers never lock: [`ExporterState::targets`] loads each cell atomically.
 //! The cycle-level facts change by swapping in a new [`ExporterState`] that shares the cells.
 
+use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -29,6 +31,9 @@ pub struct ExporterState {
     /// One cell per configured target, in config order; shared by the states that differ
     /// only in their cycle-level facts.
     targets: Arc<[ArcSwap<TargetState>]>,
+    /// The targets in exposition order, in chunks whose changes are counted; shared like the
+    /// cells it describes.
+    order: Arc<Order>,
     /// The last full poll cycle; `None` until the first one ends.
     pub last_cycle: Option<CycleReport>,
     /// Every target has been polled once or the first poll deadline has passed.
@@ -57,8 +62,10 @@ impl Default for ExporterState {
 impl ExporterState {
     /// A state of these targets, not ready, with no cycle yet.
     pub fn new(targets: Vec<TargetState>) -> ExporterState {
+        let order = Arc::new(Order::new(&targets));
         ExporterState {
             targets: targets.into_iter().map(ArcSwap::from_pointee).collect(),
+            order,
             last_cycle: None,
             ready: false,
             discovery: None,
@@ -81,6 +88,7 @@ impl ExporterState {
     pub fn with_cycle(&self, last_cycle: Option<CycleReport>, ready: bool) -> ExporterState {
         ExporterState {
             targets: Arc::clone(&self.targets),
+            order: Arc::clone(&self.order),
             last_cycle,
             ready,
             discovery: self.discovery,
@@ -104,10 +112,103 @@ impl ExporterState {
         }
     }
 
-    /// Publishes one target's new state in its own cell; an index past the end does nothing.
+    /// Publishes one target's new state in its own cell, then counts the change in its
+    /// chunk; an index past the end does nothing.
     pub fn publish_target(&self, index: usize, state: TargetState) {
         if let Some(cell) = self.targets.get(index) {
             cell.store(Arc::new(state));
+            self.order.changed(index);
+        }
+    }
+
+    /// The targets in exposition order and their change counters.
+    pub fn order(&self) -> &Arc<Order> {
+        &self.order
+    }
+
+    /// One target's latest state, loaded without a lock; `None` past the end.
+    pub fn target(&self, index: usize) -> Option<Arc<TargetState>> {
+        self.targets.get(index).map(ArcSwap::load_full)
+    }
+}
+
+/// How many targets a chunk holds at least: its projects whole, so a project never spans two.
+const CHUNK_TARGETS: usize = 256;
+
+/// The targets sorted by project id and cluster name (the order of every per-cluster series in
+/// /metrics), cut into chunks of whole projects, each with a counter of the publications in it.
+///
+/// A reader that keeps something derived from a chunk (the scrape's compressed form) compares
+/// the counter to know whether it is still current, so a target's publication makes only its
+/// own chunk stale. The counter is bumped after the cell is stored: a reader that loads the
+/// counter and then the cells sees at least the state the counter counts.
+#[derive(Debug)]
+pub struct Order {
+    /// Target indices (into the cells) in exposition order.
+    sorted: Box<[u32]>,
+    /// Ranges of `sorted`, each of whole projects.
+    chunks: Box<[Range<usize>]>,
+    /// The chunk of each target, by cell index.
+    chunk_of: Box<[u32]>,
+    /// Publications per chunk.
+    changes: Box<[AtomicU64]>,
+}
+
+impl Order {
+    fn new(targets: &[TargetState]) -> Order {
+        let mut sorted: Vec<u32> = (0..targets.len() as u32).collect();
+        let key = |i: &u32| {
+            let t = &targets[*i as usize].target;
+            (Arc::clone(&t.project_id), Arc::clone(&t.cluster_name))
+        };
+        sorted.sort_by_cached_key(key);
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for (at, pair) in sorted.windows(2).enumerate() {
+            let (a, b) = (&targets[pair[0] as usize], &targets[pair[1] as usize]);
+            let project_ends = a.target.project_id != b.target.project_id;
+            if project_ends && at + 1 - start >= CHUNK_TARGETS {
+                chunks.push(start..at + 1);
+                start = at + 1;
+            }
+        }
+        if start < sorted.len() {
+            chunks.push(start..sorted.len());
+        }
+        let mut chunk_of = vec![0; targets.len()];
+        for (c, range) in chunks.iter().enumerate() {
+            for &i in &sorted[range.clone()] {
+                chunk_of[i as usize] = c as u32;
+            }
+        }
+        Order {
+            changes: chunks.iter().map(|_| AtomicU64::new(0)).collect(),
+            sorted: sorted.into(),
+            chunks: chunks.into(),
+            chunk_of: chunk_of.into(),
+        }
+    }
+
+    /// Target indices in exposition order.
+    pub fn sorted(&self) -> &[u32] {
+        &self.sorted
+    }
+
+    /// The chunks: ranges of [`Order::sorted`], each of whole projects.
+    pub fn chunks(&self) -> &[Range<usize>] {
+        &self.chunks
+    }
+
+    /// Publications in chunk `chunk` so far.
+    pub fn changes(&self, chunk: usize) -> u64 {
+        self.changes
+            .get(chunk)
+            .map_or(0, |c| c.load(Ordering::Acquire))
+    }
+
+    fn changed(&self, index: usize) {
+        if let Some(&chunk) = self.chunk_of.get(index) {
+            self.changes[chunk as usize].fetch_add(1, Ordering::Release);
         }
     }
 }

@@ -99,3 +99,42 @@ async fn the_demo_scenario_scrapes_exactly_as_the_golden_file_says() {
         );
     }
 }
+
+/// Prometheus asks for gzip; curl and browsers often do not. Both answers hold the same text,
+/// and the compressed one is one gzip member that a strict single-member reader takes whole.
+#[tokio::test]
+async fn the_plain_and_the_gzip_scrape_hold_the_same_text() {
+    use std::io::Read as _;
+
+    let mut h = Setup::new(Scenario::demo(42, fixed_now()))
+        .fixed_clock(fixed_now())
+        .start()
+        .await;
+    h.cycle().await;
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let url = format!("{}/metrics", h.url);
+    let plain = raw.get(&url).send().await.unwrap();
+    assert_eq!(plain.headers().get("content-encoding"), None);
+    let plain = plain.text().await.unwrap();
+
+    let zipped = raw
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    assert_eq!(zipped.headers()["vary"], "Accept-Encoding");
+    let body = zipped.bytes().await.unwrap();
+    let mut decoder = flate2::read::GzDecoder::new(&body[..]);
+    let mut text = String::new();
+    decoder.read_to_string(&mut text).unwrap();
+    assert!(
+        decoder.into_inner().is_empty(),
+        "bytes after the gzip member"
+    );
+
+    exposition::parse(&text).unwrap();
+    assert_eq!(mask(&text), mask(&plain));
+    assert!(plain.contains("atlas_snapshot_latest_completed_age_seconds{"));
+}

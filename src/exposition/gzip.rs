@@ -1,0 +1,304 @@
+//! The compressed exposition: one gzip member (RFC 1952) whose deflate stream (RFC 1951) is
+//! made of segments compressed independently, as pigz does: each segment starts with an empty
+//! dictionary and ends with a sync flush (an empty stored block, byte-aligned, not final), so
+//! segments can be joined in any order, and the member's CRC-32 is combined from theirs.
+//! Every gzip reader takes it as the single member it is.
+//!
+//! The per-cluster families are kept as one segment per family and chunk of targets and
+//! recompressed only for chunks that published since; the scrape-time parts (ages, the
+//! exporter's own families) are compressed at every scrape.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use flate2::{Compress, Compression, FlushCompress};
+use hyper::body::Bytes;
+use jiff::Timestamp;
+
+use crate::state::{ExporterState, Order};
+
+use super::families::{Family, PerCluster};
+use super::{CACHED, Part, View, text};
+
+/// The gzip member header: magic, deflate, no flags, no time, fastest, unknown OS.
+const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
+
+/// The deflate stream's last block: final, stored, empty.
+const LAST_BLOCK: [u8; 5] = [1, 0, 0, 0xff, 0xff];
+
+/// Deflate data that joins any other: its own dictionary, byte-aligned, not final; with the
+/// CRC-32 and length of the text it holds.
+#[derive(Clone, Default)]
+struct Segment {
+    deflate: Bytes,
+    crc: u32,
+    len: u64,
+}
+
+impl Segment {
+    /// `data` compressed at the fastest level: text metrics shrink about twentyfold.
+    fn of(data: &[u8]) -> std::io::Result<Segment> {
+        if data.is_empty() {
+            return Ok(Segment::default());
+        }
+        let mut compress = Compress::new(Compression::fast(), false);
+        let mut out = Vec::with_capacity(data.len() / 8 + 64);
+        loop {
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(4096));
+            }
+            let consumed = compress.total_in() as usize;
+            compress
+                .compress_vec(&data[consumed..], &mut out, FlushCompress::Sync)
+                .map_err(std::io::Error::other)?;
+            // Done when every byte is in and the flush left room unused in the output.
+            if compress.total_in() as usize == data.len() && out.len() < out.capacity() {
+                break;
+            }
+        }
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(data);
+        Ok(Segment {
+            deflate: out.into(),
+            crc: crc.finalize(),
+            len: data.len() as u64,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Segments joined: their deflate data in order and the CRC-32 of the text they hold.
+#[derive(Default)]
+struct Joined {
+    parts: Vec<Bytes>,
+    crc: Option<crc32fast::Hasher>,
+}
+
+impl Joined {
+    fn push(&mut self, segment: &Segment) {
+        if segment.is_empty() {
+            return;
+        }
+        self.parts.push(segment.deflate.clone());
+        let next = crc32fast::Hasher::new_with_initial_len(segment.crc, segment.len);
+        match &mut self.crc {
+            Some(crc) => crc.combine(&next),
+            None => self.crc = Some(next),
+        }
+    }
+
+    /// One segment of everything pushed, copied together.
+    fn into_segment(self) -> Segment {
+        let deflate: Vec<u8> = self.parts.concat();
+        let (crc, len) = self
+            .crc
+            .map_or((0, 0), |c| (c.clone().finalize(), c.total_len()));
+        Segment {
+            deflate: deflate.into(),
+            crc,
+            len,
+        }
+    }
+
+    /// The whole gzip member: header, the segments, the last block and the trailer.
+    fn into_member(self) -> VecDeque<Bytes> {
+        let (crc, len) = self
+            .crc
+            .map_or((0, 0), |c| (c.clone().finalize(), c.total_len()));
+        let mut trailer = Vec::with_capacity(LAST_BLOCK.len() + 8);
+        trailer.extend_from_slice(&LAST_BLOCK);
+        trailer.extend_from_slice(&crc.to_le_bytes());
+        // ISIZE is the length modulo 2^32.
+        trailer.extend_from_slice(&(len as u32).to_le_bytes());
+        let mut out = VecDeque::with_capacity(self.parts.len() + 2);
+        out.push_back(Bytes::from_static(&HEADER));
+        out.extend(self.parts);
+        out.push_back(trailer.into());
+        out
+    }
+}
+
+/// The segments kept between scrapes.
+#[derive(Default)]
+pub(super) struct Cache {
+    inner: Mutex<Segments>,
+}
+
+#[derive(Default)]
+struct Segments {
+    /// The order the segments were written in; another one (a new target list) starts afresh.
+    order: Option<Arc<Order>>,
+    /// Per chunk, the publication count its segments show; `None` before the first.
+    seen: Vec<Option<u64>>,
+    /// Per cached family (by index in [`CACHED`]) and chunk: its lines; empty when none.
+    lines: Vec<Vec<Segment>>,
+    /// Per cached family: its HELP and TYPE lines.
+    headers: Vec<Segment>,
+    /// Runs of cached families joined into one segment, until a chunk changes.
+    joined: Vec<(Vec<Family>, Segment)>,
+}
+
+impl Segments {
+    fn reset(&mut self, order: &Arc<Order>) -> std::io::Result<()> {
+        let chunks = order.chunks().len();
+        self.order = Some(Arc::clone(order));
+        self.seen = vec![None; chunks];
+        self.lines = vec![vec![Segment::default(); chunks]; CACHED.len()];
+        self.joined.clear();
+        if self.headers.is_empty() {
+            self.headers = CACHED
+                .iter()
+                .map(|f| {
+                    let mut h = Vec::new();
+                    text::header(&mut h, &f.spec());
+                    Segment::of(&h)
+                })
+                .collect::<std::io::Result<_>>()?;
+        }
+        Ok(())
+    }
+
+    /// Recompresses the chunks that published since they were compressed.
+    fn refresh(&mut self, view: &View, counts: &[u64]) -> std::io::Result<()> {
+        let mut plain = Vec::new();
+        for (chunk, range) in view.order.chunks().iter().enumerate() {
+            if self.seen[chunk] == Some(counts[chunk]) {
+                continue;
+            }
+            for (index, family) in CACHED.iter().enumerate() {
+                plain.clear();
+                view.lines(&mut plain, *family, range.clone());
+                self.lines[index][chunk] = Segment::of(&plain)?;
+            }
+            self.seen[chunk] = Some(counts[chunk]);
+            self.joined.clear();
+        }
+        Ok(())
+    }
+
+    /// A run of cached families as one segment: each family with lines, its header first.
+    fn joined(&mut self, run: &[Family]) -> Segment {
+        if let Some((_, segment)) = self.joined.iter().find(|(r, _)| r == run) {
+            return segment.clone();
+        }
+        let mut joined = Joined::default();
+        for family in run {
+            let Some(index) = CACHED.iter().position(|f| f == family) else {
+                continue;
+            };
+            let chunks = &self.lines[index];
+            if chunks.iter().all(Segment::is_empty) {
+                continue;
+            }
+            joined.push(&self.headers[index]);
+            for segment in chunks {
+                joined.push(segment);
+            }
+        }
+        let segment = joined.into_segment();
+        self.joined.push((run.to_vec(), segment.clone()));
+        segment
+    }
+}
+
+impl Cache {
+    /// The gzip member of one scrape, in parts to send one after another.
+    pub(super) fn scrape(
+        &self,
+        state: &ExporterState,
+        parts: &[Part],
+        now: Timestamp,
+    ) -> std::io::Result<VecDeque<Bytes>> {
+        let order = state.order();
+        let (view, mut cached) = {
+            let mut segments = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            if !segments
+                .order
+                .as_ref()
+                .is_some_and(|o| Arc::ptr_eq(o, order))
+            {
+                segments.reset(order)?;
+            }
+            // Counts first, cells second: the cells show at least what the counts count.
+            let counts: Vec<u64> = (0..order.chunks().len())
+                .map(|c| order.changes(c))
+                .collect();
+            let view = View::load(state, now);
+            segments.refresh(&view, &counts)?;
+            let cached: Vec<Option<Segment>> = parts
+                .iter()
+                .map(|part| match part {
+                    Part::Cached(run) => Some(segments.joined(run)),
+                    _ => None,
+                })
+                .collect();
+            (view, cached)
+        };
+        let mut member = Joined::default();
+        for (part, joined) in parts.iter().zip(cached.iter_mut()) {
+            let segment = match part {
+                Part::Cached(_) => joined.take().unwrap_or_default(),
+                Part::Text(t) => Segment::of(t)?,
+                Part::Age => {
+                    let age = Family::PerCluster(PerCluster::LatestCompletedAge);
+                    let mut plain = Vec::new();
+                    view.lines(&mut plain, age, 0..view.order.sorted().len());
+                    if plain.is_empty() {
+                        continue;
+                    }
+                    let mut with_header = Vec::with_capacity(plain.len() + 256);
+                    text::header(&mut with_header, &age.spec());
+                    with_header.extend_from_slice(&plain);
+                    Segment::of(&with_header)?
+                }
+            };
+            member.push(&segment);
+        }
+        Ok(member.into_member())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::Read as _;
+
+    use super::*;
+
+    fn gunzip(parts: VecDeque<Bytes>) -> Vec<u8> {
+        let body: Vec<u8> = parts.into_iter().flatten().collect();
+        let mut out = Vec::new();
+        // A single-member decoder: it fails on anything after the first member's trailer.
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        let mut rest = Vec::new();
+        let mut decoder = flate2::read::GzDecoder::new(&body[..]);
+        decoder.read_to_end(&mut rest).unwrap();
+        assert_eq!(decoder.into_inner().len(), 0, "bytes after the member");
+        out
+    }
+
+    #[test]
+    fn independently_compressed_segments_join_into_one_member() {
+        let texts: [&[u8]; 4] = [b"first\n", b"", b"second line\n", &[b'x'; 70_000]];
+        let mut joined = Joined::default();
+        let mut inner = Joined::default();
+        for t in &texts[..2] {
+            inner.push(&Segment::of(t).unwrap());
+        }
+        joined.push(&inner.into_segment());
+        for t in &texts[2..] {
+            joined.push(&Segment::of(t).unwrap());
+        }
+        assert_eq!(gunzip(joined.into_member()), texts.concat());
+    }
+
+    #[test]
+    fn an_empty_member_is_still_valid_gzip() {
+        assert!(gunzip(Joined::default().into_member()).is_empty());
+    }
+}
