@@ -1,6 +1,7 @@
-//! Micro benchmarks of the three hot paths: decoding a listing page, summarising a listing and
-//! rendering `/metrics`, each beside a floor that does the least the same job could (reading
-//! the same JSON into `IgnoredAny`; copying the same bytes), with the bytes each one allocates.
+//! Micro benchmarks of the hot paths: decoding a listing page, summarising a listing, rendering
+//! `/metrics` and the landing page, each beside a floor that does the least the same job could
+//! (reading the same JSON into `IgnoredAny`; copying the same bytes), with the bytes each one
+//! allocates.
 //!
 //! ```sh
 //! cargo bench --bench micro -- --warm-up-time 1 --measurement-time 3   # the figures
@@ -20,7 +21,7 @@
 use std::alloc::System;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
@@ -37,6 +38,7 @@ use atlas_snapshot_exporter::atlas::{BackupApi, Listing, Operation};
 use atlas_snapshot_exporter::clock::{Clock, FixedClock};
 use atlas_snapshot_exporter::exposition::Body;
 use atlas_snapshot_exporter::facts::{BackupPolicy, ClusterFacts, ClusterType};
+use atlas_snapshot_exporter::landing;
 use atlas_snapshot_exporter::metrics::Metrics;
 use atlas_snapshot_exporter::state::{
     Backups, CycleReport, DiscoveryReport, ExporterState, PollOutcome, ReloadStatus, TargetState,
@@ -484,5 +486,33 @@ fn rendering(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decoding, summarising, rendering);
+fn landing_page(c: &mut Criterion) {
+    let mut group = c.benchmark_group("render landing page");
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    for clusters in render_sizes() {
+        let state = published_state(clusters);
+        let render = || landing::render(&state, "/metrics", now(), None).unwrap();
+        let started = Instant::now();
+        let body = render();
+        let once = started.elapsed();
+        println!(
+            "size landing {clusters}: {} bytes, {} rows; one render {:.2} ms",
+            body.len(),
+            body.lines().filter(|l| l.starts_with("<tr><td>")).count(),
+            once.as_secs_f64() * 1000.0
+        );
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(format!("{clusters} clusters"), |b| b.iter(render));
+        group.bench_function(format!("{clusters} clusters/floor: copy"), |b| {
+            b.iter(|| black_box(body.as_bytes()).to_vec())
+        });
+        report_alloc(&format!("landing {clusters}"), render);
+        report_alloc(&format!("floor copy landing {clusters}"), || {
+            body.as_bytes().to_vec()
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decoding, summarising, rendering, landing_page);
 criterion_main!(benches);

@@ -6,10 +6,15 @@
 //! is older than 1.5 policy intervals plus an hour, or 26 hours without a policy; a paused
 //! cluster is never stale), or fine. Targets with a problem are listed first, each group in
 //! config order.
-
-use std::time::Duration;
+//!
+//! The page stays small whatever the number of clusters: it shows at most [`DEFAULT_LIMIT`]
+//! rows (problems first) and counts the rest, while the headline counts every cluster. The
+//! query string narrows and widens it ([`Filter`]): `?q=` a substring of the project id,
+//! project or cluster name, `?status=problems`, `?limit=` up to [`MAX_LIMIT`] rows.
 
 use std::fmt::Write;
+use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::Timestamp;
 
@@ -104,9 +109,225 @@ pub fn verdict(t: &TargetState, now: Timestamp) -> Verdict {
     }
 }
 
-/// Renders the page. Everything that comes from config or from Atlas is HTML-escaped.
-pub fn render(state: &ExporterState, telemetry_path: &str, now: Timestamp) -> String {
-    let mut html = String::with_capacity(4096 + state.targets().len() * 512);
+/// Rows shown when `?limit` is not given: enough for every problem of a bad day, small enough
+/// that the page of 10,000 clusters stays well under 1 MB (a row is about 600 bytes).
+pub const DEFAULT_LIMIT: usize = 200;
+/// The most rows `?limit` may ask for (about 3 MB of HTML).
+pub const MAX_LIMIT: usize = 5000;
+/// The longest `?q` accepted, in characters: longer than any project id, project or cluster name.
+pub const MAX_QUERY_CHARS: usize = 200;
+/// How much of a bad parameter value the error message repeats, in characters.
+const ECHO_CHARS: usize = 40;
+
+/// Which targets `?status` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusFilter {
+    /// Every target (`all`, the default).
+    #[default]
+    All,
+    /// Only the targets that need attention (`problems`).
+    Problems,
+}
+
+impl StatusFilter {
+    fn as_str(self) -> &'static str {
+        match self {
+            StatusFilter::All => "all",
+            StatusFilter::Problems => "problems",
+        }
+    }
+}
+
+/// What the page shows, from its query string: `?q=TEXT&status=all|problems&limit=N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// Kept targets contain this in their project id, project name or cluster name, ignoring
+    /// case; empty keeps all.
+    pub q: String,
+    /// Which verdicts are kept.
+    pub status: StatusFilter,
+    /// At most this many rows, problems first.
+    pub limit: usize,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter {
+            q: String::new(),
+            status: StatusFilter::All,
+            limit: DEFAULT_LIMIT,
+        }
+    }
+}
+
+/// A query parameter the page cannot honour; the server answers 400 with this text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadQuery {
+    /// `limit` is not a whole number from 1 to [`MAX_LIMIT`].
+    #[error("bad limit {0:?}: give a whole number of rows from 1 to {MAX_LIMIT}")]
+    Limit(String),
+    /// `status` is neither `all` nor `problems`.
+    #[error("bad status {0:?}: give all or problems")]
+    Status(String),
+    /// `q` is longer than [`MAX_QUERY_CHARS`].
+    #[error("q is too long: at most {MAX_QUERY_CHARS} characters")]
+    QueryTooLong,
+}
+
+impl Filter {
+    /// Reads a query string (without the `?`). Unknown parameters are ignored, an empty value
+    /// means the default (what an empty form field sends), and of a repeated parameter the
+    /// last one counts.
+    pub fn parse(query: Option<&str>) -> Result<Filter, BadQuery> {
+        let mut filter = Filter::default();
+        for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            let value = value.trim();
+            match &*name {
+                "q" if value.chars().count() > MAX_QUERY_CHARS => {
+                    return Err(BadQuery::QueryTooLong);
+                }
+                "q" => value.clone_into(&mut filter.q),
+                "status" => {
+                    filter.status = match value {
+                        "" | "all" => StatusFilter::All,
+                        "problems" => StatusFilter::Problems,
+                        other => return Err(BadQuery::Status(echo(other))),
+                    }
+                }
+                "limit" if value.is_empty() => filter.limit = DEFAULT_LIMIT,
+                "limit" => {
+                    filter.limit = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=MAX_LIMIT).contains(n))
+                        .ok_or_else(|| BadQuery::Limit(echo(value)))?;
+                }
+                _ => {}
+            }
+        }
+        Ok(filter)
+    }
+
+    /// This filter as a query string, `?` included, with another limit.
+    fn href(&self, limit: usize) -> String {
+        let mut query = url::form_urlencoded::Serializer::for_suffix(String::from("?"), 1);
+        if !self.q.is_empty() {
+            query.append_pair("q", &self.q);
+        }
+        if self.status != StatusFilter::All {
+            query.append_pair("status", self.status.as_str());
+        }
+        query.append_pair("limit", &limit.to_string());
+        query.finish()
+    }
+}
+
+/// The start of a bad value, for an error message.
+fn echo(value: &str) -> String {
+    value.chars().take(ECHO_CHARS).collect()
+}
+
+/// Whether `t` is named by `needle`, which is already lower case.
+fn matches(t: &TargetState, needle: &str) -> bool {
+    needle.is_empty()
+        || contains_folded(&t.target.project_id, needle)
+        || contains_folded(&t.target.cluster_name, needle)
+        || t.target
+            .project_name
+            .as_deref()
+            .is_some_and(|name| contains_folded(name, needle))
+}
+
+/// Whether `haystack` contains the lower-case `needle`, ignoring case; without allocating
+/// when the needle is ASCII (an ASCII byte never occurs inside a multi-byte UTF-8 character).
+fn contains_folded(haystack: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        true
+    } else if needle.is_ascii() {
+        haystack
+            .as_bytes()
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    } else {
+        haystack.to_lowercase().contains(needle)
+    }
+}
+
+/// Counts of targets by how the page groups them.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    problems: usize,
+    pending: usize,
+    healthy: usize,
+}
+
+impl Tally {
+    fn add(&mut self, verdict: Verdict) {
+        match verdict {
+            v if v.is_problem() => self.problems += 1,
+            Verdict::Pending => self.pending += 1,
+            _ => self.healthy += 1,
+        }
+    }
+
+    fn total(self) -> usize {
+        self.problems + self.pending + self.healthy
+    }
+
+    /// `12 with problems, 9,800 healthy`, leaving out the empty groups.
+    fn describe(self) -> String {
+        [
+            (self.problems, "with problems"),
+            (self.pending, "pending"),
+            (self.healthy, "healthy"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{} {what}", thousands(n)))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+/// `9812` as `9,812`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Renders the page for a request's query string (`None` without one): problems first, at
+/// most [`Filter::limit`] rows, a count of the rest. Everything that comes from config, from
+/// Atlas or from the query is HTML-escaped.
+pub fn render(
+    state: &ExporterState,
+    telemetry_path: &str,
+    now: Timestamp,
+    query: Option<&str>,
+) -> Result<String, BadQuery> {
+    Ok(render_filtered(
+        state,
+        telemetry_path,
+        now,
+        &Filter::parse(query)?,
+    ))
+}
+
+/// Renders the page showing what `filter` keeps.
+pub fn render_filtered(
+    state: &ExporterState,
+    telemetry_path: &str,
+    now: Timestamp,
+    filter: &Filter,
+) -> String {
+    let shown_at_most = filter.limit.min(state.targets().len());
+    let mut html = String::with_capacity(8192 + shown_at_most * 768);
     let _ = write!(
         html,
         r#"<!DOCTYPE html>
@@ -123,6 +344,7 @@ th {{ background: #f3f3f3; }}
 .down {{ color: #cf222e; font-weight: bold; }}
 .pending {{ color: #9a6700; }}
 code {{ font-size: 0.95em; }}
+form.filter label {{ margin-right: 1em; }}
 </style>
 </head>
 <body>
@@ -148,26 +370,99 @@ code {{ font-size: 0.95em; }}
         }
         None => html.push_str("<p>The first poll cycle is still running.</p>\n"),
     }
-    let mut judged: Vec<(Verdict, std::sync::Arc<TargetState>)> =
-        state.targets().map(|t| (verdict(&t, now), t)).collect();
-    // Problems first, each group in config order (the sort is stable).
-    judged.sort_by_key(|(v, _)| !v.is_problem());
-    let problems = judged.iter().filter(|(v, _)| v.is_problem()).count();
+    let needle = filter.q.to_lowercase();
+    let (mut all, mut kept) = (Tally::default(), Tally::default());
+    // Problems first, each group in config order: the first `limit` of each group is all the
+    // page can show, so no more than that is held, whatever the number of clusters.
+    let mut problem_rows: Vec<(Verdict, Arc<TargetState>)> = Vec::new();
+    let mut other_rows: Vec<(Verdict, Arc<TargetState>)> = Vec::new();
+    for t in state.targets() {
+        let v = verdict(&t, now);
+        all.add(v);
+        if (filter.status == StatusFilter::Problems && !v.is_problem()) || !matches(&t, &needle) {
+            continue;
+        }
+        kept.add(v);
+        let rows = if v.is_problem() {
+            &mut problem_rows
+        } else {
+            &mut other_rows
+        };
+        if rows.len() < filter.limit {
+            rows.push((v, t));
+        }
+    }
     let _ = writeln!(
         html,
-        "<p>{problems} of {} clusters need attention.</p>",
-        judged.len()
+        "<p>{} of {} clusters need attention.</p>",
+        thousands(all.problems),
+        thousands(all.total())
     );
+    filter_form(&mut html, filter);
+    if !filter.q.is_empty() || filter.status != StatusFilter::All {
+        let _ = writeln!(
+            html,
+            "<p>{} of {} clusters match the filter.</p>",
+            thousands(kept.total()),
+            thousands(all.total())
+        );
+    }
     html.push_str(
         "<table>\n<tr><th>Project</th><th>Cluster</th><th>Kind</th><th>Verdict</th>\
 <th>Backups</th><th>Last poll</th><th>Snapshots</th><th>Latest status</th>\
 <th>Latest completed</th><th>Last error</th></tr>\n",
     );
-    for (verdict, t) in &judged {
+    let mut rest = kept;
+    for (verdict, t) in problem_rows.iter().chain(&other_rows).take(filter.limit) {
         row(&mut html, t, *verdict, now);
+        match verdict {
+            v if v.is_problem() => rest.problems -= 1,
+            Verdict::Pending => rest.pending -= 1,
+            _ => rest.healthy -= 1,
+        }
     }
-    html.push_str("</table>\n</body>\n</html>\n");
+    html.push_str("</table>\n");
+    if rest.total() > 0 {
+        let _ = write!(
+            html,
+            "<p class=\"more\">And {} more clusters ({}): narrow them with the filter above \
+(<code>?q=</code>, <code>?status=problems</code>)",
+            thousands(rest.total()),
+            rest.describe()
+        );
+        if filter.limit < MAX_LIMIT {
+            let more = kept.total().min(MAX_LIMIT);
+            let _ = write!(
+                html,
+                r#", or <a href="{}">show {} rows</a>"#,
+                escape(&filter.href(more)),
+                thousands(more)
+            );
+        }
+        html.push_str(".</p>\n");
+    } else if kept.total() == 0 && all.total() > 0 {
+        html.push_str("<p>No cluster matches the filter.</p>\n");
+    }
+    html.push_str("</body>\n</html>\n");
     html
+}
+
+/// The filter as a GET form that reloads the page: no script needed.
+fn filter_form(html: &mut String, filter: &Filter) {
+    let selected = |s: StatusFilter| if filter.status == s { " selected" } else { "" };
+    let _ = writeln!(
+        html,
+        r#"<form method="get" class="filter">
+<label>Search <input type="search" name="q" value="{q}" maxlength="{MAX_QUERY_CHARS}" placeholder="project id, project or cluster name"></label>
+<label>Show <select name="status"><option value="all"{all}>all clusters</option><option value="problems"{problems}>problems only</option></select></label>
+<label>Rows <input type="number" name="limit" value="{limit}" min="1" max="{MAX_LIMIT}"></label>
+<button type="submit">Filter</button>
+</form>"#,
+        q = escape(&filter.q),
+        all = selected(StatusFilter::All),
+        problems = selected(StatusFilter::Problems),
+        limit = filter.limit,
+    );
 }
 
 fn row(html: &mut String, t: &TargetState, verdict: Verdict, now: Timestamp) {
@@ -398,7 +693,7 @@ mod tests {
             polled("Fine2", 1, now),
             off,
         ]);
-        let html = render(&state, "/metrics", now);
+        let html = render(&state, "/metrics", now, None).unwrap();
         let at = |name: &str| html.find(&format!("<td>{name}</td>")).unwrap();
         assert!(at("Stale") < at("Off") && at("Off") < at("Fine1") && at("Fine1") < at("Fine2"));
         assert!(html.contains("2 of 4 clusters need attention"));
@@ -412,6 +707,183 @@ mod tests {
             escape(r#"<script>alert("x")</script> & 'y'"#),
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
         );
+    }
+
+    /// `clusters` clusters, 50 a project (`Team-0`, `Team-1`, ...), named `c0`, `c1`, ...; every
+    /// `problem_every`th one stale.
+    fn fleet(clusters: usize, problem_every: usize, now: Timestamp) -> ExporterState {
+        ExporterState::new(
+            (0..clusters)
+                .map(|i| {
+                    let stale = i % problem_every == problem_every - 1;
+                    let mut t = polled(&format!("c{i}"), if stale { 48 } else { 1 }, now);
+                    let mut target = t.target.clone();
+                    target.project_id = format!("{:024x}", i / 50).into();
+                    target.project_name = Some(format!("Team-{}", i / 50).into());
+                    t.target = target;
+                    t
+                })
+                .collect(),
+        )
+    }
+
+    /// Each row's cluster and verdict, in page order.
+    fn rows(html: &str) -> Vec<(&str, &str)> {
+        html.lines()
+            .filter(|l| l.starts_with("<tr><td>"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split("</td><td>").collect();
+                let verdict = cells[3]
+                    .split('>')
+                    .nth(1)
+                    .unwrap()
+                    .split('<')
+                    .next()
+                    .unwrap();
+                (cells[1], verdict)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ten_thousand_clusters_fit_in_under_a_megabyte_problems_first_and_the_rest_counted() {
+        let now: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+        // 12 stale clusters among 10,000: the page shows them all first, then healthy ones.
+        let few = fleet(10_000, 800, now);
+        let html = render(&few, "/metrics", now, None).unwrap();
+        assert!(html.len() < 1_000_000, "{} bytes", html.len());
+        let shown = rows(&html);
+        assert_eq!(shown.len(), DEFAULT_LIMIT);
+        assert!(shown[..12].iter().all(|(_, v)| *v == "stale"), "{shown:?}");
+        assert!(shown[12..].iter().all(|(_, v)| *v == "ok"), "{shown:?}");
+        assert_eq!(shown[0].0, "c799");
+        assert!(html.contains("<p>12 of 10,000 clusters need attention.</p>"));
+        assert!(
+            html.contains("And 9,800 more clusters (9,800 healthy): narrow them"),
+            "{html}"
+        );
+        assert!(html.contains(r#"<a href="?limit=5000">show 5,000 rows</a>"#));
+
+        // 250 problems: more than the page holds; the headline still counts every one.
+        let many = fleet(10_000, 40, now);
+        let html = render(&many, "/metrics", now, None).unwrap();
+        assert!(html.len() < 1_000_000, "{} bytes", html.len());
+        let shown = rows(&html);
+        assert_eq!(shown.len(), DEFAULT_LIMIT);
+        assert!(shown.iter().all(|(_, v)| *v == "stale"));
+        assert!(html.contains("<p>250 of 10,000 clusters need attention.</p>"));
+        assert!(html.contains("And 9,800 more clusters (50 with problems, 9,750 healthy)"));
+    }
+
+    #[test]
+    fn the_query_narrows_the_rows_by_name_or_id_ignoring_case_and_by_status() {
+        let now: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+        let state = fleet(10_000, 800, now);
+        let html = render(&state, "/metrics", now, Some("q=C9999")).unwrap();
+        assert_eq!(rows(&html), [("c9999", "ok")]);
+        assert!(html.contains("<p>12 of 10,000 clusters need attention.</p>"));
+        assert!(html.contains("<p>1 of 10,000 clusters match the filter.</p>"));
+        assert!(!html.contains("more clusters"));
+
+        // Team-12 and Team-120 to Team-129, by project name; then by project id.
+        let html = render(&state, "/metrics", now, Some("q=team-12&limit=5000")).unwrap();
+        assert_eq!(rows(&html).len(), 11 * 50);
+        let html = render(&state, "/metrics", now, Some("q=00000000000000000000000C")).unwrap();
+        assert_eq!(rows(&html).len(), 50);
+        assert!(
+            rows(&html)
+                .iter()
+                .all(|(c, _)| c[1..].parse::<usize>().unwrap() / 50 == 12)
+        );
+
+        let html = render(&state, "/metrics", now, Some("status=problems")).unwrap();
+        assert_eq!(rows(&html).len(), 12);
+        assert!(rows(&html).iter().all(|(_, v)| *v == "stale"));
+        assert!(html.contains(r#"<option value="problems" selected>"#));
+
+        let html = render(
+            &state,
+            "/metrics",
+            now,
+            Some("q=team-1&status=problems&limit=3"),
+        )
+        .unwrap();
+        assert_eq!(rows(&html).len(), 3);
+        // Stale: c799, c1599, ... in Team-15, 31, 47, ..., 191; seven of them say "team-1".
+        assert!(
+            html.contains("And 4 more clusters (4 with problems)"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<a href="?q=team-1&amp;status=problems&amp;limit=7">show 7 rows</a>"#),
+            "{html}"
+        );
+
+        let html = render(&state, "/metrics", now, Some("q=nothing-like-this")).unwrap();
+        assert!(rows(&html).is_empty());
+        assert!(html.contains("No cluster matches the filter."));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason_and_unknown_parameters_ignored() {
+        for (query, error) in [
+            ("limit=0", BadQuery::Limit("0".into())),
+            ("limit=5001", BadQuery::Limit("5001".into())),
+            ("limit=-1", BadQuery::Limit("-1".into())),
+            ("limit=ten", BadQuery::Limit("ten".into())),
+            (
+                "limit=99999999999999999999999",
+                BadQuery::Limit("99999999999999999999999".into()),
+            ),
+            ("status=broken", BadQuery::Status("broken".into())),
+            (&format!("q={}", "x".repeat(201)), BadQuery::QueryTooLong),
+        ] {
+            assert_eq!(Filter::parse(Some(query)), Err(error), "{query}");
+        }
+        assert_eq!(
+            BadQuery::Limit("ten".into()).to_string(),
+            r#"bad limit "ten": give a whole number of rows from 1 to 5000"#
+        );
+        assert_eq!(
+            Filter::parse(Some(&format!("limit={}", "9".repeat(100)))),
+            Err(BadQuery::Limit("9".repeat(40)))
+        );
+        assert_eq!(Filter::parse(None), Ok(Filter::default()));
+        assert_eq!(
+            Filter::parse(Some("q=&status=&limit=&sort=name&x")),
+            Ok(Filter::default())
+        );
+        assert_eq!(
+            Filter::parse(Some("q=a+b%21&status=problems&limit=7&limit=9")),
+            Ok(Filter {
+                q: "a b!".into(),
+                status: StatusFilter::Problems,
+                limit: 9,
+            })
+        );
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn the_query_is_escaped_wherever_the_page_repeats_it() {
+        let now: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+        let state = fleet(300, 800, now);
+        let html = render(
+            &state,
+            "/metrics",
+            now,
+            Some("q=%3Cscript%3Ealert(%22x%22)%3C%2Fscript%3E&limit=1"),
+        )
+        .unwrap();
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains(r#"value="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;""#));
+        assert!(html.contains("<p>0 of 300 clusters match the filter.</p>"));
+        let html = render(&state, "/metrics", now, Some("q=c1%22%3E&limit=1")).unwrap();
+        assert!(html.contains(r#"value="c1&quot;&gt;""#), "{html}");
+        assert!(!html.contains(r#"c1">"#));
     }
 
     #[test]

@@ -304,8 +304,15 @@ async fn route<B>(app: &App, auth: Option<Arc<BasicAuth>>, req: Request<B>) -> R
                     return not_allowed("GET, HEAD");
                 }
                 let state = app.state.load();
-                let page = landing::render(&state, &app.telemetry_path, app.clock.now());
-                with_type(StatusCode::OK, "text/html; charset=utf-8", page)
+                match landing::render(
+                    &state,
+                    &app.telemetry_path,
+                    app.clock.now(),
+                    req.uri().query(),
+                ) {
+                    Ok(page) => with_type(StatusCode::OK, "text/html; charset=utf-8", page),
+                    Err(e) => text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+                }
             }
             "/-/healthy" => {
                 if !read_only {

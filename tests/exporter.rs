@@ -703,6 +703,74 @@ async fn readiness_waits_for_the_first_cycle_and_unknown_paths_are_404() {
     assert!(body.contains("c1") && body.contains(P1) && body.contains("href=\"/metrics\""));
 }
 
+#[tokio::test]
+async fn the_landing_page_filters_by_its_query_and_answers_a_bad_value_with_400() {
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("orders", healthy(1, 8)))
+            .with_cluster(flex("billing", healthy(2, 8))),
+        SimProject::new(P2, "staging").with_cluster(flex("orders-test", healthy(3, 8))),
+    ]))
+    .fixed_clock(fixed_now())
+    .start()
+    .await;
+    h.sim.set_fault(P1, "billing", Some(Fault::NotFound));
+    h.cycle().await;
+    let page = |path: &'static str| {
+        let h = &h;
+        async move {
+            let r = h.get(path).await;
+            assert_eq!(r.status(), 200, "{path}");
+            r.text().await.unwrap()
+        }
+    };
+
+    let all = page("/").await;
+    assert!(
+        all.contains("<p>1 of 3 clusters need attention.</p>"),
+        "{all}"
+    );
+    let orders = page("/?q=ORDERS&sort=unknown").await;
+    assert!(orders.contains("<td>orders</td>") && orders.contains("<td>orders-test</td>"));
+    assert!(!orders.contains("<td>billing</td>"), "{orders}");
+    assert!(orders.contains("<p>2 of 3 clusters match the filter.</p>"));
+    let by_id = page("/?q=6C7A0E").await;
+    assert!(by_id.contains("<td>orders-test</td>") && !by_id.contains("<td>orders</td>"));
+    let problems = page("/?status=problems").await;
+    assert!(problems.contains("<td>billing</td>") && !problems.contains("<td>orders</td>"));
+    let one = page("/?limit=1").await;
+    assert_eq!(one.matches("<tr><td>").count(), 1, "{one}");
+    assert!(one.contains("And 2 more clusters (2 healthy)"), "{one}");
+
+    let hostile = page("/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E").await;
+    assert!(!hostile.contains("<script"), "{hostile}");
+    assert!(hostile.contains("value=\"&lt;script&gt;alert(1)&lt;/script&gt;\""));
+
+    for (path, reason) in [
+        (
+            "/?limit=0",
+            "bad limit \"0\": give a whole number of rows from 1 to 5000\n",
+        ),
+        ("/?limit=5001", "bad limit \"5001\""),
+        ("/?limit=%3Cb%3E", "bad limit \"<b>\""),
+        (
+            "/?status=maybe",
+            "bad status \"maybe\": give all or problems\n",
+        ),
+    ] {
+        let r = h.get(path).await;
+        assert_eq!(r.status(), 400, "{path}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "text/plain; charset=utf-8",
+            "{path}"
+        );
+        let body = r.text().await.unwrap();
+        assert!(body.starts_with(reason), "{path}: {body}");
+    }
+    assert_eq!(h.get("/").await.status(), 200, "still serving");
+}
+
 /// Longer than any test runs: a `Fault::Slow` this long holds its answer until the test lets it
 /// go, and a client timeout this long never fires first.
 const HELD: Duration = Duration::from_secs(3600);
