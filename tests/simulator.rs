@@ -1351,6 +1351,23 @@ async fn a_slow_fault_delays_its_cluster_without_blocking_others() {
 }
 
 #[tokio::test]
+async fn a_scenario_latency_holds_every_answer_challenges_included() {
+    let f = Fixture::start(scenario().with_latency(Duration::from_millis(50))).await;
+    let request = f.client.get(f.url(&flex_path("flex0"))).send();
+    tokio::pin!(request);
+    tokio::select! {
+        reply = &mut request => panic!("answered before its latency: {reply:?}"),
+        () = f.clock.until_sleeping(1) => {}
+    }
+    f.clock.advance(Duration::from_millis(49));
+    assert_eq!(f.clock.sleepers(), 1, "49 ms of 50 is not enough");
+    assert_eq!(f.sim.stats().unauthorized, 0, "nothing answered yet");
+    f.clock.advance(Duration::from_millis(1));
+    assert_eq!(request.await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(f.sim.stats().unauthorized, 1);
+}
+
+#[tokio::test]
 async fn a_rate_limited_fault_sends_429s_then_clears_itself() {
     let f = Fixture::start(scenario()).await;
     let fault = Fault::RateLimited {

@@ -75,6 +75,9 @@ pub(crate) async fn handle(
             .entry(endpoint.route_name().to_string())
             .or_default() += 1;
     }
+    if !shared.latency.is_zero() {
+        shared.clock.sleep(shared.latency).await;
+    }
     let mut response = dispatch(&shared, peer.ip(), endpoint, request).await;
     let page = response.extensions_mut().remove::<PageServed>().is_some();
     let status = response.status();

@@ -30,6 +30,7 @@
 //!   limits or release slow requests without sleeping;
 //! - deterministic snapshot histories and worlds ([`daily_history`], [`periodic_history`],
 //!   [`Scenario::demo`], [`Scenario::discovery`]);
+//! - an injected latency before every answer ([`Scenario::with_latency`]), for benchmarks;
 //! - request counters ([`Stats`]) for tests.
 //!
 //! What it deliberately does not: TLS (plain HTTP only; Atlas redirects HTTP to HTTPS), HTTP/2,

@@ -50,6 +50,10 @@ pub struct Scenario {
     /// time then. The backup schedule's `nextSnapshot` is computed against it, so a scenario
     /// whose histories are anchored at some `now` should start there.
     pub started_at: Option<Timestamp>,
+    /// How long every request waits (on the simulator's clock) before it is answered, as a
+    /// network round trip to Atlas would: zero (the default) answers at once. The scale
+    /// benchmark sets it to compare cycle times with `ceil(requests / concurrency) x latency`.
+    pub latency: Duration,
 }
 
 impl Default for Scenario {
@@ -65,6 +69,7 @@ impl Default for Scenario {
             organizations: Vec::new(),
             max_items_per_page: super::query::MAX_ITEMS_PER_PAGE,
             started_at: None,
+            latency: Duration::ZERO,
         }
     }
 }
@@ -735,6 +740,12 @@ impl Scenario {
     /// Adds a project (builder style).
     pub fn with_project(mut self, project: SimProject) -> Scenario {
         self.projects.push(project);
+        self
+    }
+
+    /// Delays every answer by `latency` (builder style): see [`Scenario::latency`].
+    pub fn with_latency(mut self, latency: Duration) -> Scenario {
+        self.latency = latency;
         self
     }
 

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::time::Instant;
@@ -60,6 +61,8 @@ pub(crate) struct Shared {
     pub(crate) fallback_origin: String,
     /// The largest page a discovery listing serves.
     pub(crate) max_items_per_page: u32,
+    /// How long every request waits before it is answered ([`Scenario::latency`]).
+    pub(crate) latency: Duration,
     /// The clock's instant at start, and the wall-clock time it stands for.
     started: (Instant, Timestamp),
 }
@@ -84,6 +87,7 @@ impl Shared {
             service_accounts: scenario.service_accounts.into_iter().collect(),
             fallback_origin: format!("http://{local}"),
             max_items_per_page: scenario.max_items_per_page.max(1),
+            latency: scenario.latency,
             started,
         }
     }
