@@ -14,6 +14,8 @@
 //!   digest or OAuth2 authentication, paging, typed errors. It knows nothing of metrics.
 //! - [`snapshot`]: snapshots from any endpoint in one shape, ordered by time.
 //! - [`summary`]: what one listing says: counts, newest, latest completed, restore window.
+//! - [`job_summary`]: what one restore-job or export-job listing says: counts by status, the
+//!   newest success, the failed ids.
 //! - [`poller`]: the poll loop; each target's poll within its deadline, its result published
 //!   as soon as it ends.
 //! - [`state`]: what the poller publishes and the readers below read: one atomically swapped
@@ -53,6 +55,7 @@ pub mod discovery;
 pub mod exporter;
 pub mod exposition;
 pub mod facts;
+pub mod job_summary;
 pub mod landing;
 pub mod logging;
 pub mod metrics;

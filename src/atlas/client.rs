@@ -1153,7 +1153,10 @@ fn operation_kind(operation: Operation) -> Kind {
         | Operation::ManagerClustersList
         | Operation::ManagerClusterGet
         | Operation::BackupConfigGet
-        | Operation::SnapshotScheduleGet => Kind::Auto,
+        | Operation::SnapshotScheduleGet
+        | Operation::FlexRestoreJobsList
+        | Operation::DedicatedRestoreJobsList
+        | Operation::ExportJobsList => Kind::Auto,
     }
 }
 

@@ -259,11 +259,20 @@ pub enum Operation {
     /// Cloud Manager / Ops Manager: get a cluster's snapshot schedule
     /// (`GET /groups/{id}/backupConfigs/{clusterId}/snapshotSchedule`).
     SnapshotScheduleGet,
+    /// List a flex cluster's restore jobs (`listGroupFlexClusterBackupRestoreJobs`, override
+    /// `listFlexRestoreJobs`).
+    FlexRestoreJobsList,
+    /// List a dedicated cluster's Cloud Backup restore jobs
+    /// (`listGroupClusterBackupRestoreJobs`, override `listBackupRestoreJobs`).
+    DedicatedRestoreJobsList,
+    /// List a dedicated cluster's snapshot export jobs (`listGroupClusterBackupExports`,
+    /// override `listBackupExports`).
+    ExportJobsList,
 }
 
 impl Operation {
     /// Every operation, for pre-registering label values.
-    pub const ALL: [Operation; 20] = [
+    pub const ALL: [Operation; 23] = [
         Operation::TenantSnapshotsList,
         Operation::TenantSnapshotsGet,
         Operation::FlexSnapshotsList,
@@ -284,6 +293,9 @@ impl Operation {
         Operation::ManagerClusterGet,
         Operation::BackupConfigGet,
         Operation::SnapshotScheduleGet,
+        Operation::FlexRestoreJobsList,
+        Operation::DedicatedRestoreJobsList,
+        Operation::ExportJobsList,
     ];
 
     /// The label value, named after the spec's operationIds (the Cloud Manager and Ops Manager
@@ -310,6 +322,9 @@ impl Operation {
             Operation::ManagerClusterGet => "get_om_cluster",
             Operation::BackupConfigGet => "get_backup_config",
             Operation::SnapshotScheduleGet => "get_snapshot_schedule",
+            Operation::FlexRestoreJobsList => "list_flex_restore_jobs",
+            Operation::DedicatedRestoreJobsList => "list_dedicated_restore_jobs",
+            Operation::ExportJobsList => "list_export_jobs",
         }
     }
 }

@@ -7,6 +7,8 @@
 //! - [`endpoint`]: paths, media types and operation names of the endpoints.
 //! - [`inventory`]: projects, clusters (tier, type, paused, backups on) and backup schedules:
 //!   what discovery and the cluster facts read.
+//! - [`jobs`]: restore jobs (flex and dedicated) and snapshot export jobs: their listings and
+//!   the one status each job is counted under.
 //! - [`manager`]: Cloud Manager and Ops Manager: cluster ids found by name, backup
 //!   configurations and snapshot schedules under `/api/public/v1.0`.
 //! - [`observer`]: [`RequestObserver`], what the client reports about each request it makes.
@@ -19,6 +21,7 @@ mod digest;
 pub mod endpoint;
 pub mod error;
 pub mod inventory;
+pub mod jobs;
 pub mod manager;
 mod oauth;
 pub mod observer;

@@ -234,6 +234,19 @@ impl ApiError {
         )
     }
 
+    /// A 403 for an endpoint the key's role does not reach (a Project Read Only key on a
+    /// Project Backup Manager endpoint). No recorded exchange shows this answer: the code and
+    /// text are those of Atlas' error table for `USER_UNAUTHORIZED` ("Current user is not
+    /// authorized to perform this action."), with the 403 the spec lists for these endpoints.
+    pub(crate) fn insufficient_role() -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "USER_UNAUTHORIZED",
+            "Current user is not authorized to perform this action.",
+            Vec::new(),
+        )
+    }
+
     /// `FEATURE_UNSUPPORTED`, with the text of Atlas' error table.
     pub(crate) fn feature_unsupported() -> ApiError {
         ApiError::new(

@@ -43,6 +43,7 @@ use serde_json::{Value, json};
 use super::digest;
 use super::errors::{ApiError, Resp, UNAUTHORIZED_BODY, bytes_response, json_response, to_bytes};
 use super::faults::{Effect, FaultContext};
+use super::jobs::{JobRoute, SimRole};
 use super::oauth::{self, TokenRequest};
 use super::query::{Output, PageRequest, Query};
 use super::ratelimit::{Admission, rate_limited};
@@ -187,6 +188,11 @@ async fn dispatch(
         Endpoint::BackupSchedule { group, cluster } => {
             backup_schedule(shared, &ctx, group, cluster).await
         }
+        Endpoint::JobList {
+            route,
+            group,
+            cluster,
+        } => job_list(shared, &ctx, *route, group, cluster).await,
         Endpoint::ManagerClusterList { group } => {
             manager_list(shared, &ctx, group, ManagerListing::Clusters)
         }
@@ -953,6 +959,53 @@ async fn backup_schedule(
         admission,
         malformed,
     ))
+}
+
+/// A restore-job or export-job listing ([`JobRoute`]), paged like the discovery listings.
+/// A Project Read Only credential gets a 403 on the Backup-Manager ones before the cluster is
+/// looked up; a flex listing for another kind answers as the snapshot listing does (the
+/// recorded `TestRestores/Restores_List` 400), a dedicated one for a flex cluster the recorded
+/// `CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API`.
+async fn job_list(
+    shared: &Shared,
+    ctx: &Ctx,
+    route: JobRoute,
+    group: &str,
+    cluster: &str,
+) -> Result<Resp, Failure> {
+    check_group(group)?;
+    check_cluster_name(cluster)?;
+    let admission = admit(shared, ctx, group, route.endpoint_set())?;
+    let role = lock(&shared.world).role(group);
+    if route.needs_backup_manager() && role == Some(SimRole::ReadOnly) {
+        return Err(ApiError::insufficient_role().into());
+    }
+    let output = Output::parse(&ctx.query)?;
+    let page = discovery_page(shared, ctx)?;
+    let (view, malformed) = resolve_cluster(shared, ctx, group, cluster).await?;
+    let family = match route {
+        JobRoute::FlexRestores => Family::Flex,
+        JobRoute::DedicatedRestores | JobRoute::Exports => Family::Dedicated,
+    };
+    if (view.kind == SimKind::Flex || family == Family::Flex)
+        && let Some(error) = kind_mismatch(family, view.kind, view.flex_refusal, group, cluster)
+    {
+        return Err(error.into());
+    }
+    let at = ClusterRef {
+        origin: &ctx.origin,
+        group,
+        cluster,
+    };
+    let all = route.render_all(&at, &view.jobs);
+    let total = all.len();
+    let results = page.slice(&all).to_vec();
+    let links = page.links(&ctx.origin, &ctx.path, &ctx.query, total);
+    let body = render::list(results, links, page.include_count.then_some(total));
+    let body = with_envelope(body, output, false);
+    let mut response = success(route.media_type(), &body, output, admission, malformed);
+    response.extensions_mut().insert(PageServed);
+    Ok(response)
 }
 
 // ---- Cloud Manager and Ops Manager ----

@@ -14,6 +14,8 @@
 //! - backup schedules (`…/backup/schedule`: policy items hourly to yearly, `nextSnapshot`
 //!   after the simulated wall-clock time), and dedicated snapshots naming the policy item that
 //!   took them;
+//! - restore jobs (flex with `status`, dedicated with flags) and snapshot export jobs,
+//!   newest first, and the 403 of the Backup-Manager ones for a Project Read Only key;
 //! - paging (`pageNum`, `itemsPerPage` ≤ 500, `includeCount`, `links` built from the Host header),
 //!   `pretty` and `envelope`;
 //! - strict version negotiation: the exact media type or a 406;
@@ -34,11 +36,11 @@
 //! - request counters ([`Stats`]) for tests.
 //!
 //! What it deliberately does not: TLS (plain HTTP only; Atlas redirects HTTP to HTTPS), HTTP/2,
-//! roles and per-key project access (any accepted credential may read any project and
-//! organization), IP access lists (only as a fault), Atlas' fallback to older versions for
+//! per-key project access (any accepted credential may read any project and organization;
+//! the one role modelled is [`SimRole`]), IP access lists (only as a fault), Atlas' fallback to older versions for
 //! later dates, the older media types of the cluster and schedule endpoints (2023-01-01,
 //! 2023-02-01: a 406 here), per-endpoint-set bucket sizes (one configured size for all),
-//! restores, downloads, and any write endpoint.
+//! starting restores or downloads, and any write endpoint.
 
 mod clock;
 mod digest;
@@ -46,6 +48,7 @@ mod errors;
 mod expiring;
 mod faults;
 mod handler;
+mod jobs;
 mod oauth;
 mod query;
 mod ratelimit;
@@ -76,6 +79,7 @@ use shared::Shared;
 use sync::lock;
 
 pub use clock::{ManualClock, SimClock, Sleep, TokioClock};
+pub use jobs::{SimExportJob, SimExportState, SimJobs, SimRestoreJob, SimRestoreStatus, SimRole};
 pub use scenario::{
     DEFAULT_ORG_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_DISCOVERED_ORG_ID, DEMO_PRIVATE_KEY,
     DEMO_PROJECT_IDS, DEMO_PUBLIC_KEY, DISCOVERY_ORG_IDS, DISCOVERY_PAGE_SIZE,

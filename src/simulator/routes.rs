@@ -4,6 +4,7 @@
 //! Classification looks at the path only; validating the parameters (group id, cluster name,
 //! snapshot id) is a separate step so the right Atlas error can be chosen after authentication.
 
+use super::jobs::JobRoute;
 use super::scenario::SimKind;
 
 /// Media type of the tenant, dedicated, legacy v2 and groups endpoints.
@@ -125,6 +126,8 @@ pub(crate) enum EndpointSet {
     FlexSnapshots,
     /// `…/flexClusters[/{name}]`.
     FlexClusters,
+    /// `…/flexClusters/{name}/backup/restoreJobs` (tag `Flex Restore Jobs`).
+    FlexRestoreJobs,
     /// `…/backup/snapshots[/{id}]`.
     CloudBackups,
     /// `…/clusters/{name}/snapshots[/{id}]`.
@@ -174,6 +177,12 @@ pub(crate) enum Endpoint {
     ClusterGet { group: String, cluster: String },
     /// `GET /api/atlas/v2/groups/{g}/clusters/{name}/backup/schedule`.
     BackupSchedule { group: String, cluster: String },
+    /// A restore-job or export-job listing.
+    JobList {
+        route: JobRoute,
+        group: String,
+        cluster: String,
+    },
     /// Cloud Manager / Ops Manager: `GET /api/public/v1.0/groups/{g}/clusters`.
     ManagerClusterList { group: String },
     /// Cloud Manager / Ops Manager: `GET /api/public/v1.0/groups/{g}/clusters/{clusterId}`.
@@ -211,6 +220,7 @@ impl Endpoint {
             Endpoint::ClusterList { .. } => "clusters_list",
             Endpoint::ClusterGet { .. } => "cluster_get",
             Endpoint::BackupSchedule { .. } => "backup_schedule",
+            Endpoint::JobList { route, .. } => route.route_name(),
             Endpoint::ManagerClusterList { .. } => "om_clusters_list",
             Endpoint::ManagerClusterGet { .. } => "om_cluster_get",
             Endpoint::BackupConfigList { .. } => "om_backup_configs_list",
@@ -229,6 +239,7 @@ impl Endpoint {
                 family.media_type()
             }
             Endpoint::FlexClusterList { .. } | Endpoint::FlexClusterGet { .. } => MEDIA_2024_FLEX,
+            Endpoint::JobList { route, .. } => route.media_type(),
             Endpoint::ShardedList { .. }
             | Endpoint::ShardedGet { .. }
             | Endpoint::GroupList
@@ -294,6 +305,13 @@ fn classify_group(version: &str, group: &str, rest: &[&str]) -> Option<Endpoint>
         cluster: cluster.to_string(),
         id: id.to_string(),
     };
+    if v2 && let Some((route, cluster)) = JobRoute::classify(rest) {
+        return Some(Endpoint::JobList {
+            route,
+            group,
+            cluster: cluster.to_string(),
+        });
+    }
     let (tenant, legacy) = if v2 {
         (Family::TenantV2, Family::LegacyV2)
     } else {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use super::jobs::{SimExportJob, SimJobs, SimRestoreJob, SimRole};
 use super::schedule::{SimPolicyItem, SimSchedule};
 
 /// The organization a project belongs to unless it says otherwise.
@@ -123,6 +124,8 @@ pub struct SimProject {
     pub org_id: String,
     /// Its clusters; names are unique within a project (the first of a duplicate wins).
     pub clusters: Vec<SimCluster>,
+    /// The role the scenario's credentials hold in it.
+    pub role: SimRole,
 }
 
 impl SimProject {
@@ -133,7 +136,15 @@ impl SimProject {
             name: name.into(),
             org_id: DEFAULT_ORG_ID.to_string(),
             clusters: Vec::new(),
+            role: SimRole::default(),
         }
+    }
+
+    /// Gives the credentials another role in it (builder style): [`SimRole::ReadOnly`] makes
+    /// the Backup-Manager endpoints answer 403.
+    pub fn with_role(mut self, role: SimRole) -> SimProject {
+        self.role = role;
+        self
     }
 
     /// Puts it in another organization (builder style).
@@ -182,6 +193,8 @@ pub struct SimCluster {
     /// The `statusName` of its backup configuration under `/api/public/v1.0`; `None`:
     /// `STARTED` with backups on, `STOPPED` with them off.
     pub backup_status: Option<SimBackupStatus>,
+    /// Its restore jobs and snapshot export jobs.
+    pub jobs: SimJobs,
 }
 
 /// A Cloud Manager / Ops Manager backup configuration's `statusName`.
@@ -237,6 +250,7 @@ impl SimCluster {
             backup_enabled: true,
             schedule: SimSchedule::default(),
             backup_status: None,
+            jobs: SimJobs::default(),
         }
     }
 
@@ -310,6 +324,19 @@ impl SimCluster {
     /// Sets the listing (builder style).
     pub fn with_snapshots(mut self, snapshots: Vec<SimSnapshot>) -> SimCluster {
         self.snapshots = snapshots;
+        self
+    }
+
+    /// Sets its restore jobs (builder style): served on the flex or the dedicated listing, by
+    /// its kind.
+    pub fn with_restore_jobs(mut self, jobs: Vec<SimRestoreJob>) -> SimCluster {
+        self.jobs.restores = jobs;
+        self
+    }
+
+    /// Sets its snapshot export jobs (builder style).
+    pub fn with_export_jobs(mut self, jobs: Vec<SimExportJob>) -> SimCluster {
+        self.jobs.exports = jobs;
         self
     }
 
@@ -924,9 +951,9 @@ impl Scenario {
     ///
     /// | project (id) | cluster | kind | state |
     /// |---|---|---|---|
-    /// | `production` (`…2a01`) | `orders` | flex | healthy, 8 daily snapshots |
+    /// | `production` (`…2a01`) | `orders` | flex | healthy, 8 daily snapshots; its newest restore job FAILED |
     /// | | `catalog` | tenant | healthy, 8 daily snapshots |
-    /// | | `Cluster0` | dedicated | healthy, 30 daily snapshots with sizes (for `kind: auto`) |
+    /// | | `Cluster0` | dedicated | healthy, 30 daily snapshots with sizes (for `kind: auto`); a restore 2 days ago; exports behind: the last Successful 40 days ago, two Failed since |
     /// | `staging` (`…2a02`) | `staging-flex` | flex | newest snapshot FAILED |
     /// | | `staging-m2` | tenant | stale: newest COMPLETED 3 days old |
     /// | | `nightly-import` | flex | newest snapshot RUNNING |
@@ -949,14 +976,46 @@ impl Scenario {
             ..HistoryOptions::default()
         };
         let [production, staging, analytics] = DEMO_PROJECT_IDS;
+        let ago = |hours: i64| {
+            now.checked_sub(jiff::SignedDuration::from_hours(hours))
+                .unwrap_or(now)
+        };
+        let job_id = |name: &str| super::render::derived_id(&format!("demo-job:{seed}:{name}"));
+        let minutes = |t: Timestamp, m: i64| {
+            t.checked_add(jiff::SignedDuration::from_mins(m))
+                .unwrap_or(t)
+        };
+        // The last restore drill of `orders` failed; the one a week before went through.
+        let orders_restores = vec![
+            SimRestoreJob::failed(job_id("orders-restore-2"), ago(20)),
+            SimRestoreJob::completed(job_id("orders-restore-1"), ago(188), minutes(ago(188), 2)),
+        ];
+        // `Cluster0` restores fine, but its last successful export is 40 days old: the ones
+        // since failed.
+        let cluster0_restores = vec![SimRestoreJob::completed(
+            job_id("cluster0-restore-1"),
+            ago(50),
+            minutes(ago(50), 12),
+        )];
+        let cluster0_exports = vec![
+            SimExportJob::failed(job_id("cluster0-export-3"), ago(26), minutes(ago(26), 9)),
+            SimExportJob::failed(
+                job_id("cluster0-export-2"),
+                ago(24 * 20),
+                minutes(ago(24 * 20), 7),
+            ),
+            SimExportJob::successful(
+                job_id("cluster0-export-1"),
+                ago(24 * 40),
+                minutes(ago(24 * 40), 15),
+            ),
+        ];
 
         let production = SimProject::new(production, "production")
             .with_cluster(
-                SimCluster::new("orders", SimKind::Flex).with_snapshots(history(
-                    1,
-                    8,
-                    healthy.clone(),
-                )),
+                SimCluster::new("orders", SimKind::Flex)
+                    .with_snapshots(history(1, 8, healthy.clone()))
+                    .with_restore_jobs(orders_restores),
             )
             .with_cluster(
                 SimCluster::new("catalog", SimKind::Tenant).with_snapshots(history(
@@ -966,15 +1025,18 @@ impl Scenario {
                 )),
             )
             .with_cluster(
-                SimCluster::new("Cluster0", SimKind::Dedicated).with_snapshots(history(
-                    3,
-                    30,
-                    HistoryOptions {
-                        size_bytes: Some(2_684_354_560),
-                        schedule_hour: 6,
-                        ..healthy.clone()
-                    },
-                )),
+                SimCluster::new("Cluster0", SimKind::Dedicated)
+                    .with_snapshots(history(
+                        3,
+                        30,
+                        HistoryOptions {
+                            size_bytes: Some(2_684_354_560),
+                            schedule_hour: 6,
+                            ..healthy.clone()
+                        },
+                    ))
+                    .with_restore_jobs(cluster0_restores)
+                    .with_export_jobs(cluster0_exports),
             );
         let staging = SimProject::new(staging, "staging")
             .with_cluster(

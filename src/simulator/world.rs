@@ -7,6 +7,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use super::faults::{self, Effect, FaultContext};
+use super::jobs::{SimJobs, SimRole};
 use super::scenario::{
     Fault, FlexRefusal, SimBackupStatus, SimCluster, SimKind, SimProject, SimSnapshot,
 };
@@ -28,6 +29,7 @@ struct ClusterState {
     backup_enabled: bool,
     schedule: SimSchedule,
     backup_status: Option<SimBackupStatus>,
+    jobs: Arc<SimJobs>,
 }
 
 impl From<SimCluster> for ClusterState {
@@ -45,6 +47,7 @@ impl From<SimCluster> for ClusterState {
             backup_enabled: c.backup_enabled,
             schedule: c.schedule,
             backup_status: c.backup_status,
+            jobs: Arc::new(c.jobs),
         }
     }
 }
@@ -95,6 +98,7 @@ struct ProjectState {
     name: String,
     org_id: String,
     clusters: Vec<ClusterState>,
+    role: SimRole,
 }
 
 /// A cluster's facts as its cluster resource (and its schedule) describe it.
@@ -136,6 +140,8 @@ pub(crate) struct ClusterView {
     pub(crate) sharded: bool,
     /// Its facts.
     pub(crate) described: Described,
+    /// Its restore and export jobs.
+    pub(crate) jobs: Arc<SimJobs>,
     /// The fault's effect on this request, already counted.
     pub(crate) effect: Option<Effect>,
     /// The fault a [`Fault::Random`] drew for this request, for `Stats::faults_injected`.
@@ -206,9 +212,15 @@ impl World {
             flex_refusal: state.flex_refusal,
             sharded: state.sharded || state.global,
             described: state.describe(),
+            jobs: Arc::clone(&state.jobs),
             effect,
             injected,
         }))
+    }
+
+    /// The role the credentials hold in a project, or `None` if there is no such project.
+    pub(crate) fn role(&self, group: &str) -> Option<SimRole> {
+        self.project(group).map(|p| p.role)
     }
 
     /// The flex clusters of a project, or `None` if there is no such project.
@@ -333,6 +345,7 @@ impl World {
             name: project.name,
             org_id: project.org_id,
             clusters: Vec::new(),
+            role: project.role,
         };
         for cluster in project.clusters {
             // The first of a duplicate name wins, as documented on `SimProject`.
