@@ -1153,7 +1153,8 @@ fn operation_kind(operation: Operation) -> Kind {
         | Operation::ManagerClustersList
         | Operation::ManagerClusterGet
         | Operation::BackupConfigGet
-        | Operation::SnapshotScheduleGet => Kind::Auto,
+        | Operation::SnapshotScheduleGet
+        | Operation::AlertsList => Kind::Auto,
     }
 }
 

@@ -259,11 +259,13 @@ pub enum Operation {
     /// Cloud Manager / Ops Manager: get a cluster's snapshot schedule
     /// (`GET /groups/{id}/backupConfigs/{clusterId}/snapshotSchedule`).
     SnapshotScheduleGet,
+    /// List a project's alerts (`listGroupAlerts`, override `listAlerts`), the open ones only.
+    AlertsList,
 }
 
 impl Operation {
     /// Every operation, for pre-registering label values.
-    pub const ALL: [Operation; 20] = [
+    pub const ALL: [Operation; 21] = [
         Operation::TenantSnapshotsList,
         Operation::TenantSnapshotsGet,
         Operation::FlexSnapshotsList,
@@ -284,6 +286,7 @@ impl Operation {
         Operation::ManagerClusterGet,
         Operation::BackupConfigGet,
         Operation::SnapshotScheduleGet,
+        Operation::AlertsList,
     ];
 
     /// The label value, named after the spec's operationIds (the Cloud Manager and Ops Manager
@@ -310,6 +313,7 @@ impl Operation {
             Operation::ManagerClusterGet => "get_om_cluster",
             Operation::BackupConfigGet => "get_backup_config",
             Operation::SnapshotScheduleGet => "get_snapshot_schedule",
+            Operation::AlertsList => "list_alerts",
         }
     }
 }
