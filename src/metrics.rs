@@ -974,6 +974,7 @@ mod tests {
                     finished: Some(now),
                     duration: Some(Duration::from_secs(90)),
                     size_bytes: Some(1 << 30),
+                    copy_regions: None,
                 }),
                 oldest_completed_finished: Some(now),
                 failed: Vec::new(),
