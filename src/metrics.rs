@@ -998,6 +998,7 @@ mod tests {
             interval: Some(Duration::from_secs(21_600)),
             retention: Some(Duration::from_secs(7 * 86_400)),
             restore_window: Some(Duration::from_secs(2 * 86_400)),
+            ..crate::facts::BackupPolicy::default()
         });
         t.schedule_up = Some(true);
         ExporterState::new(vec![t])
