@@ -11,14 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use atlas_snapshot_exporter::atlas::{
-    AtlasClient, AtlasError, BackupApi, ClientOptions, NoopObserver, OneSnapshot, Operation,
+    AtlasClient, AtlasError, BackupApi, ClientOptions, NoopObserver, OneSnapshot, Operation, Pace,
     Reason, RequestObserver,
 };
 use atlas_snapshot_exporter::clock::Clock;
 use atlas_snapshot_exporter::config::{Credentials, RateLimitConfig};
 use atlas_snapshot_exporter::secret::Secret;
 use atlas_snapshot_exporter::simulator::{
-    FlexRefusal, HistoryOptions, ManualClock, NonceReuse, Scenario, SimCluster, SimKind,
+    FlexRefusal, HistoryOptions, ManualClock, NonceReuse, Scenario, SimAlert, SimCluster, SimKind,
     SimProject, Simulator, daily_history,
 };
 use atlas_snapshot_exporter::target::{ApiVersion, Kind};
@@ -513,4 +513,53 @@ async fn an_explicit_kind_is_never_second_guessed() {
         Some("Cannot use non-flex cluster m10 in the flex API.")
     );
     assert_eq!(sim.stats().by_route.get("dedicated_list"), None);
+}
+
+#[tokio::test]
+async fn open_backup_alerts_are_read_over_every_page_and_filtered_to_backup_types() {
+    let at = fixed_now() - jiff::SignedDuration::from_hours(2);
+    let project = SimProject::new(P1, "prod")
+        .with_cluster(SimCluster::new("Cluster0", SimKind::Dedicated))
+        .with_alert(SimAlert::open("CPS_OPLOG_BEHIND", Some("Cluster0"), at))
+        .with_alert(SimAlert::open("HOST_DOWN", Some("Cluster0"), at))
+        .with_alert(SimAlert::open("CPS_RESTORE_FAILED", Some("Cluster0"), at).closed())
+        .with_alert(SimAlert::open("CPS_OPLOG_BEHIND", Some("Cluster0"), at))
+        .with_alert(SimAlert::open(
+            "OUTSIDE_METRIC_THRESHOLD",
+            Some("Cluster0"),
+            at,
+        ))
+        .with_alert(SimAlert::open("CPS_SNAPSHOT_BEHIND", Some("Cluster1"), at).closed())
+        .with_alert(SimAlert::open("CPS_SNAPSHOT_FAILED", Some("Cluster1"), at));
+    let mut scenario = Scenario::new()
+        .with_api_key("key", "private")
+        .with_project(project);
+    scenario.max_items_per_page = 2;
+    let sim = Simulator::start(scenario, loopback()).await.unwrap();
+    let client =
+        AtlasClient::with_options(options(&sim), &api_key(), Arc::new(NoopObserver)).unwrap();
+
+    let alerts = client
+        .list_open_backup_alerts(P1, &Pace::unbounded())
+        .await
+        .unwrap();
+
+    let open: Vec<(&str, &str)> = alerts
+        .open
+        .iter()
+        .map(|a| (a.cluster_name.as_str(), a.event_type))
+        .collect();
+    assert_eq!(
+        open,
+        [
+            ("Cluster0", "CPS_OPLOG_BEHIND"),
+            ("Cluster1", "CPS_SNAPSHOT_FAILED")
+        ]
+    );
+    // Five open alerts, two a page: three pages, each one request (and the digest challenge
+    // before the first). The two closed alerts never left the simulator: status=OPEN was sent.
+    assert_eq!(alerts.ignored, 2);
+    let stats = sim.stats();
+    assert_eq!(stats.by_route.get("alerts_list"), Some(&4), "{stats:?}");
+    assert_eq!(stats.by_status.get(&200), Some(&3), "{stats:?}");
 }

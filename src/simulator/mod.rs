@@ -30,6 +30,7 @@
 //!   limits or release slow requests without sleeping;
 //! - deterministic snapshot histories and worlds ([`daily_history`], [`periodic_history`],
 //!   [`Scenario::demo`], [`Scenario::discovery`]);
+//! - a project's alerts ([`SimAlert`]), backup and other, filtered by `status`;
 //! - request counters ([`Stats`]) for tests.
 //!
 //! What it deliberately does not: TLS (plain HTTP only; Atlas redirects HTTP to HTTPS), HTTP/2,
@@ -39,6 +40,7 @@
 //! 2023-02-01: a 406 here), per-endpoint-set bucket sizes (one configured size for all),
 //! restores, downloads, and any write endpoint.
 
+mod alerts;
 mod clock;
 mod digest;
 mod errors;
@@ -74,6 +76,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use shared::Shared;
 use sync::lock;
 
+pub use alerts::{SimAlert, SimAlertStatus};
 pub use clock::{ManualClock, SimClock, Sleep, TokioClock};
 pub use scenario::{
     DEFAULT_ORG_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_DISCOVERED_ORG_ID, DEMO_PRIVATE_KEY,

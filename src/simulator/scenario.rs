@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use super::alerts::SimAlert;
 use super::schedule::{SimPolicyItem, SimSchedule};
 
 /// The organization a project belongs to unless it says otherwise.
@@ -118,6 +119,8 @@ pub struct SimProject {
     pub org_id: String,
     /// Its clusters; names are unique within a project (the first of a duplicate wins).
     pub clusters: Vec<SimCluster>,
+    /// Its alerts, in the order `…/alerts` lists them.
+    pub alerts: Vec<SimAlert>,
 }
 
 impl SimProject {
@@ -128,6 +131,7 @@ impl SimProject {
             name: name.into(),
             org_id: DEFAULT_ORG_ID.to_string(),
             clusters: Vec::new(),
+            alerts: Vec::new(),
         }
     }
 
@@ -140,6 +144,12 @@ impl SimProject {
     /// Adds a cluster (builder style).
     pub fn with_cluster(mut self, cluster: SimCluster) -> SimProject {
         self.clusters.push(cluster);
+        self
+    }
+
+    /// Adds an alert (builder style).
+    pub fn with_alert(mut self, alert: SimAlert) -> SimProject {
+        self.alerts.push(alert);
         self
     }
 }
