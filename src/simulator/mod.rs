@@ -30,7 +30,8 @@
 //!   limits or release slow requests without sleeping;
 //! - deterministic snapshot histories and worlds ([`daily_history`], [`periodic_history`],
 //!   [`Scenario::demo`], [`Scenario::discovery`]);
-//! - a project's alerts ([`SimAlert`]), backup and other, filtered by `status`;
+//! - a project's alerts ([`SimAlert`]), backup and other, filtered by `status`; copy settings,
+//!   auto export and the regions snapshots reached ([`SimCopies`]);
 //! - request counters ([`Stats`]) for tests.
 //!
 //! What it deliberately does not: TLS (plain HTTP only; Atlas redirects HTTP to HTTPS), HTTP/2,
@@ -42,6 +43,7 @@
 
 mod alerts;
 mod clock;
+mod copies;
 mod digest;
 mod errors;
 mod expiring;
@@ -78,6 +80,7 @@ use sync::lock;
 
 pub use alerts::{SimAlert, SimAlertStatus};
 pub use clock::{ManualClock, SimClock, Sleep, TokioClock};
+pub use copies::SimCopies;
 pub use scenario::{
     DEFAULT_ORG_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_DISCOVERED_ORG_ID, DEMO_PRIVATE_KEY,
     DEMO_PROJECT_IDS, DEMO_PUBLIC_KEY, DISCOVERY_ORG_IDS, DISCOVERY_PAGE_SIZE,

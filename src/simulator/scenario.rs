@@ -273,6 +273,21 @@ impl SimCluster {
         self
     }
 
+    /// Copies snapshots to `policy` regions while finished snapshots list `listed` as copied
+    /// (builder style; the same lists: the copies land).
+    pub fn with_copy_regions(mut self, policy: &[&str], listed: &[&str]) -> SimCluster {
+        let owned = |r: &[&str]| r.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        self.schedule.copies.policy_regions = owned(policy);
+        self.schedule.copies.listed_regions = Some(owned(listed));
+        self
+    }
+
+    /// Turns auto export on with this `export.frequencyType` (builder style).
+    pub fn with_auto_export(mut self, frequency_type: &str) -> SimCluster {
+        self.schedule.copies.auto_export = Some(frequency_type.to_owned());
+        self
+    }
+
     /// Sets the instance size the cluster listing shows (builder style).
     pub fn with_instance_size(mut self, size: impl Into<String>) -> SimCluster {
         self.instance_size = Some(size.into());
@@ -965,16 +980,31 @@ impl Scenario {
                 )),
             )
             .with_cluster(
-                SimCluster::new("Cluster0", SimKind::Dedicated).with_snapshots(history(
-                    3,
-                    30,
-                    HistoryOptions {
-                        size_bytes: Some(2_684_354_560),
-                        schedule_hour: 6,
-                        ..healthy.clone()
-                    },
-                )),
-            );
+                // Its policy copies to two regions; its snapshots reached only one.
+                SimCluster::new("Cluster0", SimKind::Dedicated)
+                    .with_copy_regions(&["US_WEST_2", "EU_WEST_1"], &["US_WEST_2"])
+                    .with_snapshots(history(
+                        3,
+                        30,
+                        HistoryOptions {
+                            size_bytes: Some(2_684_354_560),
+                            schedule_hour: 6,
+                            ..healthy.clone()
+                        },
+                    )),
+            )
+            // Point-in-time restore falling behind, which only Atlas' own alert shows, next to
+            // a host alert the exporter must leave out.
+            .with_alert(SimAlert::open(
+                "CPS_OPLOG_BEHIND",
+                Some("Cluster0"),
+                now - jiff::SignedDuration::from_mins(40),
+            ))
+            .with_alert(SimAlert::open(
+                "HOST_DOWN",
+                Some("Cluster0"),
+                now - jiff::SignedDuration::from_hours(3),
+            ));
         let staging = SimProject::new(staging, "staging")
             .with_cluster(
                 SimCluster::new("staging-flex", SimKind::Flex).with_snapshots(history(
