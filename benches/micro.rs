@@ -363,6 +363,7 @@ fn published_state(clusters: usize) -> ExporterState {
                     interval: Some(Duration::from_secs(6 * 3600)),
                     retention: Some(Duration::from_secs(7 * 86_400)),
                     restore_window: Some(Duration::from_secs(2 * 86_400)),
+                    ..BackupPolicy::default()
                 }
             } else {
                 BackupPolicy::flex()

@@ -79,6 +79,12 @@ pub struct BackupPolicy {
     pub retention: Option<Duration>,
     /// The continuous-backup restore window the policy asks for (`restoreWindowDays`).
     pub restore_window: Option<Duration>,
+    /// How many distinct regions the schedule copies snapshots to (`copySettings[].regionName`);
+    /// `None` where the schedule has no `copySettings` (flex, Cloud Manager, Ops Manager).
+    pub copy_regions: Option<u32>,
+    /// How often snapshots are exported to the export bucket, when `autoExportEnabled` is on
+    /// and `export.frequencyType` names a frequency this build knows; `None` otherwise.
+    pub export_interval: Option<Duration>,
 }
 
 /// A day.
@@ -92,6 +98,8 @@ impl BackupPolicy {
             interval: Some(DAY),
             retention: Some(DAY * 8),
             restore_window: None,
+            copy_regions: None,
+            export_interval: None,
         }
     }
 }

@@ -631,6 +631,7 @@ mod tests {
                     finished: Some(now - jiff::SignedDuration::from_hours(completed_hours_ago)),
                     duration: None,
                     size_bytes: None,
+                    copy_regions: None,
                 }),
                 oldest_completed_finished: None,
                 failed: Vec::new(),

@@ -292,6 +292,7 @@ mod tests {
                     finished: Some(now),
                     duration: Some(Duration::from_secs(90)),
                     size_bytes: Some(1 << 30),
+                    copy_regions: None,
                 }),
                 oldest_completed_finished: Some(now),
                 failed: Vec::new(),
@@ -315,6 +316,7 @@ mod tests {
             interval: Some(Duration::from_secs(21_600)),
             retention: Some(Duration::from_secs(7 * 86_400)),
             restore_window: Some(Duration::from_secs(2 * 86_400)),
+            ..crate::facts::BackupPolicy::default()
         });
         t.schedule_up = Some(true);
         ExporterState::new(vec![t])

@@ -121,6 +121,9 @@ pub struct Snapshot {
     pub duration: Option<Duration>,
     /// Stored size (dedicated; legacy: the sum of its parts).
     pub size_bytes: Option<u64>,
+    /// Distinct regions the snapshot was copied to (dedicated replica-set `copyRegions`);
+    /// `None` where the API has no such field.
+    pub copy_regions: Option<u32>,
 }
 
 impl Snapshot {
@@ -171,6 +174,7 @@ impl Snapshot {
             finished: s.finish_time,
             duration,
             size_bytes: None,
+            copy_regions: None,
         }
     }
 
@@ -190,6 +194,7 @@ impl Snapshot {
             finished: s.created_at,
             duration: None,
             size_bytes: s.storage_size_bytes,
+            copy_regions: s.copy_regions.as_deref().map(distinct_count),
         }
     }
 
@@ -218,8 +223,15 @@ impl Snapshot {
             finished: created,
             duration: None,
             size_bytes: (!sizes.is_empty()).then(|| sizes.iter().sum()),
+            copy_regions: None,
         }
     }
+}
+
+/// How many distinct names a list holds.
+fn distinct_count(names: &[String]) -> u32 {
+    let distinct: HashSet<&str> = names.iter().map(String::as_str).collect();
+    u32::try_from(distinct.len()).unwrap_or(u32::MAX)
 }
 
 /// Every snapshot of a listing, normalized, oldest first. A snapshot listed twice (a listing

@@ -26,6 +26,9 @@ pub struct CompletedSnapshot {
     pub duration: Option<Duration>,
     /// Its stored size, where the API gives one.
     pub size_bytes: Option<u64>,
+    /// How many regions it was copied to (dedicated replica-set snapshots' `copyRegions`);
+    /// `None` for kinds without the field.
+    pub copy_regions: Option<u32>,
 }
 
 /// The newest snapshot, whatever its status.
@@ -169,6 +172,7 @@ impl SummaryFold {
                     finished: s.finished_or_best_effort(),
                     duration: s.duration,
                     size_bytes: s.size_bytes,
+                    copy_regions: s.copy_regions,
                 },
             ));
         }
@@ -319,6 +323,35 @@ mod tests {
     fn dedicated(json: &str) -> Vec<Snapshot> {
         let page: Page<DedicatedSnapshot> = serde_json::from_str(json).unwrap();
         normalize(&Listing::Dedicated(page.results))
+    }
+
+    #[test]
+    fn the_newest_completed_snapshot_carries_its_distinct_copy_region_count() {
+        let s = dedicated(
+            r#"{"results":[
+              {"id":"run","status":"inProgress","copyRegions":[]},
+              {"id":"new","status":"completed","createdAt":"2026-11-22T06:01:12Z",
+               "copyRegions":["EU_WEST_1","EU_WEST_1"]},
+              {"id":"old","status":"completed","createdAt":"2026-11-21T06:01:12Z",
+               "copyRegions":["EU_WEST_1","US_WEST_2"]}
+            ]}"#,
+        );
+        let sum = ClusterSummary::from_sorted(BackupApi::Dedicated, &s);
+        let completed = sum.latest_completed.unwrap();
+        assert_eq!(completed.id, "new");
+        assert_eq!(completed.copy_regions, Some(1));
+    }
+
+    #[test]
+    fn kinds_without_copy_regions_have_none() {
+        let sum =
+            ClusterSummary::from_sorted(BackupApi::Flex, &listing(&[snap("a", "COMPLETED", 10)]));
+        assert_eq!(sum.latest_completed.unwrap().copy_regions, None);
+        let sharded = dedicated(
+            r#"{"results":[{"id":"s","status":"completed","createdAt":"2026-11-22T06:01:12Z","type":"shardedCluster"}]}"#,
+        );
+        let sum = ClusterSummary::from_sorted(BackupApi::Dedicated, &sharded);
+        assert_eq!(sum.latest_completed.unwrap().copy_regions, None);
     }
 
     #[test]

@@ -11,14 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use atlas_snapshot_exporter::atlas::{
-    AtlasClient, AtlasError, BackupApi, ClientOptions, NoopObserver, OneSnapshot, Operation,
+    AtlasClient, AtlasError, BackupApi, ClientOptions, NoopObserver, OneSnapshot, Operation, Pace,
     Reason, RequestObserver,
 };
 use atlas_snapshot_exporter::clock::Clock;
 use atlas_snapshot_exporter::config::{Credentials, RateLimitConfig};
 use atlas_snapshot_exporter::secret::Secret;
 use atlas_snapshot_exporter::simulator::{
-    FlexRefusal, HistoryOptions, ManualClock, NonceReuse, Scenario, SimCluster, SimKind,
+    FlexRefusal, HistoryOptions, ManualClock, NonceReuse, Scenario, SimAlert, SimCluster, SimKind,
     SimProject, Simulator, daily_history,
 };
 use atlas_snapshot_exporter::target::{ApiVersion, Kind};
@@ -513,4 +513,132 @@ async fn an_explicit_kind_is_never_second_guessed() {
         Some("Cannot use non-flex cluster m10 in the flex API.")
     );
     assert_eq!(sim.stats().by_route.get("dedicated_list"), None);
+}
+
+#[tokio::test]
+async fn open_backup_alerts_are_read_over_every_page_and_filtered_to_backup_types() {
+    let at = fixed_now() - jiff::SignedDuration::from_hours(2);
+    let project = SimProject::new(P1, "prod")
+        .with_cluster(SimCluster::new("Cluster0", SimKind::Dedicated))
+        .with_alert(SimAlert::open("CPS_OPLOG_BEHIND", Some("Cluster0"), at))
+        .with_alert(SimAlert::open("HOST_DOWN", Some("Cluster0"), at))
+        .with_alert(SimAlert::open("CPS_RESTORE_FAILED", Some("Cluster0"), at).closed())
+        .with_alert(SimAlert::open("CPS_OPLOG_BEHIND", Some("Cluster0"), at))
+        .with_alert(SimAlert::open(
+            "OUTSIDE_METRIC_THRESHOLD",
+            Some("Cluster0"),
+            at,
+        ))
+        .with_alert(SimAlert::open("CPS_SNAPSHOT_BEHIND", Some("Cluster1"), at).closed())
+        .with_alert(SimAlert::open("CPS_SNAPSHOT_FAILED", Some("Cluster1"), at));
+    let mut scenario = Scenario::new()
+        .with_api_key("key", "private")
+        .with_project(project);
+    scenario.max_items_per_page = 2;
+    let sim = Simulator::start(scenario, loopback()).await.unwrap();
+    let client =
+        AtlasClient::with_options(options(&sim), &api_key(), Arc::new(NoopObserver)).unwrap();
+
+    let alerts = client
+        .list_open_backup_alerts(P1, &Pace::unbounded())
+        .await
+        .unwrap();
+
+    let open: Vec<(&str, &str)> = alerts
+        .open
+        .iter()
+        .map(|a| (a.cluster_name.as_str(), a.event_type))
+        .collect();
+    assert_eq!(
+        open,
+        [
+            ("Cluster0", "CPS_OPLOG_BEHIND"),
+            ("Cluster1", "CPS_SNAPSHOT_FAILED")
+        ]
+    );
+    // Five open alerts, two a page: three pages, each one request (and the digest challenge
+    // before the first). The two closed alerts never left the simulator: status=OPEN was sent.
+    assert_eq!(alerts.ignored, 2);
+    let stats = sim.stats();
+    assert_eq!(stats.by_route.get("alerts_list"), Some(&4), "{stats:?}");
+    assert_eq!(stats.by_status.get(&200), Some(&3), "{stats:?}");
+}
+
+#[tokio::test]
+async fn the_demo_shows_an_open_oplog_alert_and_copies_short_of_the_policy() {
+    use atlas_snapshot_exporter::simulator::{DEMO_PRIVATE_KEY, DEMO_PROJECT_IDS, DEMO_PUBLIC_KEY};
+    use atlas_snapshot_exporter::snapshot::normalize;
+    use atlas_snapshot_exporter::summary::ClusterSummary;
+
+    let sim = Simulator::start(Scenario::demo(7, fixed_now()), loopback())
+        .await
+        .unwrap();
+    let credentials = Credentials::ApiKey {
+        public_key: DEMO_PUBLIC_KEY.into(),
+        private_key: Secret::new(DEMO_PRIVATE_KEY),
+    };
+    let client =
+        AtlasClient::with_options(options(&sim), &credentials, Arc::new(NoopObserver)).unwrap();
+    let production = DEMO_PROJECT_IDS[0];
+    let pace = Pace::unbounded();
+
+    let alerts = client
+        .list_open_backup_alerts(production, &pace)
+        .await
+        .unwrap();
+    let open: Vec<(&str, &str)> = alerts
+        .open
+        .iter()
+        .map(|a| (a.cluster_name.as_str(), a.event_type))
+        .collect();
+    assert_eq!(open, [("Cluster0", "CPS_OPLOG_BEHIND")]);
+    assert_eq!(alerts.ignored, 1);
+
+    let policy = client
+        .get_backup_policy(production, "Cluster0", &pace)
+        .await
+        .unwrap();
+    assert_eq!(policy.copy_regions, Some(2));
+    assert_eq!(policy.export_interval, None);
+
+    let listing = client
+        .list_snapshots(BackupApi::Dedicated, production, "Cluster0")
+        .await
+        .unwrap();
+    let summary = ClusterSummary::from_sorted(BackupApi::Dedicated, &normalize(&listing));
+    assert_eq!(summary.latest_completed.unwrap().copy_regions, Some(1));
+}
+
+#[tokio::test]
+async fn auto_export_and_landed_copies_read_back_from_the_schedule_and_snapshots() {
+    use atlas_snapshot_exporter::snapshot::normalize;
+    use atlas_snapshot_exporter::summary::ClusterSummary;
+
+    let project = SimProject::new(P1, "prod").with_cluster(
+        SimCluster::new("Cluster0", SimKind::Dedicated)
+            .with_copy_regions(&["EU_WEST_1"], &["EU_WEST_1"])
+            .with_auto_export("monthly")
+            .with_snapshots(daily_history(3, fixed_now(), 4, HistoryOptions::default())),
+    );
+    let scenario = Scenario::new()
+        .with_api_key("key", "private")
+        .with_project(project);
+    let sim = Simulator::start(scenario, loopback()).await.unwrap();
+    let client =
+        AtlasClient::with_options(options(&sim), &api_key(), Arc::new(NoopObserver)).unwrap();
+    let policy = client
+        .get_backup_policy(P1, "Cluster0", &Pace::unbounded())
+        .await
+        .unwrap();
+    assert_eq!(policy.copy_regions, Some(1));
+    assert_eq!(
+        policy.export_interval,
+        Some(Duration::from_secs(31 * 86_400))
+    );
+    let listing = client
+        .list_snapshots(BackupApi::Dedicated, P1, "Cluster0")
+        .await
+        .unwrap();
+    let summary = ClusterSummary::from_sorted(BackupApi::Dedicated, &normalize(&listing));
+    assert_eq!(summary.latest_completed.unwrap().copy_regions, Some(1));
 }

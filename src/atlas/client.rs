@@ -1156,7 +1156,8 @@ fn operation_kind(operation: Operation) -> Kind {
         | Operation::SnapshotScheduleGet
         | Operation::FlexRestoreJobsList
         | Operation::DedicatedRestoreJobsList
-        | Operation::ExportJobsList => Kind::Auto,
+        | Operation::ExportJobsList
+        | Operation::AlertsList => Kind::Auto,
     }
 }
 

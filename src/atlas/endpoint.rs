@@ -268,11 +268,13 @@ pub enum Operation {
     /// List a dedicated cluster's snapshot export jobs (`listGroupClusterBackupExports`,
     /// override `listBackupExports`).
     ExportJobsList,
+    /// List a project's alerts (`listGroupAlerts`, override `listAlerts`), the open ones only.
+    AlertsList,
 }
 
 impl Operation {
     /// Every operation, for pre-registering label values.
-    pub const ALL: [Operation; 23] = [
+    pub const ALL: [Operation; 24] = [
         Operation::TenantSnapshotsList,
         Operation::TenantSnapshotsGet,
         Operation::FlexSnapshotsList,
@@ -296,6 +298,7 @@ impl Operation {
         Operation::FlexRestoreJobsList,
         Operation::DedicatedRestoreJobsList,
         Operation::ExportJobsList,
+        Operation::AlertsList,
     ];
 
     /// The label value, named after the spec's operationIds (the Cloud Manager and Ops Manager
@@ -325,6 +328,7 @@ impl Operation {
             Operation::FlexRestoreJobsList => "list_flex_restore_jobs",
             Operation::DedicatedRestoreJobsList => "list_dedicated_restore_jobs",
             Operation::ExportJobsList => "list_export_jobs",
+            Operation::AlertsList => "list_alerts",
         }
     }
 }

@@ -16,8 +16,9 @@
 //! - `FlexClusterDescription20241113` (`GET /groups/{id}/flexClusters[/{name}]`, 2024-11-13):
 //!   `name` and `backupSettings.enabled` (spec default `true`); a flex cluster cannot pause.
 //! - `DiskBackupSnapshotSchedule20240805` (`GET …/clusters/{name}/backup/schedule`,
-//!   2024-08-05): `nextSnapshot`, `policies[].policyItems[]`, `restoreWindowDays`
-//!   ([`backup_policy_from_json`]).
+//!   2024-08-05): `nextSnapshot`, `policies[].policyItems[]`, `restoreWindowDays`,
+//!   `copySettings[].regionName` (`DiskBackupCopySetting20240805`), `autoExportEnabled` and
+//!   `export.frequencyType` (`AutoExportPolicyView`) ([`backup_policy_from_json`]).
 
 use std::time::Duration;
 
@@ -274,6 +275,29 @@ struct RawSchedule {
     policies: Option<LenientList<RawPolicy>>,
     #[serde(default)]
     restore_window_days: Loose,
+    #[serde(default)]
+    copy_settings: Option<LenientList<RawCopySetting>>,
+    #[serde(default)]
+    auto_export_enabled: Loose,
+    #[serde(default)]
+    export: Option<Lenient<RawExport>>,
+}
+
+/// A `DiskBackupCopySetting20240805`: only the region matters here (its `zoneId`,
+/// `frequencies`/`copyPolicyItems` and `shouldCopyOplogs` say what is copied, not where).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawCopySetting {
+    #[serde(default)]
+    region_name: Loose,
+}
+
+/// An `AutoExportPolicyView`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawExport {
+    #[serde(default)]
+    frequency_type: Loose,
 }
 
 #[derive(Deserialize)]
@@ -359,6 +383,8 @@ pub fn backup_policy_from_json(body: &[u8]) -> Result<BackupPolicy, AtlasError> 
         interval: None,
         retention: None,
         restore_window,
+        copy_regions: copy_region_count(raw.copy_settings),
+        export_interval: export_interval(raw.auto_export_enabled, raw.export),
     };
     let policies = match raw.policies {
         Some(LenientList(Some(policies))) => policies,
@@ -404,6 +430,38 @@ pub fn backup_policy_from_json(body: &[u8]) -> Result<BackupPolicy, AtlasError> 
         }
     }
     Ok(policy)
+}
+
+/// The distinct `regionName`s of `copySettings` (a global cluster copies each zone to a region,
+/// so two settings can name one region): `Some(0)` for `[]`, `None` when the schedule sends no
+/// list. A setting without a region names none.
+fn copy_region_count(settings: Option<LenientList<RawCopySetting>>) -> Option<u32> {
+    let Some(LenientList(Some(settings))) = settings else {
+        return None;
+    };
+    let regions: std::collections::HashSet<String> = settings
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.region_name.string().ok().flatten())
+        .filter(|r| !r.is_empty())
+        .collect();
+    Some(u32::try_from(regions.len()).unwrap_or(u32::MAX))
+}
+
+/// How often auto export runs: only when `autoExportEnabled` is true, from
+/// `export.frequencyType` as [`item_interval`] reads a policy item's (rounded up). The spec's
+/// `AutoExportPolicyView` enum says `monthly | yearly`; the Atlas CLI's
+/// `backups schedule update --exportFrequencyType` offers daily, weekly and monthly: all four
+/// are read. Any other value, or none, is `None`.
+fn export_interval(enabled: Loose, export: Option<Lenient<RawExport>>) -> Option<Duration> {
+    if enabled.boolean().ok().flatten() != Some(true) {
+        return None;
+    }
+    let Some(Lenient(Some(export))) = export else {
+        return None;
+    };
+    let frequency_type = export.frequency_type.string().ok().flatten()?;
+    item_interval(&frequency_type, None)
 }
 
 fn is_known_frequency(frequency_type: &str) -> bool {
@@ -917,6 +975,58 @@ mod tests {
         assert_eq!(p.interval, Some(Duration::from_secs(6 * 3600)));
         assert_eq!(p.retention, Some(Duration::from_secs(365 * 86_400)));
         assert_eq!(p.restore_window, Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(p.copy_regions, Some(0));
+        assert_eq!(p.export_interval, None);
+    }
+
+    fn schedule(extra: &str) -> BackupPolicy {
+        let json = format!(r#"{{"policies":[]{extra}}}"#);
+        match backup_policy_from_json(json.as_bytes()) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn copy_settings_count_their_distinct_regions() {
+        let p = schedule(
+            r#","copySettings":[
+              {"cloudProvider":"AWS","regionName":"US_WEST_2","zoneId":"32b6e34b3d91647abb20e7b8","frequencies":["DAILY"],"shouldCopyOplogs":true},
+              {"cloudProvider":"AWS","regionName":"EU_WEST_1","zoneId":"32b6e34b3d91647abb20e7b8","frequencies":["DAILY"],"shouldCopyOplogs":false},
+              {"cloudProvider":"AWS","regionName":"US_WEST_2","zoneId":"32b6e34b3d91647abb20e7b9"},
+              {"cloudProvider":"AWS","zoneId":"32b6e34b3d91647abb20e7b9"},
+              "not a setting"
+            ]"#,
+        );
+        assert_eq!(p.copy_regions, Some(2));
+        assert_eq!(schedule("").copy_regions, None);
+        assert_eq!(schedule(r#","copySettings":null"#).copy_regions, None);
+        assert_eq!(
+            schedule(r#","copySettings":"US_WEST_2""#).copy_regions,
+            None
+        );
+    }
+
+    #[test]
+    fn auto_export_gives_an_interval_only_when_enabled_with_a_known_frequency() {
+        let export = |enabled: &str, frequency: &str| {
+            schedule(&format!(
+                r#","autoExportEnabled":{enabled},"export":{{"exportBucketId":"32b6e34b3d91647abb20e7b8","frequencyType":"{frequency}"}}"#
+            ))
+            .export_interval
+        };
+        let days = |n: u64| Some(Duration::from_secs(n * 86_400));
+        assert_eq!(export("true", "monthly"), days(31));
+        assert_eq!(export("true", "yearly"), days(366));
+        assert_eq!(export("true", "weekly"), days(7));
+        assert_eq!(export("true", "daily"), days(1));
+        assert_eq!(export("true", "fortnightly"), None);
+        assert_eq!(export("false", "monthly"), None);
+        assert_eq!(export("\"yes\"", "monthly"), None);
+        assert_eq!(
+            schedule(r#","autoExportEnabled":true"#).export_interval,
+            None
+        );
     }
 
     #[test]

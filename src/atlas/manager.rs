@@ -231,6 +231,7 @@ pub fn manager_policy_from_json(body: &[u8]) -> Result<BackupPolicy, AtlasError>
         interval: span(raw.snapshot_interval_hours, HOUR),
         retention,
         restore_window: span(raw.point_in_time_window_hours, HOUR),
+        ..BackupPolicy::default()
     })
 }
 

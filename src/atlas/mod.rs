@@ -1,5 +1,6 @@
 //! The Atlas Administration API client.
 //!
+//! - [`alerts`]: Atlas' open alerts of a project, kept when of a backup event type.
 //! - [`client`]: [`AtlasClient`], one method per endpoint, paging, authentication, errors.
 //! - [`budget`]: the client-side token bucket per project, and the [`Pace`] of one poll (its
 //!   deadline, and the concurrency slot it gives up while it waits).
@@ -15,6 +16,7 @@
 //! - [`wire`]: response bodies as Atlas sends them.
 //! - [`error`]: [`AtlasError`] and the bounded [`Reason`] it maps to.
 
+pub mod alerts;
 pub mod budget;
 pub mod client;
 mod digest;

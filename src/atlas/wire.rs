@@ -110,6 +110,10 @@ pub struct DedicatedSnapshot {
     /// The MongoDB version the snapshot was taken from.
     #[serde(default)]
     pub mongod_version: Option<String>,
+    /// The regions Atlas copied the snapshot to (`copyRegions`, replica-set snapshots only:
+    /// `DiskBackupShardedClusterSnapshot` has no such field); `None` when not sent.
+    #[serde(default)]
+    pub copy_regions: Option<Vec<String>>,
 }
 
 /// A Legacy Backup snapshot (`BackupSnapshot`).
@@ -649,6 +653,8 @@ pub struct RawDedicatedSnapshot {
     snapshot_kind: Loose,
     #[serde(default)]
     mongod_version: Loose,
+    #[serde(default)]
+    copy_regions: Option<StringList>,
 }
 
 impl ListItem for DedicatedSnapshot {
@@ -665,11 +671,58 @@ impl ListItem for DedicatedSnapshot {
             frequency_type: raw.frequency_type.string()?,
             snapshot_kind: raw.snapshot_kind.string()?,
             mongod_version: raw.mongod_version.string()?,
+            copy_regions: raw.copy_regions.and_then(|l| l.0),
         })
     }
 
     fn id(&self) -> &str {
         &self.id
+    }
+}
+
+/// A JSON array read for its strings (other elements dropped), or `None` for any other value:
+/// a list field such as `copyRegions` that must not cost a snapshot its place in the listing.
+pub(super) struct StringList(pub(super) Option<Vec<String>>);
+
+impl<'de> Deserialize<'de> for StringList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StringList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StringList, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element::<Loose>()? {
+                    out.extend(item.string().ok().flatten());
+                }
+                Ok(StringList(Some(out)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StringList, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(StringList(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<StringList, E> {
+                Ok(StringList(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<StringList, E> {
+                Ok(StringList(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<StringList, E> {
+                Ok(StringList(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<StringList, E> {
+                Ok(StringList(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<StringList, E> {
+                Ok(StringList(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<StringList, E> {
+                Ok(StringList(None))
+            }
+        }
+        deserializer.deserialize_any(V)
     }
 }
 
@@ -831,6 +884,35 @@ mod tests {
         assert_eq!(page.results[0].storage_size_bytes, Some(1_234_567_890));
         assert_eq!(page.results[1].status.as_deref(), Some("inProgress"));
         assert!(page.has_next());
+    }
+
+    #[test]
+    fn copy_regions_are_read_where_sent_and_absent_where_not() {
+        let page = decode_page::<DedicatedSnapshot>(DEDICATED_PAGE.as_bytes(), 10).unwrap();
+        assert_eq!(page.results[0].copy_regions, Some(Vec::new()));
+        assert_eq!(page.results[1].copy_regions, None);
+        let page = decode_page::<DedicatedSnapshot>(
+            br#"{"results":[
+              {"id":"a","copyRegions":["EU_WEST_1","US_WEST_2"]},
+              {"id":"b","copyRegions":"EU_WEST_1"},
+              {"id":"c","copyRegions":["EU_WEST_1",7,null]}
+            ]}"#,
+            10,
+        )
+        .unwrap();
+        let regions: Vec<_> = page
+            .results
+            .iter()
+            .map(|s| s.copy_regions.clone())
+            .collect();
+        assert_eq!(
+            regions,
+            [
+                Some(vec!["EU_WEST_1".to_owned(), "US_WEST_2".to_owned()]),
+                None,
+                Some(vec!["EU_WEST_1".to_owned()]),
+            ]
+        );
     }
 
     #[test]

@@ -40,6 +40,7 @@ use hyper::header::{
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 
+use super::alerts;
 use super::digest;
 use super::errors::{ApiError, Resp, UNAUTHORIZED_BODY, bytes_response, json_response, to_bytes};
 use super::faults::{Effect, FaultContext};
@@ -184,6 +185,7 @@ async fn dispatch(
         Endpoint::GroupList => group_list(shared, &ctx, None),
         Endpoint::OrgGroupList { org } => group_list(shared, &ctx, Some(org)),
         Endpoint::ClusterList { group } => cluster_list(shared, &ctx, group),
+        Endpoint::AlertList { group } => alert_list(shared, &ctx, group),
         Endpoint::ClusterGet { group, cluster } => cluster_get(shared, &ctx, group, cluster).await,
         Endpoint::BackupSchedule { group, cluster } => {
             backup_schedule(shared, &ctx, group, cluster).await
@@ -889,6 +891,32 @@ fn cluster_list(shared: &Shared, ctx: &Ctx, group: &str) -> Result<Resp, Failure
         results,
         clusters.len(),
         routes::MEDIA_2024_CLUSTERS,
+        output,
+        admission,
+    ))
+}
+
+/// `GET /groups/{id}/alerts`: the project's alerts, filtered by `status`, paged.
+fn alert_list(shared: &Shared, ctx: &Ctx, group: &str) -> Result<Resp, Failure> {
+    check_group(group)?;
+    let admission = admit(shared, ctx, group, EndpointSet::Alerts)?;
+    let output = Output::parse(&ctx.query)?;
+    let page = discovery_page(shared, ctx)?;
+    let (org_id, alerts) = lock(&shared.world)
+        .alerts(group)
+        .ok_or_else(|| ApiError::group_not_found(group))?;
+    let kept = alerts::filter(&alerts, ctx.query.get("status"))?;
+    let results = page
+        .slice(&kept)
+        .iter()
+        .map(|(index, alert)| alerts::render(&ctx.origin, group, &org_id, *index, alert))
+        .collect();
+    Ok(listing_page(
+        ctx,
+        &page,
+        results,
+        kept.len(),
+        routes::MEDIA_2023,
         output,
         admission,
     ))

@@ -33,6 +33,8 @@
 //! - deterministic snapshot histories and worlds ([`daily_history`], [`periodic_history`],
 //!   [`Scenario::demo`], [`Scenario::discovery`]);
 //! - an injected latency before every answer ([`Scenario::with_latency`]), for benchmarks;
+//! - a project's alerts ([`SimAlert`]), backup and other, filtered by `status`; copy settings,
+//!   auto export and the regions snapshots reached ([`SimCopies`]);
 //! - request counters ([`Stats`]) for tests.
 //!
 //! What it deliberately does not: TLS (plain HTTP only; Atlas redirects HTTP to HTTPS), HTTP/2,
@@ -42,7 +44,9 @@
 //! 2023-02-01: a 406 here), per-endpoint-set bucket sizes (one configured size for all),
 //! starting restores or downloads, and any write endpoint.
 
+mod alerts;
 mod clock;
+mod copies;
 mod digest;
 mod errors;
 mod expiring;
@@ -78,7 +82,9 @@ use tokio::task::{JoinHandle, JoinSet};
 use shared::Shared;
 use sync::lock;
 
+pub use alerts::{SimAlert, SimAlertStatus};
 pub use clock::{ManualClock, SimClock, Sleep, TokioClock};
+pub use copies::SimCopies;
 pub use jobs::{SimExportJob, SimExportState, SimJobs, SimRestoreJob, SimRestoreStatus, SimRole};
 pub use scenario::{
     DEFAULT_ORG_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_DISCOVERED_ORG_ID, DEMO_PRIVATE_KEY,

@@ -9,6 +9,7 @@
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 
+use super::copies;
 use super::digest::md5_hex;
 use super::routes::Family;
 use super::scenario::{SimKind, SimSnapshot, SimStatus};
@@ -268,7 +269,10 @@ fn dedicated(s: &SimSnapshot, at: &ClusterRef<'_>, href: String, policy: &Policy
     if finished {
         m.insert("cloudProvider".into(), json!("AWS"));
     }
-    m.insert("copyRegions".into(), json!([]));
+    m.insert(
+        "copyRegions".into(),
+        copies::copy_regions(&policy.schedule, finished),
+    );
     if let Some(taken) = s.started.or(s.scheduled) {
         if finished {
             m.insert("createdAt".into(), json!(time(taken)));
@@ -660,11 +664,18 @@ pub(crate) fn schedule(at: &ClusterRef<'_>, c: &Described, now: Timestamp) -> Va
     let (hour, minute) = c.reference;
     let base = format!("{}/api/atlas/v2/groups/{}", at.origin, at.group);
     let mut m = Map::new();
-    m.insert("autoExportEnabled".into(), json!(false));
+    let (auto_export, export) = copies::auto_export(&cluster_id, &c.schedule);
+    m.insert("autoExportEnabled".into(), json!(auto_export));
     m.insert("clusterId".into(), json!(cluster_id));
     m.insert("clusterName".into(), json!(at.cluster));
     m.insert("copyPolicyItemsEnabled".into(), json!(false));
-    m.insert("copySettings".into(), json!([]));
+    m.insert(
+        "copySettings".into(),
+        copies::copy_settings(&cluster_id, &c.schedule),
+    );
+    if let Some(export) = export {
+        m.insert("export".into(), export);
+    }
     m.insert(
         "links".into(),
         json!([

@@ -136,6 +136,8 @@ pub(crate) enum EndpointSet {
     Projects,
     /// `GET /groups/{id}/clusters[/{name}]`.
     Clusters,
+    /// `GET /groups/{id}/alerts`.
+    Alerts,
 }
 
 /// What a request path names. Parameters are raw path segments, not yet validated.
@@ -183,6 +185,8 @@ pub(crate) enum Endpoint {
         group: String,
         cluster: String,
     },
+    /// `GET /api/atlas/v2/groups/{g}/alerts`.
+    AlertList { group: String },
     /// Cloud Manager / Ops Manager: `GET /api/public/v1.0/groups/{g}/clusters`.
     ManagerClusterList { group: String },
     /// Cloud Manager / Ops Manager: `GET /api/public/v1.0/groups/{g}/clusters/{clusterId}`.
@@ -221,6 +225,7 @@ impl Endpoint {
             Endpoint::ClusterGet { .. } => "cluster_get",
             Endpoint::BackupSchedule { .. } => "backup_schedule",
             Endpoint::JobList { route, .. } => route.route_name(),
+            Endpoint::AlertList { .. } => "alerts_list",
             Endpoint::ManagerClusterList { .. } => "om_clusters_list",
             Endpoint::ManagerClusterGet { .. } => "om_cluster_get",
             Endpoint::BackupConfigList { .. } => "om_backup_configs_list",
@@ -243,7 +248,8 @@ impl Endpoint {
             Endpoint::ShardedList { .. }
             | Endpoint::ShardedGet { .. }
             | Endpoint::GroupList
-            | Endpoint::OrgGroupList { .. } => MEDIA_2023,
+            | Endpoint::OrgGroupList { .. }
+            | Endpoint::AlertList { .. } => MEDIA_2023,
             Endpoint::ClusterList { .. }
             | Endpoint::ClusterGet { .. }
             | Endpoint::BackupSchedule { .. } => MEDIA_2024_CLUSTERS,
@@ -346,6 +352,9 @@ fn classify_group(version: &str, group: &str, rest: &[&str]) -> Option<Endpoint>
             }
         }
         ["clusters", c, "backup", "snapshots", id] if v2 => get(Family::Dedicated, c, id),
+        ["alerts"] if v2 => Endpoint::AlertList {
+            group: group.clone(),
+        },
         ["flexClusters"] if v2 => Endpoint::FlexClusterList {
             group: group.clone(),
         },

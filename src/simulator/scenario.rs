@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use super::alerts::SimAlert;
 use super::jobs::{SimExportJob, SimJobs, SimRestoreJob, SimRole};
 use super::schedule::{SimPolicyItem, SimSchedule};
 
@@ -126,6 +127,8 @@ pub struct SimProject {
     pub clusters: Vec<SimCluster>,
     /// The role the scenario's credentials hold in it.
     pub role: SimRole,
+    /// Its alerts, in the order `…/alerts` lists them.
+    pub alerts: Vec<SimAlert>,
 }
 
 impl SimProject {
@@ -137,6 +140,7 @@ impl SimProject {
             org_id: DEFAULT_ORG_ID.to_string(),
             clusters: Vec::new(),
             role: SimRole::default(),
+            alerts: Vec::new(),
         }
     }
 
@@ -156,6 +160,12 @@ impl SimProject {
     /// Adds a cluster (builder style).
     pub fn with_cluster(mut self, cluster: SimCluster) -> SimProject {
         self.clusters.push(cluster);
+        self
+    }
+
+    /// Adds an alert (builder style).
+    pub fn with_alert(mut self, alert: SimAlert) -> SimProject {
+        self.alerts.push(alert);
         self
     }
 }
@@ -279,6 +289,21 @@ impl SimCluster {
     pub fn global(mut self) -> SimCluster {
         self.sharded = true;
         self.global = true;
+        self
+    }
+
+    /// Copies snapshots to `policy` regions while finished snapshots list `listed` as copied
+    /// (builder style; the same lists: the copies land).
+    pub fn with_copy_regions(mut self, policy: &[&str], listed: &[&str]) -> SimCluster {
+        let owned = |r: &[&str]| r.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        self.schedule.copies.policy_regions = owned(policy);
+        self.schedule.copies.listed_regions = Some(owned(listed));
+        self
+    }
+
+    /// Turns auto export on with this `export.frequencyType` (builder style).
+    pub fn with_auto_export(mut self, frequency_type: &str) -> SimCluster {
+        self.schedule.copies.auto_export = Some(frequency_type.to_owned());
         self
     }
 
@@ -1025,7 +1050,9 @@ impl Scenario {
                 )),
             )
             .with_cluster(
+                // Its policy copies to two regions; its snapshots reached only one.
                 SimCluster::new("Cluster0", SimKind::Dedicated)
+                    .with_copy_regions(&["US_WEST_2", "EU_WEST_1"], &["US_WEST_2"])
                     .with_snapshots(history(
                         3,
                         30,
@@ -1037,7 +1064,19 @@ impl Scenario {
                     ))
                     .with_restore_jobs(cluster0_restores)
                     .with_export_jobs(cluster0_exports),
-            );
+            )
+            // Point-in-time restore falling behind, which only Atlas' own alert shows, next to
+            // a host alert the exporter must leave out.
+            .with_alert(SimAlert::open(
+                "CPS_OPLOG_BEHIND",
+                Some("Cluster0"),
+                now - jiff::SignedDuration::from_mins(40),
+            ))
+            .with_alert(SimAlert::open(
+                "HOST_DOWN",
+                Some("Cluster0"),
+                now - jiff::SignedDuration::from_hours(3),
+            ));
         let staging = SimProject::new(staging, "staging")
             .with_cluster(
                 SimCluster::new("staging-flex", SimKind::Flex).with_snapshots(history(

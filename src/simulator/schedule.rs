@@ -7,6 +7,7 @@
 //! as recorded from `GET /api/atlas/v2/groups/{id}/clusters/{name}/backup/schedule`. Nothing
 //! here knows about HTTP; `render` writes the wire shape.
 
+use super::copies::SimCopies;
 use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
@@ -142,6 +143,8 @@ pub struct SimSchedule {
     /// agrees with the daily or weekly history it is served next to (set it for an hourly
     /// history, whose newest snapshot may lie at any of its slots).
     pub reference: Option<(u8, u8)>,
+    /// `copySettings`, auto export, and the regions snapshots list as copied.
+    pub copies: SimCopies,
 }
 
 impl Default for SimSchedule {
@@ -152,6 +155,7 @@ impl Default for SimSchedule {
             items: vec![SimPolicyItem::daily(7)],
             restore_window_days: 7,
             reference: None,
+            copies: SimCopies::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
+use super::alerts::SimAlert;
 use super::faults::{self, Effect, FaultContext};
 use super::jobs::{SimJobs, SimRole};
 use super::scenario::{
@@ -99,6 +100,7 @@ struct ProjectState {
     org_id: String,
     clusters: Vec<ClusterState>,
     role: SimRole,
+    alerts: Vec<SimAlert>,
 }
 
 /// A cluster's facts as its cluster resource (and its schedule) describe it.
@@ -267,6 +269,12 @@ impl World {
     }
 
     /// Every project.
+    /// A project's organization and alerts, or `None` if there is no such project.
+    pub(crate) fn alerts(&self, group: &str) -> Option<(String, Vec<SimAlert>)> {
+        self.project(group)
+            .map(|p| (p.org_id.clone(), p.alerts.clone()))
+    }
+
     pub(crate) fn projects(&self) -> Vec<ProjectSummary> {
         self.projects.iter().map(summary).collect()
     }
@@ -346,6 +354,7 @@ impl World {
             org_id: project.org_id,
             clusters: Vec::new(),
             role: project.role,
+            alerts: project.alerts,
         };
         for cluster in project.clusters {
             // The first of a duplicate name wins, as documented on `SimProject`.
