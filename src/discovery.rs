@@ -42,6 +42,10 @@ use crate::shard::Shard;
 use crate::state::DiscoveryReport;
 use crate::target::{Kind, Target, TargetKey};
 
+/// Cluster reads started and waiting for a slot at most: the request slots (the cycle's
+/// `max_concurrency`) bound the requests; this bounds the memory of the tasks behind them.
+const WAITING_TASKS: usize = 64;
+
 /// The Atlas reads a refresh makes: the [`AtlasClient`] in the exporter, a stand-in in tests.
 pub trait Inventory: Send + Sync + 'static {
     /// Every project the credential can read (`organization` `None`), or those of one
@@ -487,7 +491,8 @@ impl Discovery {
         let mut learnt: HashMap<TargetKey, Learnt> = HashMap::new();
         // The API each target's facts say serves it: the kind its policy is read by.
         let mut apis: HashMap<TargetKey, Option<BackupApi>> = HashMap::new();
-        let mut tasks = JoinSet::new();
+        // Reads are started as slots free up, not all at once: a waiting task is a few KiB.
+        let mut waiting = std::collections::VecDeque::new();
         for target in listed {
             let key = target.key();
             if let Some(found) = from_listings.get(&key) {
@@ -497,27 +502,38 @@ impl Discovery {
                 apis.insert(key, api);
                 continue;
             }
-            let inventory = Arc::clone(inventory);
-            let slots = Arc::clone(slots);
-            let target = target.clone();
-            let known = known.get(&key).copied().flatten();
-            tasks.spawn(async move {
-                let pace = Pace::with_slot(slots, deadline).await;
-                let read = inventory.cluster(
-                    target.kind,
-                    known,
-                    &target.project_id,
-                    &target.cluster_name,
-                    target.cluster_id.as_deref(),
-                    &pace,
-                );
-                let (api, result) = tokio::time::timeout(deadline, read)
-                    .await
-                    .unwrap_or((known, Err(AtlasError::PollDeadline(deadline))));
-                (target, api.or(known), result)
-            });
+            waiting.push_back((target.clone(), known.get(&key).copied().flatten()));
+        }
+        let start_next =
+            |tasks: &mut JoinSet<_>,
+             waiting: &mut std::collections::VecDeque<(Target, Option<BackupApi>)>| {
+                let Some((target, known)) = waiting.pop_front() else {
+                    return;
+                };
+                let inventory = Arc::clone(inventory);
+                let slots = Arc::clone(slots);
+                tasks.spawn(async move {
+                    let pace = Pace::with_slot(slots, deadline).await;
+                    let read = inventory.cluster(
+                        target.kind,
+                        known,
+                        &target.project_id,
+                        &target.cluster_name,
+                        target.cluster_id.as_deref(),
+                        &pace,
+                    );
+                    let (api, result) = tokio::time::timeout(deadline, read)
+                        .await
+                        .unwrap_or((known, Err(AtlasError::PollDeadline(deadline))));
+                    (target, api.or(known), result)
+                });
+            };
+        let mut tasks = JoinSet::new();
+        for _ in 0..WAITING_TASKS {
+            start_next(&mut tasks, &mut waiting);
         }
         while let Some(joined) = tasks.join_next().await {
+            start_next(&mut tasks, &mut waiting);
             let Ok((target, api, result)) = joined else {
                 continue;
             };
@@ -559,7 +575,7 @@ impl Discovery {
             .filter_map(|t| t.cluster_id.as_ref().map(|id| (t.key(), Arc::clone(id))))
             .collect();
         let legacy_schedules = inventory.legacy_schedules();
-        let mut tasks = JoinSet::new();
+        let mut waiting = std::collections::VecDeque::new();
         for (key, api) in &apis {
             let entry = learnt.entry(key.clone()).or_default();
             match api {
@@ -569,29 +585,35 @@ impl Discovery {
                     if entry.facts.is_some_and(|f| !f.backup_enabled) {
                         continue;
                     }
-                    let inventory = Arc::clone(inventory);
-                    let slots = Arc::clone(slots);
-                    let key = key.clone();
-                    let id = ids.get(&key).cloned();
-                    tasks.spawn(async move {
-                        let pace = Pace::with_slot(slots, deadline).await;
-                        let result = within(
-                            deadline,
-                            inventory.policy(
-                                &key.project_id,
-                                &key.cluster_name,
-                                id.as_deref(),
-                                &pace,
-                            ),
-                        )
-                        .await;
-                        (key, result)
-                    });
+                    waiting.push_back((key.clone(), ids.get(key).cloned()));
                 }
                 _ => {}
             }
         }
+        let start_next =
+            |tasks: &mut JoinSet<_>,
+             waiting: &mut std::collections::VecDeque<(TargetKey, Option<Arc<str>>)>| {
+                let Some((key, id)) = waiting.pop_front() else {
+                    return;
+                };
+                let inventory = Arc::clone(inventory);
+                let slots = Arc::clone(slots);
+                tasks.spawn(async move {
+                    let pace = Pace::with_slot(slots, deadline).await;
+                    let result = within(
+                        deadline,
+                        inventory.policy(&key.project_id, &key.cluster_name, id.as_deref(), &pace),
+                    )
+                    .await;
+                    (key, result)
+                });
+            };
+        let mut tasks = JoinSet::new();
+        for _ in 0..WAITING_TASKS {
+            start_next(&mut tasks, &mut waiting);
+        }
         while let Some(joined) = tasks.join_next().await {
+            start_next(&mut tasks, &mut waiting);
             let Ok((key, result)) = joined else {
                 continue;
             };

@@ -46,6 +46,9 @@ struct Record {
     warnings: FailureWarnings,
 }
 
+/// Poll tasks started at once at least (see `poll_phase`).
+const POLL_TASKS: usize = 256;
+
 /// How often a failure that persists with the same reason is warned about again.
 const REPEAT_WARNING_AFTER: SignedDuration = SignedDuration::from_hours(1);
 
@@ -461,23 +464,38 @@ impl Poller {
         refresh: bool,
     ) -> Option<HashMap<TargetKey, Learnt>> {
         let deadline = self.poll_deadline;
+        // Tasks are started as others end, not all at once: a waiting poll task is a few KiB,
+        // and 10,000 of them waiting would be the process's largest allocation. More tasks
+        // than slots: a poll that waits for its project's rate-limit tokens gives its slot up,
+        // and one of another project takes it.
+        let window = (4 * self.atlas.max_concurrency).max(POLL_TASKS);
+        let mut waiting: std::collections::VecDeque<(usize, Target, Option<BackupApi>)> = self
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| only.as_ref().is_none_or(|o| o.contains(index)))
+            .map(|(index, r)| (index, r.state.target.clone(), r.state.resolved))
+            .collect();
         let mut tasks = JoinSet::new();
         let mut task_index = HashMap::new();
-        for (index, record) in self.records.iter().enumerate() {
-            if only.as_ref().is_some_and(|o| !o.contains(&index)) {
-                continue;
-            }
-            let client = Arc::clone(&self.client);
-            let target = record.state.target.clone();
-            let known = record.state.resolved;
-            let limit = Arc::clone(limit);
-            let handle = tasks.spawn(async move {
-                // The deadline runs from when the poll gets its slot: waiting behind other
-                // targets is no part of this target's poll.
-                let pace = Pace::with_slot(limit, deadline).await;
-                poll_one(index, &client, &target, known, pace).await
-            });
-            task_index.insert(handle.id(), index);
+        let client = Arc::clone(&self.client);
+        let mut start_next =
+            |tasks: &mut JoinSet<PollResult>, task_index: &mut HashMap<tokio::task::Id, usize>| {
+                let Some((index, target, known)) = waiting.pop_front() else {
+                    return;
+                };
+                let client = Arc::clone(&client);
+                let limit = Arc::clone(limit);
+                let handle = tasks.spawn(async move {
+                    // The deadline runs from when the poll gets its slot: waiting behind other
+                    // targets is no part of this target's poll.
+                    let pace = Pace::with_slot(limit, deadline).await;
+                    poll_one(index, &client, &target, known, pace).await
+                });
+                task_index.insert(handle.id(), index);
+            };
+        for _ in 0..window {
+            start_next(&mut tasks, &mut task_index);
         }
 
         // The refresh owns the discovery state while it runs; it comes back after the loop.
@@ -531,6 +549,7 @@ impl Poller {
                     polls_pending = false;
                     continue;
                 };
+                start_next(&mut tasks, &mut task_index);
                 let result = match joined {
                     Ok((_, result)) => result,
                     Err(e) => {
