@@ -62,15 +62,21 @@ impl Config {
     /// snapshots. A listed cluster's own `restores` wins; a discovered cluster (or a listed one
     /// without the key) gets the top-level `restores` and `exports`.
     pub fn watches(&self, project_id: &str, cluster_name: &str) -> Watch {
+        self.watch.watches(project_id, cluster_name)
+    }
+}
+
+impl WatchConfig {
+    /// [`Config::watches`], for a holder of this section alone (the poller).
+    pub fn watches(&self, project_id: &str, cluster_name: &str) -> Watch {
         let own = self
-            .watch
             .cluster_restores
             .get(project_id)
             .and_then(|clusters| clusters.get(cluster_name))
             .copied();
         Watch {
-            restores: own.unwrap_or(self.watch.restores),
-            exports: self.watch.exports,
+            restores: own.unwrap_or(self.restores),
+            exports: self.exports,
             flex_restores: own.unwrap_or(true),
         }
     }
