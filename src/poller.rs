@@ -842,6 +842,40 @@ impl Poller {
         }
     }
 
+    /// With a poll interval longer than [`sources::ALERTS_REFRESH_CAP`], the ticks on which
+    /// [`Poller::run`] reads the open alerts due between cycles; `None` otherwise (every cycle
+    /// reads them) and when the optional sources are not read.
+    fn alerts_between_cycles(&self) -> Option<tokio::time::Interval> {
+        let cap = sources::ALERTS_REFRESH_CAP;
+        let on = self.optional_sources && self.atlas.flavor == Flavor::Atlas;
+        (on && self.poll_interval > cap)
+            .then(|| interval_from(tokio::time::Instant::now() + cap, cap))
+    }
+
+    /// Reads the open alerts of every project whose alerts are due, outside a cycle: within the
+    /// concurrency limit and the deadline, as a cycle reads them.
+    pub async fn read_due_alerts(&mut self) {
+        let at = tokio::time::Instant::now();
+        let limit = Arc::new(Semaphore::new(self.atlas.max_concurrency.max(1)));
+        let mut projects: Vec<Arc<str>> = self
+            .records
+            .iter()
+            .map(|r| Arc::clone(&r.state.target.project_id))
+            .collect();
+        projects.sort_unstable();
+        projects.dedup();
+        let mut tasks = JoinSet::new();
+        for project in projects {
+            self.spawn_alerts(project, at, &mut tasks, &limit);
+        }
+        while let Some(joined) = tasks.join_next().await {
+            // A panicked read is retried when next due.
+            if let Ok(read) = joined {
+                self.apply_source(read);
+            }
+        }
+    }
+
     /// Swaps in the same target cells with new cycle-level facts: O(1) in the targets.
     fn publish_cycle_facts(&mut self, ready: bool) {
         self.published = self
@@ -944,6 +978,7 @@ impl Poller {
     pub async fn run(&mut self, configs: &mut ConfigReceiver, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut interval = new_interval(self.poll_interval);
+        let mut alerts_between = self.alerts_between_cycles();
         let mut last_start = tokio::time::Instant::now();
         let mut reloads_open = true;
         let mut newcomers = HashSet::new();
@@ -954,6 +989,13 @@ impl Poller {
                     last_start = tokio::time::Instant::now();
                     None
                 }
+                () = next_tick(&mut alerts_between) => {
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        () = self.read_due_alerts() => {}
+                    }
+                    continue;
+                }
                 () = std::future::ready(()), if !newcomers.is_empty() => {
                     Some(std::mem::take(&mut newcomers))
                 }
@@ -962,6 +1004,7 @@ impl Poller {
                         Some(change) => match self.intake().accept(&change.config) {
                             Ok(accepted) => {
                                 newcomers = self.take(accepted, &mut interval, last_start);
+                                alerts_between = self.alerts_between_cycles();
                                 let _ = change.verdict.send(Ok(()));
                             }
                             Err(e) => {
@@ -1000,6 +1043,7 @@ impl Poller {
             }
             if let Some(accepted) = taken {
                 newcomers = self.take(accepted, &mut interval, last_start);
+                alerts_between = self.alerts_between_cycles();
             }
         }
     }
@@ -1062,6 +1106,16 @@ fn kind_mismatch_hint(configured: Kind, error: &AtlasError) -> Option<String> {
         "Atlas serves this cluster through the {actual} API, not {api}: set `kind: {actual}`, \
          or `kind: auto` to follow such changes"
     ))
+}
+
+/// The next tick of `interval`; never, when there is none.
+async fn next_tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 fn new_interval(period: Duration) -> tokio::time::Interval {

@@ -263,6 +263,23 @@ mod tests {
         assert_eq!(alerts_every(Duration::from_secs(3600)), ALERTS_REFRESH_CAP);
     }
 
+    fn status(status: u16) -> AtlasError {
+        AtlasError::Status {
+            status,
+            body: None,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn a_403_says_the_role_is_missing_and_a_401_only_while_snapshots_answer() {
+        assert!(missing_role(&status(403), || false));
+        assert!(missing_role(&status(401), || true));
+        assert!(!missing_role(&status(401), || false), "bad credentials");
+        assert!(!missing_role(&status(500), || true));
+        assert!(!missing_role(&AtlasError::Network("reset".into()), || true));
+    }
+
     #[test]
     fn a_missing_role_switches_a_listing_off_for_a_day_or_until_a_reload() {
         let now = Instant::now();

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use atlas_snapshot_exporter::clock::unix_seconds;
-use atlas_snapshot_exporter::config::{Credentials, WatchConfig};
+use atlas_snapshot_exporter::config::{Config, Credentials, WatchConfig};
 use atlas_snapshot_exporter::secret::Secret;
 use atlas_snapshot_exporter::simulator::{
     DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, HistoryOptions, Scenario, SimAlert, SimCluster,
@@ -117,8 +117,8 @@ fn scenario(projects: Vec<SimProject>) -> Scenario {
 }
 
 /// The harness' config (the demo's: restores and exports switched on), with a service account
-/// so that every request is one at the simulator (no digest challenges), then `watch`.
-fn setup(projects: Vec<SimProject>, watch: impl FnOnce(&mut WatchConfig) + 'static) -> Setup {
+/// so that every request is one at the simulator (no digest challenges), then `tweak`.
+fn setup(projects: Vec<SimProject>, tweak: impl FnOnce(&mut Config) + 'static) -> Setup {
     Setup::new(scenario(projects))
         .fixed_clock(fixed_now())
         .tweak(move |c| {
@@ -126,7 +126,7 @@ fn setup(projects: Vec<SimProject>, watch: impl FnOnce(&mut WatchConfig) + 'stat
                 client_id: DEMO_CLIENT_ID.into(),
                 client_secret: Secret::new(DEMO_CLIENT_SECRET),
             };
-            watch(&mut c.watch);
+            tweak(c);
         })
 }
 
@@ -290,7 +290,7 @@ async fn each_source_reports_its_figures_for_a_known_scenario() {
 #[tokio::test]
 async fn the_backup_manager_listings_are_read_only_when_switched_on() {
     // The config's defaults: restores and exports off.
-    let mut h = setup(vec![prod()], |w| *w = WatchConfig::default())
+    let mut h = setup(vec![prod()], |c| c.watch = WatchConfig::default())
         .start()
         .await;
     assert_eq!(
@@ -308,10 +308,11 @@ async fn the_backup_manager_listings_are_read_only_when_switched_on() {
     assert_eq!(source_up(&m, P1, "restores"), Some(1.0), "flex1's");
 
     // Restores on, but not for flex1: its own `restores: false` wins; exports stay off.
-    let mut h = setup(vec![prod()], |w| {
-        w.restores = true;
-        w.exports = false;
-        w.cluster_restores
+    let mut h = setup(vec![prod()], |c| {
+        c.watch.restores = true;
+        c.watch.exports = false;
+        c.watch
+            .cluster_restores
             .entry(P1.to_owned())
             .or_default()
             .insert("flex1".to_owned(), false);
@@ -442,6 +443,52 @@ async fn restores_and_exports_are_read_hourly_and_alerts_every_poll_interval() {
         ),
         Some(1.0)
     );
+}
+
+#[tokio::test]
+async fn with_a_poll_interval_over_15_minutes_the_alerts_are_read_between_cycles() {
+    let mut h = setup(vec![prod()], |c| c.poll_interval = HOUR)
+        .start()
+        .await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let poll_loop = h.poller.run(&mut h.configs, async {
+        let _ = stopped.await;
+    });
+    let sim = &h.sim;
+    let requests = |route: &str| sim.stats().by_route.get(route).copied().unwrap_or(0);
+    let test = async {
+        until("the first cycle reads the alerts", || {
+            requests("alerts_list") == 1
+        })
+        .await;
+        until("the first cycle reads the jobs", || {
+            requests("export_jobs_list") == 1
+        })
+        .await;
+        let polls = requests("dedicated_list") + requests("flex_list");
+        for read in 2..=4 {
+            let_pass(Duration::from_secs(15 * 60)).await;
+            until("the alerts are read every 15 minutes", || {
+                requests("alerts_list") == read
+            })
+            .await;
+        }
+        // Only the alerts: no cycle ran in between.
+        assert_eq!(requests("dedicated_list") + requests("flex_list"), polls);
+        assert_eq!(requests("restore_jobs_list"), 1);
+        let _ = stop.send(());
+    };
+    tokio::join!(poll_loop, test);
+}
+
+/// Waits (on the wall clock, at most 30 s) until `done`: what is awaited is the exporter's
+/// work over real sockets, whose time the test does not drive.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 mod logs {
