@@ -9,7 +9,8 @@
 //!   first cycle after that hour has passed, once the cluster's snapshot poll of that cycle has
 //!   succeeded (its kind is then known);
 //! - open alerts: per project, every `poll_interval` capped at [`ALERTS_REFRESH_CAP`] (15 min):
-//!   every cycle unless two cycles are closer than that (reads happen in cycles only).
+//!   every cycle, and with a poll interval above 15 min also every 15 min between cycles (the
+//!   poller's run loop ticks for them).
 //!
 //! A read that answers 403 (`Reason::Forbidden`), or 401 while the project's snapshot reads
 //! answer (real Atlas may answer a missing role with 401 `USER_UNAUTHORIZED`), says the key
