@@ -308,6 +308,8 @@ pub struct Poller {
     /// The optional sources' state per project: open alerts, listings a missing role
     /// switched off.
     projects: HashMap<Arc<str>, ProjectSources>,
+    /// The records of each project, by index: where a project's alerts go.
+    by_project: HashMap<Arc<str>, Vec<usize>>,
     /// Whether cycles read the optional sources at all ([`Poller::set_optional_sources`]).
     optional_sources: bool,
 }
@@ -353,6 +355,7 @@ impl Poller {
             retired: HashMap::new(),
             watch: config.watch.clone(),
             projects: HashMap::new(),
+            by_project: HashMap::new(),
             optional_sources: true,
         };
         poller.set_targets(poller.discovery.targets(&poller.listed));
@@ -432,8 +435,12 @@ impl Poller {
             })
             .collect();
         // A project's open alerts are the project's: a target new to it shows them at once.
-        self.projects
-            .retain(|p, _| self.records.iter().any(|r| r.state.target.project_id == *p));
+        self.by_project.clear();
+        for (i, record) in self.records.iter().enumerate() {
+            let project = Arc::clone(&record.state.target.project_id);
+            self.by_project.entry(project).or_default().push(i);
+        }
+        self.projects.retain(|p, _| self.by_project.contains_key(p));
         for record in &mut self.records {
             if let Some(p) = self.projects.get(&record.state.target.project_id) {
                 record.state.alerts = p.alerts.clone();
@@ -763,11 +770,13 @@ impl Poller {
             outcome,
         } = result;
         if let Some(error) = outcome.error() {
-            let records = &self.records;
+            let (records, by_project) = (&self.records, &self.by_project);
             let snapshots_answer = || {
-                records
-                    .iter()
-                    .any(|r| r.state.target.project_id == project && r.state.up() == Some(true))
+                by_project
+                    .get(&project)
+                    .into_iter()
+                    .flatten()
+                    .any(|&i| records.get(i).is_some_and(|r| r.state.up() == Some(true)))
             };
             let missing_role = sources::missing_role(error, snapshots_answer);
             let state = self.projects.entry(Arc::clone(&project)).or_default();
@@ -802,8 +811,8 @@ impl Poller {
                     state.alerts = Some(Arc::new(alerts));
                 }
                 let (alerts, up) = (state.alerts.clone(), state.alerts_up);
-                for (i, record) in self.records.iter_mut().enumerate() {
-                    if record.state.target.project_id == project {
+                for &i in self.by_project.get(&project).into_iter().flatten() {
+                    if let Some(record) = self.records.get_mut(i) {
                         record.state.alerts = alerts.clone();
                         record.state.sources_up.alerts = up;
                         self.published.publish_target(i, record.state.clone());
@@ -857,13 +866,7 @@ impl Poller {
     pub async fn read_due_alerts(&mut self) {
         let at = tokio::time::Instant::now();
         let limit = Arc::new(Semaphore::new(self.atlas.max_concurrency.max(1)));
-        let mut projects: Vec<Arc<str>> = self
-            .records
-            .iter()
-            .map(|r| Arc::clone(&r.state.target.project_id))
-            .collect();
-        projects.sort_unstable();
-        projects.dedup();
+        let projects: Vec<Arc<str>> = self.by_project.keys().cloned().collect();
         let mut tasks = JoinSet::new();
         for project in projects {
             self.spawn_alerts(project, at, &mut tasks, &limit);
