@@ -91,6 +91,12 @@ pub fn config_for(scenario: &Scenario, base_url: &str) -> anyhow::Result<Config>
         poll_interval: DEMO_POLL_INTERVAL,
         discovery,
         shard: crate::shard::Shard::SINGLE,
+        // The simulator grants every role: the demo shows the opt-in sources too.
+        watch: crate::config::WatchConfig {
+            restores: true,
+            exports: true,
+            ..crate::config::WatchConfig::default()
+        },
         projects: scenario
             .projects
             .iter()

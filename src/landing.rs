@@ -4,8 +4,11 @@
 //! Each target gets one verdict, judged as the shipped alerts judge it: down, backups off,
 //! failed (the newest snapshot failed), never backed up, stale (the newest completed snapshot
 //! is older than 1.5 policy intervals plus an hour, or 26 hours without a policy; a paused
-//! cluster is never stale), or fine. Targets with a problem are listed first, each group in
-//! config order.
+//! cluster is never stale), or fine. A target whose snapshots are fine still needs attention
+//! when one of the optional sources says so: a failed restore job still listed, an auto export
+//! whose last success is older than 1.5 export intervals plus an hour, or an open Atlas backup
+//! alert on the cluster; the row says which in its last cell. Targets with a problem are listed
+//! first, each group in config order.
 //!
 //! The page stays small whatever the number of clusters: it shows at most [`DEFAULT_LIMIT`]
 //! rows (problems first) and counts the rest, while the headline counts every cluster. The
@@ -41,6 +44,12 @@ pub enum Verdict {
     NeverBackedUp,
     /// The newest completed snapshot is older than the policy allows.
     Stale,
+    /// A restore job still listed failed.
+    RestoreFailed,
+    /// Auto export is on and the last successful export is older than its policy allows.
+    ExportOverdue,
+    /// Atlas has an open backup alert on the cluster.
+    AtlasAlert,
     /// Not polled yet.
     Pending,
     /// Nothing to report.
@@ -56,6 +65,9 @@ impl Verdict {
             Verdict::Failed => ("latest failed", "down"),
             Verdict::NeverBackedUp => ("never backed up", "down"),
             Verdict::Stale => ("stale", "down"),
+            Verdict::RestoreFailed => ("restore failed", "down"),
+            Verdict::ExportOverdue => ("export overdue", "down"),
+            Verdict::AtlasAlert => ("Atlas alert open", "down"),
             Verdict::Pending => ("pending", "pending"),
             Verdict::Fine => ("ok", "up"),
         }
@@ -75,8 +87,80 @@ pub fn stale_after(t: &TargetState) -> Duration {
         .map_or(DEFAULT_STALE_AFTER, |i| i.mul_f64(1.5) + STALE_GRACE)
 }
 
-/// Judges one target at `now`.
+/// Judges one target at `now`: its snapshots first, then the optional sources.
 pub fn verdict(t: &TargetState, now: Timestamp) -> Verdict {
+    match snapshot_verdict(t, now) {
+        Verdict::Fine => source_verdict(t, now).unwrap_or(Verdict::Fine),
+        other => other,
+    }
+}
+
+/// What the optional sources say needs attention, worst first; `None` when nothing does.
+fn source_verdict(t: &TargetState, now: Timestamp) -> Option<Verdict> {
+    if failed_restores(t) > 0 {
+        Some(Verdict::RestoreFailed)
+    } else if export_overdue(t, now).is_some() {
+        Some(Verdict::ExportOverdue)
+    } else if open_alerts(t).next().is_some() {
+        Some(Verdict::AtlasAlert)
+    } else {
+        None
+    }
+}
+
+/// Failed restore jobs still listed.
+fn failed_restores(t: &TargetState) -> u64 {
+    t.restores
+        .as_ref()
+        .map_or(0, |j| j.summary.failed_ids.len() as u64)
+}
+
+/// With auto export on and the export jobs read, when the last successful export was
+/// (`Some(None)`: none listed) if that is longer ago than 1.5 export intervals plus an hour
+/// (the alerts' policy default); `None` when it is not.
+fn export_overdue(t: &TargetState, now: Timestamp) -> Option<Option<Timestamp>> {
+    let interval = t.policy.and_then(|p| p.export_interval)?;
+    let exports = t.exports.as_ref()?;
+    let limit = interval.mul_f64(1.5) + STALE_GRACE;
+    match exports.summary.last_success {
+        None => Some(None),
+        Some(last) => {
+            let age = Duration::try_from(now.duration_since(last)).unwrap_or(Duration::ZERO);
+            (age > limit).then_some(Some(last))
+        }
+    }
+}
+
+/// The event types of the open Atlas backup alerts on this cluster.
+fn open_alerts(t: &TargetState) -> impl Iterator<Item = &'static str> + '_ {
+    t.alerts
+        .iter()
+        .flat_map(|a| a.open.iter())
+        .filter(|a| a.cluster_name == *t.target.cluster_name)
+        .map(|a| a.event_type)
+}
+
+/// Why a target the optional sources flag needs attention, in a few words.
+fn source_reason(t: &TargetState, verdict: Verdict, now: Timestamp) -> Option<String> {
+    match verdict {
+        Verdict::RestoreFailed => Some(format!(
+            "{} failed restore job(s) listed",
+            failed_restores(t)
+        )),
+        Verdict::ExportOverdue => Some(match export_overdue(t, now).flatten() {
+            Some(last) => format!("last successful export {} ago", ago(now, last)),
+            None => "no successful export listed".to_owned(),
+        }),
+        Verdict::AtlasAlert => Some(format!(
+            "open Atlas alert: {}",
+            open_alerts(t).collect::<Vec<_>>().join(", ")
+        )),
+        _ => None,
+    }
+}
+
+/// Judges one target's snapshots at `now`.
+fn snapshot_verdict(t: &TargetState, now: Timestamp) -> Verdict {
     match t.up() {
         None => return Verdict::Pending,
         Some(false) => return Verdict::Down,
@@ -522,6 +606,10 @@ fn row(html: &mut String, t: &TargetState, verdict: Verdict, now: Timestamp) {
             }
             cell
         });
+    let error = match source_reason(t, verdict, now) {
+        Some(reason) if error.is_empty() => escape(&reason),
+        _ => error,
+    };
     let (word, class) = verdict.label();
     let backups = backups_cell(t);
     let _ = writeln!(
@@ -700,6 +788,93 @@ mod tests {
         assert!(html.contains("2 of 4 clusters need attention"));
         assert!(html.contains("on, every 6h"));
         assert!(html.contains(">backups off<"));
+    }
+
+    #[test]
+    fn a_failed_restore_an_overdue_export_or_an_open_atlas_alert_needs_attention() {
+        use crate::atlas::alerts::{BackupAlerts, OpenBackupAlert};
+        use crate::atlas::jobs::{ExportState, Job, JobStatus, RestoreStatus};
+        use crate::job_summary::JobsSummary;
+        use crate::state::Jobs;
+        let now: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+        let days_ago = |d: i64| now - jiff::SignedDuration::from_hours(24 * d);
+        fn job<S>(id: &str, state: S, finished: Option<Timestamp>) -> Job<S> {
+            Job {
+                id: id.into(),
+                status: JobStatus::Known(state),
+                finished,
+                delivery_type: None,
+            }
+        }
+
+        let mut restore = polled("Restore", 1, now);
+        restore.restores = Some(Arc::new(Jobs {
+            summary: JobsSummary::of([
+                job("a", RestoreStatus::Failed, None),
+                job("b", RestoreStatus::Completed, Some(days_ago(9))),
+            ]),
+            failures_total: 1,
+        }));
+        assert_eq!(verdict(&restore, now), Verdict::RestoreFailed);
+
+        let export = |last_days_ago: i64| {
+            let mut t = polled("Export", 1, now);
+            t.policy = Some(BackupPolicy {
+                export_interval: Some(Duration::from_secs(7 * 86_400)),
+                ..BackupPolicy::default()
+            });
+            t.exports = Some(Arc::new(Jobs {
+                summary: JobsSummary::of([job(
+                    "e",
+                    ExportState::Successful,
+                    Some(days_ago(last_days_ago)),
+                )]),
+                failures_total: 0,
+            }));
+            t
+        };
+        assert_eq!(verdict(&export(10), now), Verdict::Fine, "within 1.5 weeks");
+        let overdue = export(40);
+        assert_eq!(verdict(&overdue, now), Verdict::ExportOverdue);
+        let mut off = export(40);
+        off.policy = None;
+        assert_eq!(verdict(&off, now), Verdict::Fine, "no auto export");
+
+        let alerts = Arc::new(BackupAlerts {
+            open: [("Alerted", "CPS_OPLOG_BEHIND"), ("", "CPS_SNAPSHOT_BEHIND")]
+                .into_iter()
+                .map(|(c, e)| OpenBackupAlert {
+                    cluster_name: c.into(),
+                    event_type: e,
+                })
+                .collect(),
+            ..BackupAlerts::default()
+        });
+        let mut alerted = polled("Alerted", 1, now);
+        alerted.alerts = Some(Arc::clone(&alerts));
+        let mut other = polled("Other", 1, now);
+        other.alerts = Some(alerts);
+        assert_eq!(verdict(&alerted, now), Verdict::AtlasAlert);
+        assert_eq!(verdict(&other, now), Verdict::Fine, "not its alert");
+
+        // A snapshot problem comes first.
+        let mut stale_too = every_six_hours(polled("Stale", 12, now));
+        stale_too.restores = restore.restores.clone();
+        assert_eq!(verdict(&stale_too, now), Verdict::Stale);
+
+        let state = ExporterState::new(vec![restore, overdue, alerted, other]);
+        let html = render(&state, "/metrics", now, None).unwrap();
+        assert!(html.contains("3 of 4 clusters need attention"), "{html}");
+        assert!(
+            html.contains(">restore failed<") && html.contains("1 failed restore job(s) listed")
+        );
+        assert!(
+            html.contains(">export overdue<") && html.contains("last successful export 40d 0h ago")
+        );
+        assert!(
+            html.contains(">Atlas alert open<")
+                && html.contains("open Atlas alert: CPS_OPLOG_BEHIND<")
+        );
     }
 
     #[test]

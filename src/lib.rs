@@ -18,6 +18,8 @@
 //!   newest success, the failed ids.
 //! - [`poller`]: the poll loop; each target's poll within its deadline, its result published
 //!   as soon as it ends.
+//! - [`sources`]: the optional sources read beside the polls (restore jobs, export jobs, open
+//!   backup alerts): when each is due, the role each needs, the reads.
 //! - [`state`]: what the poller publishes and the readers below read: one atomically swapped
 //!   cell per target, and the cycle-level facts, through [`state::SharedState`].
 //! - [`metrics`]: the exporter's own metrics (prometheus crate registry) and the scrape entry.
@@ -69,6 +71,7 @@ pub mod shard;
 pub mod simulator;
 pub mod small_file;
 pub mod snapshot;
+pub mod sources;
 pub mod state;
 pub mod summary;
 pub mod target;

@@ -292,7 +292,7 @@ mod tests {
                     finished: Some(now),
                     duration: Some(Duration::from_secs(90)),
                     size_bytes: Some(1 << 30),
-                    copy_regions: None,
+                    copy_regions: Some(1),
                 }),
                 oldest_completed_finished: Some(now),
                 failed: Vec::new(),
@@ -316,9 +316,42 @@ mod tests {
             interval: Some(Duration::from_secs(21_600)),
             retention: Some(Duration::from_secs(7 * 86_400)),
             restore_window: Some(Duration::from_secs(2 * 86_400)),
-            ..crate::facts::BackupPolicy::default()
+            copy_regions: Some(2),
+            export_interval: Some(Duration::from_secs(86_400)),
         });
         t.schedule_up = Some(true);
+        use crate::atlas::jobs::{ExportState, Job, JobStatus, RestoreStatus};
+        fn done<S>(id: &str, state: S, now: Timestamp) -> Job<S> {
+            Job {
+                id: id.into(),
+                status: JobStatus::Known(state),
+                finished: Some(now),
+                delivery_type: None,
+            }
+        }
+        t.restores = Some(Arc::new(crate::state::Jobs {
+            summary: crate::job_summary::JobsSummary::of([done(
+                "r",
+                RestoreStatus::Completed,
+                now,
+            )]),
+            failures_total: 1,
+        }));
+        t.exports = Some(Arc::new(crate::state::Jobs {
+            summary: crate::job_summary::JobsSummary::of([done("e", ExportState::Successful, now)]),
+            failures_total: 0,
+        }));
+        let mut alerts = crate::atlas::alerts::BackupAlerts::default();
+        alerts.open.insert(crate::atlas::alerts::OpenBackupAlert {
+            cluster_name: "Cluster0".into(),
+            event_type: "CPS_OPLOG_BEHIND",
+        });
+        t.alerts = Some(Arc::new(alerts));
+        t.sources_up = crate::state::SourcesUp {
+            restores: Some(true),
+            exports: Some(true),
+            alerts: Some(true),
+        };
         ExporterState::new(vec![t])
             .with_discovery(Some(crate::state::DiscoveryReport {
                 up: true,

@@ -31,11 +31,15 @@ use tokio::task::JoinSet;
 use crate::atlas::Pace;
 use crate::atlas::{AtlasClient, AtlasError, BackupApi, Reason, RequestObserver};
 use crate::clock::Clock;
-use crate::config::{AtlasConfig, Config, DiscoveryConfig};
+use crate::config::{AtlasConfig, Config, DiscoveryConfig, Flavor, WatchConfig};
 use crate::discovery::{Discovery, Learnt};
+use crate::job_summary::FailedJobLedger;
 use crate::shard::Shard;
+use crate::sources::{
+    self, JOBS_REFRESH, Outcome, ProjectSources, SourceQueue, SourceRead, SourceResult, SourceTask,
+};
 use crate::state::{
-    Backups, CycleReport, ExporterState, PollError, PollOutcome, SharedState, TargetState,
+    Backups, CycleReport, ExporterState, Jobs, PollError, PollOutcome, SharedState, TargetState,
 };
 use crate::summary::{ClusterSummary, FailureLedger, SummaryFold};
 use crate::target::{Kind, Target, TargetKey};
@@ -44,6 +48,27 @@ struct Record {
     state: TargetState,
     ledger: FailureLedger,
     warnings: FailureWarnings,
+    /// Distinct failed restore and export job ids, for their `…_failures_total`.
+    restore_ledger: FailedJobLedger,
+    export_ledger: FailedJobLedger,
+    /// When (a cycle's start) the restore and export jobs were last read, and from which
+    /// listing: a cluster that changed kind is read from its new listing at once.
+    restores_read: Option<(tokio::time::Instant, SourceRead)>,
+    exports_read: Option<(tokio::time::Instant, SourceRead)>,
+}
+
+impl Record {
+    fn new(target: Target) -> Record {
+        Record {
+            state: TargetState::new(target),
+            ledger: FailureLedger::default(),
+            warnings: FailureWarnings::default(),
+            restore_ledger: FailedJobLedger::default(),
+            export_ledger: FailedJobLedger::default(),
+            restores_read: None,
+            exports_read: None,
+        }
+    }
 }
 
 /// Poll tasks started at once at least (see `poll_phase`).
@@ -225,6 +250,7 @@ struct Accepted {
     targets: Vec<Target>,
     discovery: DiscoveryConfig,
     shard: Shard,
+    watch: WatchConfig,
 }
 
 /// What the poller needs to take a config while a cycle holds the poller itself.
@@ -250,6 +276,7 @@ impl Intake {
             targets: config.targets(),
             discovery: config.discovery.clone(),
             shard: config.shard,
+            watch: config.watch.clone(),
         })
     }
 }
@@ -279,6 +306,15 @@ pub struct Poller {
     // Targets a reload removed after they had been polled, and when: one added back within a
     // poll interval gets its record back instead of a poll before the next cycle.
     retired: HashMap<TargetKey, (Record, tokio::time::Instant)>,
+    /// Which optional sources are read for which cluster (`restores`, `exports`).
+    watch: WatchConfig,
+    /// The optional sources' state per project: open alerts, listings a missing role
+    /// switched off.
+    projects: HashMap<Arc<str>, ProjectSources>,
+    /// The records of each project, by index: where a project's alerts go.
+    by_project: HashMap<Arc<str>, Vec<usize>>,
+    /// Whether cycles read the optional sources at all ([`Poller::set_optional_sources`]).
+    optional_sources: bool,
 }
 
 impl Poller {
@@ -320,10 +356,22 @@ impl Poller {
             shared,
             published: ExporterState::default(),
             retired: HashMap::new(),
+            watch: config.watch.clone(),
+            projects: HashMap::new(),
+            by_project: HashMap::new(),
+            optional_sources: true,
         };
         poller.set_targets(poller.discovery.targets(&poller.listed));
         poller.publish();
         Ok(poller)
+    }
+
+    /// Whether cycles read the optional sources ([`crate::sources`]: restore jobs, export
+    /// jobs, open alerts) where the config and the flavor let them; on unless switched off.
+    /// Off, a cycle costs only its snapshot polls and refresh: what a measure of those alone
+    /// (a test of their request cost) needs.
+    pub fn set_optional_sources(&mut self, on: bool) {
+        self.optional_sources = on;
     }
 
     /// The state readers see.
@@ -358,6 +406,12 @@ impl Poller {
         self.discovery.configure(accepted.discovery);
         self.discovery.set_shard(accepted.shard);
         self.shard = accepted.shard;
+        self.watch = accepted.watch;
+        // A reload is the operator's word that roles may have changed: every source is tried
+        // again.
+        for project in self.projects.values_mut() {
+            project.enable_all();
+        }
         self.listed = accepted.targets;
         self.set_targets(self.discovery.targets(&self.listed));
         self.publish();
@@ -380,13 +434,22 @@ impl Poller {
                     r.state.target = t;
                     r
                 }
-                _ => Record {
-                    state: TargetState::new(t),
-                    ledger: FailureLedger::default(),
-                    warnings: FailureWarnings::default(),
-                },
+                _ => Record::new(t),
             })
             .collect();
+        // A project's open alerts are the project's: a target new to it shows them at once.
+        self.by_project.clear();
+        for (i, record) in self.records.iter().enumerate() {
+            let project = Arc::clone(&record.state.target.project_id);
+            self.by_project.entry(project).or_default().push(i);
+        }
+        self.projects.retain(|p, _| self.by_project.contains_key(p));
+        for record in &mut self.records {
+            if let Some(p) = self.projects.get(&record.state.target.project_id) {
+                record.state.alerts = p.alerts.clone();
+                record.state.sources_up.alerts = p.alerts_up;
+            }
+        }
         for (key, r) in old {
             if r.state.last_poll.is_some() {
                 self.retired.insert(key, (r, now));
@@ -433,13 +496,19 @@ impl Poller {
         if std::mem::take(&mut self.discovered_gone) {
             self.discovery.request_early();
         }
-        let refreshing = cycle && self.discovery.due(tokio::time::Instant::now());
-        let learnt = self.poll_phase(only, &limit, started, refreshing).await;
+        let now = tokio::time::Instant::now();
+        let refreshing = cycle && self.discovery.due(now);
+        // The optional sources are read in cycles only, on the clock of the cycle's start.
+        let read_sources = self.optional_sources && self.atlas.flavor == Flavor::Atlas;
+        let sources = (cycle && read_sources).then_some(now);
+        let learnt = self
+            .poll_phase(only, &limit, started, refreshing, sources)
+            .await;
         if let Some(learnt) = learnt {
             self.take_refresh(&learnt);
             let newcomers = self.newcomers();
             if !newcomers.is_empty() {
-                self.poll_phase(Some(newcomers), &limit, started, false)
+                self.poll_phase(Some(newcomers), &limit, started, false, sources)
                     .await;
             }
         }
@@ -456,12 +525,19 @@ impl Poller {
 
     /// Polls the targets in `only` (all when `None`), publishing each result as it comes, and
     /// with `refresh` runs a refresh beside them, whose findings it returns.
+    ///
+    /// With `sources` (the cycle's start) the optional sources due are read beside the polls,
+    /// within the same concurrency limit: each project's open alerts from the start, each
+    /// cluster's restore and export jobs once its snapshot poll has succeeded (its kind is
+    /// known then). They queue for a slot behind the polls already waiting, so they delay no
+    /// snapshot poll, and the phase ends when they do.
     async fn poll_phase(
         &mut self,
         only: Option<HashSet<usize>>,
         limit: &Arc<Semaphore>,
         started: Instant,
         refresh: bool,
+        sources: Option<tokio::time::Instant>,
     ) -> Option<HashMap<TargetKey, Learnt>> {
         let deadline = self.poll_deadline;
         // Tasks are started as others end, not all at once: a waiting poll task is a few KiB,
@@ -478,6 +554,12 @@ impl Poller {
             .collect();
         let mut tasks = JoinSet::new();
         let mut task_index = HashMap::new();
+        let mut source_tasks =
+            SourceQueue::new(Arc::clone(&self.client), Arc::clone(limit), deadline);
+        let mut projects: Vec<Arc<str>> = waiting
+            .iter()
+            .map(|(_, target, _)| Arc::clone(&target.project_id))
+            .collect();
         let client = Arc::clone(&self.client);
         let mut start_next =
             |tasks: &mut JoinSet<PollResult>, task_index: &mut HashMap<tokio::task::Id, usize>| {
@@ -496,6 +578,14 @@ impl Poller {
             };
         for _ in 0..window {
             start_next(&mut tasks, &mut task_index);
+        }
+
+        if let Some(at) = sources {
+            projects.sort_unstable();
+            projects.dedup();
+            for project in projects {
+                self.spawn_alerts(project, at, &mut source_tasks);
+            }
         }
 
         // The refresh owns the discovery state while it runs; it comes back after the loop.
@@ -531,9 +621,16 @@ impl Poller {
             let first_deadline = tokio::time::sleep(deadline);
             tokio::pin!(first_deadline);
             let mut waiting_for_readiness = !self.published.ready();
-            while polls_pending || refresh_pending {
+            while polls_pending || refresh_pending || !source_tasks.is_empty() {
                 let joined = tokio::select! {
                     joined = tasks.join_next_with_id(), if polls_pending => joined,
+                    read = source_tasks.next(), if !source_tasks.is_empty() => {
+                        // A panicked read is retried when next due.
+                        if let Some(Some(read)) = read {
+                            self.apply_source(read);
+                        }
+                        continue;
+                    }
                     found = &mut refreshing, if refresh_pending => {
                         learnt = found;
                         refresh_pending = false;
@@ -568,6 +665,9 @@ impl Poller {
                 };
                 let index = result.index;
                 self.apply(result);
+                if let Some(at) = sources {
+                    self.spawn_cluster_sources(index, at, &mut source_tasks);
+                }
                 if let Some(record) = self.records.get(index) {
                     self.published.publish_target(index, record.state.clone());
                 }
@@ -589,6 +689,204 @@ impl Poller {
             }
         }
         self.publish();
+    }
+
+    /// Starts the read of `project`'s open alerts when it is due at `at` and not switched off.
+    fn spawn_alerts(
+        &mut self,
+        project: Arc<str>,
+        at: tokio::time::Instant,
+        tasks: &mut SourceQueue,
+    ) {
+        let every = sources::alerts_every(self.poll_interval);
+        let state = self.projects.entry(Arc::clone(&project)).or_default();
+        if !state.enabled(SourceRead::Alerts, at) || !sources::due(state.alerts_read, every, at) {
+            return;
+        }
+        state.alerts_read = Some(at);
+        let task = SourceTask {
+            read: SourceRead::Alerts,
+            project,
+            cluster: None,
+        };
+        tasks.push(task);
+    }
+
+    /// Starts the reads of a target's restore and export jobs that are due at `at`, after its
+    /// snapshot poll succeeded. A source no longer wanted (a reload switched it off, the
+    /// cluster changed kind) drops its figures.
+    fn spawn_cluster_sources(
+        &mut self,
+        index: usize,
+        at: tokio::time::Instant,
+        tasks: &mut SourceQueue,
+    ) {
+        let Some(record) = self.records.get_mut(index) else {
+            return;
+        };
+        let target = &record.state.target;
+        let kind = record.state.kind();
+        let watch = self.watch.watches(&target.project_id, &target.cluster_name);
+        let listing = match kind {
+            Kind::Flex => SourceRead::FlexRestores,
+            _ => SourceRead::DedicatedRestores,
+        };
+        let restores = watch.restores_for(kind).then_some(listing);
+        let exports = watch.exports_for(kind).then_some(SourceRead::Exports);
+        if restores.is_none() {
+            record.state.restores = None;
+            record.state.sources_up.restores = None;
+            record.restores_read = None;
+        }
+        if exports.is_none() {
+            record.state.exports = None;
+            record.state.sources_up.exports = None;
+            record.exports_read = None;
+        }
+        if record.state.up() != Some(true) {
+            return;
+        }
+        let project = self
+            .projects
+            .entry(Arc::clone(&target.project_id))
+            .or_default();
+        for (read, last) in [
+            (restores, &mut record.restores_read),
+            (exports, &mut record.exports_read),
+        ] {
+            let Some(read) = read else { continue };
+            let last_read = last.filter(|(_, listing)| *listing == read).map(|(t, _)| t);
+            if !project.enabled(read, at) || !sources::due(last_read, JOBS_REFRESH, at) {
+                continue;
+            }
+            *last = Some((at, read));
+            let task = SourceTask {
+                read,
+                project: Arc::clone(&target.project_id),
+                cluster: Some((index, Arc::clone(&target.cluster_name))),
+            };
+            tasks.push(task);
+        }
+    }
+
+    /// Takes one optional source's read: its figures on success; on a missing role, the
+    /// listing switched off for the project (one warn line); either way its `source_up`.
+    fn apply_source(&mut self, result: SourceResult) {
+        let at = tokio::time::Instant::now();
+        let SourceResult {
+            read,
+            project,
+            index,
+            outcome,
+        } = result;
+        if let Some(error) = outcome.error() {
+            let (records, by_project) = (&self.records, &self.by_project);
+            let snapshots_answer = || {
+                by_project
+                    .get(&project)
+                    .into_iter()
+                    .flatten()
+                    .any(|&i| records.get(i).is_some_and(|r| r.state.up() == Some(true)))
+            };
+            let missing_role = sources::missing_role(error, snapshots_answer);
+            let state = self.projects.entry(Arc::clone(&project)).or_default();
+            if missing_role && state.disable(read, at) {
+                tracing::warn!(
+                    project_id = %project,
+                    source = read.source(),
+                    listing = read.listing(),
+                    role = read.role(),
+                    http_status = error.status(),
+                    error_code = error.error_code(),
+                    error = %error,
+                    "the API key lacks the role this source needs: not read in this project \
+                     until the config is reloaded or for 24 hours"
+                );
+            } else if !missing_role {
+                tracing::debug!(
+                    project_id = %project,
+                    source = read.source(),
+                    listing = read.listing(),
+                    reason = error.reason().as_str(),
+                    error = %error,
+                    "source read failed; retried when next due"
+                );
+            }
+        }
+        match (outcome, index) {
+            (Outcome::Alerts(result), _) => {
+                let state = self.projects.entry(Arc::clone(&project)).or_default();
+                state.alerts_up = Some(result.is_ok());
+                if let Ok(alerts) = result {
+                    state.alerts = Some(Arc::new(alerts));
+                }
+                let (alerts, up) = (state.alerts.clone(), state.alerts_up);
+                for &i in self.by_project.get(&project).into_iter().flatten() {
+                    if let Some(record) = self.records.get_mut(i) {
+                        record.state.alerts = alerts.clone();
+                        record.state.sources_up.alerts = up;
+                        self.published.publish_target(i, record.state.clone());
+                    }
+                }
+            }
+            (Outcome::Restores(result), Some(i)) => {
+                let Some(record) = self.records.get_mut(i) else {
+                    return;
+                };
+                record.state.sources_up.restores = Some(result.is_ok());
+                if let Ok(summary) = result {
+                    let failures_total = record.restore_ledger.record(&summary);
+                    record.state.restores = Some(Arc::new(Jobs {
+                        summary,
+                        failures_total,
+                    }));
+                }
+                self.published.publish_target(i, record.state.clone());
+            }
+            (Outcome::Exports(result), Some(i)) => {
+                let Some(record) = self.records.get_mut(i) else {
+                    return;
+                };
+                record.state.sources_up.exports = Some(result.is_ok());
+                if let Ok(summary) = result {
+                    let failures_total = record.export_ledger.record(&summary);
+                    record.state.exports = Some(Arc::new(Jobs {
+                        summary,
+                        failures_total,
+                    }));
+                }
+                self.published.publish_target(i, record.state.clone());
+            }
+            (Outcome::Restores(_) | Outcome::Exports(_), None) => {}
+        }
+    }
+
+    /// With a poll interval longer than [`sources::ALERTS_REFRESH_CAP`], the ticks on which
+    /// [`Poller::run`] reads the open alerts due between cycles; `None` otherwise (every cycle
+    /// reads them) and when the optional sources are not read.
+    fn alerts_between_cycles(&self) -> Option<tokio::time::Interval> {
+        let cap = sources::ALERTS_REFRESH_CAP;
+        let on = self.optional_sources && self.atlas.flavor == Flavor::Atlas;
+        (on && self.poll_interval > cap)
+            .then(|| interval_from(tokio::time::Instant::now() + cap, cap))
+    }
+
+    /// Reads the open alerts of every project whose alerts are due, outside a cycle: within the
+    /// concurrency limit and the deadline, as a cycle reads them.
+    pub async fn read_due_alerts(&mut self) {
+        let at = tokio::time::Instant::now();
+        let limit = Arc::new(Semaphore::new(self.atlas.max_concurrency.max(1)));
+        let projects: Vec<Arc<str>> = self.by_project.keys().cloned().collect();
+        let mut tasks = SourceQueue::new(Arc::clone(&self.client), limit, self.poll_deadline);
+        for project in projects {
+            self.spawn_alerts(project, at, &mut tasks);
+        }
+        while let Some(joined) = tasks.next().await {
+            // A panicked read is retried when next due.
+            if let Some(read) = joined {
+                self.apply_source(read);
+            }
+        }
     }
 
     /// Swaps in the same target cells with new cycle-level facts: O(1) in the targets.
@@ -693,6 +991,7 @@ impl Poller {
     pub async fn run(&mut self, configs: &mut ConfigReceiver, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut interval = new_interval(self.poll_interval);
+        let mut alerts_between = self.alerts_between_cycles();
         let mut last_start = tokio::time::Instant::now();
         let mut reloads_open = true;
         let mut newcomers = HashSet::new();
@@ -703,6 +1002,13 @@ impl Poller {
                     last_start = tokio::time::Instant::now();
                     None
                 }
+                () = next_tick(&mut alerts_between) => {
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        () = self.read_due_alerts() => {}
+                    }
+                    continue;
+                }
                 () = std::future::ready(()), if !newcomers.is_empty() => {
                     Some(std::mem::take(&mut newcomers))
                 }
@@ -711,6 +1017,7 @@ impl Poller {
                         Some(change) => match self.intake().accept(&change.config) {
                             Ok(accepted) => {
                                 newcomers = self.take(accepted, &mut interval, last_start);
+                                alerts_between = self.alerts_between_cycles();
                                 let _ = change.verdict.send(Ok(()));
                             }
                             Err(e) => {
@@ -749,6 +1056,7 @@ impl Poller {
             }
             if let Some(accepted) = taken {
                 newcomers = self.take(accepted, &mut interval, last_start);
+                alerts_between = self.alerts_between_cycles();
             }
         }
     }
@@ -811,6 +1119,16 @@ fn kind_mismatch_hint(configured: Kind, error: &AtlasError) -> Option<String> {
         "Atlas serves this cluster through the {actual} API, not {api}: set `kind: {actual}`, \
          or `kind: auto` to follow such changes"
     ))
+}
+
+/// The next tick of `interval`; never, when there is none.
+async fn next_tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 fn new_interval(period: Duration) -> tokio::time::Interval {

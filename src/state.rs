@@ -15,8 +15,11 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use jiff::Timestamp;
 
+use crate::atlas::alerts::BackupAlerts;
+use crate::atlas::jobs::{ExportState, RestoreStatus};
 use crate::atlas::{AtlasError, BackupApi, Reason};
 use crate::facts::{BackupPolicy, ClusterFacts};
+use crate::job_summary::JobsSummary;
 use crate::shard::Shard;
 use crate::summary::ClusterSummary;
 use crate::target::{Kind, Target};
@@ -243,6 +246,36 @@ pub struct TargetState {
     pub policy: Option<BackupPolicy>,
     /// Whether the last read of the backup schedule succeeded; `None` when none was tried.
     pub schedule_up: Option<bool>,
+    /// The last good restore-job listing; `None` until one was read.
+    pub restores: Option<Arc<Jobs<RestoreStatus>>>,
+    /// The last good export-job listing; `None` until one was read.
+    pub exports: Option<Arc<Jobs<ExportState>>>,
+    /// The open backup alerts of the target's project, shared by the project's targets;
+    /// `None` until the project's alerts were read.
+    pub alerts: Option<Arc<BackupAlerts>>,
+    /// Whether the last read of each optional source answered.
+    pub sources_up: SourcesUp,
+}
+
+/// One cluster's restore or export jobs, as of its last good listing.
+#[derive(Debug, Clone)]
+pub struct Jobs<S> {
+    /// The listing's summary.
+    pub summary: JobsSummary<S>,
+    /// Distinct failed job ids seen by this process.
+    pub failures_total: u64,
+}
+
+/// Whether the last read of each optional source answered (`None`: none was tried, or the
+/// source is off). A source disabled by a 403 stays `Some(false)` while it is disabled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourcesUp {
+    /// The cluster's restore jobs.
+    pub restores: Option<bool>,
+    /// The cluster's export jobs.
+    pub exports: Option<bool>,
+    /// The open alerts of the cluster's project (the same on every target of the project).
+    pub alerts: Option<bool>,
 }
 
 impl TargetState {
@@ -258,6 +291,10 @@ impl TargetState {
             facts: None,
             policy: None,
             schedule_up: None,
+            restores: None,
+            exports: None,
+            alerts: None,
+            sources_up: SourcesUp::default(),
         }
     }
 

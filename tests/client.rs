@@ -599,7 +599,11 @@ async fn the_demo_shows_an_open_oplog_alert_and_copies_short_of_the_policy() {
         .await
         .unwrap();
     assert_eq!(policy.copy_regions, Some(2));
-    assert_eq!(policy.export_interval, None);
+    // The demo exports Cluster0 weekly (and is 40 days behind).
+    assert_eq!(
+        policy.export_interval,
+        Some(Duration::from_secs(7 * 86_400))
+    );
 
     let listing = client
         .list_snapshots(BackupApi::Dedicated, production, "Cluster0")

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use atlas_snapshot_exporter::config::{
     AtlasConfig, Config, ConfigError, Credentials, DiscoveryConfig, ENV_CLIENT_ID,
-    ENV_CLIENT_SECRET, ENV_PRIVATE_API_KEY, ENV_PUBLIC_API_KEY, Flavor, Problem,
+    ENV_CLIENT_SECRET, ENV_PRIVATE_API_KEY, ENV_PUBLIC_API_KEY, Flavor, Problem, Watch,
+    WatchConfig,
 };
 use atlas_snapshot_exporter::target::{ApiVersion, Kind};
 
@@ -92,7 +93,7 @@ const BAD_FILES: &[Case] = &[
         file: "unknown_key_without_suggestion.yaml",
         env: API_KEY_ENV,
         expected: &[
-            "tests/testdata/config/unknown_key_without_suggestion.yaml: scrape_timeout: unknown key \"scrape_timeout\"; expected one of atlas, poll_interval, discovery, shard, projects",
+            "tests/testdata/config/unknown_key_without_suggestion.yaml: scrape_timeout: unknown key \"scrape_timeout\"; expected one of atlas, poll_interval, discovery, shard, restores, exports, projects",
         ],
     },
     Case {
@@ -523,6 +524,24 @@ const BAD_FILES: &[Case] = &[
         ],
     },
     Case {
+        file: "watch_bad_values.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/watch_bad_values.yaml: restores: expected true or false, found the string \"true\"; write true or false, unquoted",
+            "tests/testdata/config/watch_bad_values.yaml: exports: expected true or false, found a number",
+            "tests/testdata/config/watch_bad_values.yaml: projects[0].clusters[0].restores: expected true or false, found a string",
+            "tests/testdata/config/watch_bad_values.yaml: projects[0].clusters[1].restore: unknown key \"restore\"; did you mean \"restores\"?",
+        ],
+    },
+    Case {
+        file: "watch_under_cloud_manager.yaml",
+        env: API_KEY_ENV,
+        expected: &[
+            "tests/testdata/config/watch_under_cloud_manager.yaml: restores: restore and export jobs are read from Atlas only, not atlas.flavor cloud_manager: remove the key or set it to false",
+            "tests/testdata/config/watch_under_cloud_manager.yaml: projects[0].clusters[0].restores: restore and export jobs are read from Atlas only, not atlas.flavor cloud_manager: remove the key or set it to false",
+        ],
+    },
+    Case {
         file: "bad_flavor.yaml",
         env: API_KEY_ENV,
         expected: &[
@@ -755,6 +774,80 @@ fn a_config_without_a_discovery_section_or_flavor_gets_their_defaults() {
     );
     assert_eq!(config.projects[0].clusters[0].id, None);
     assert_eq!(config.targets()[0].cluster_id, None);
+}
+
+#[test]
+fn without_the_opt_in_keys_only_flex_restore_jobs_are_read() {
+    let config = load_ok("good_minimal.yaml", API_KEY_ENV);
+    assert_eq!(config.watch, WatchConfig::default());
+    let watch = config.watches("5b69d0349b15c62cdfc38b78", "Cluster0");
+    assert_eq!(
+        watch,
+        Watch {
+            restores: false,
+            exports: false,
+            flex_restores: true,
+        }
+    );
+    assert!(watch.restores_for(Kind::Flex), "Project Read Only suffices");
+    assert!(
+        !watch.restores_for(Kind::Dedicated),
+        "needs Project Backup Manager"
+    );
+    assert!(!watch.exports_for(Kind::Dedicated));
+}
+
+#[test]
+fn a_clusters_own_restores_wins_over_the_top_level_one_and_discovered_clusters_get_the_top_level_one()
+ {
+    let config = load_ok("good_watch.yaml", API_KEY_ENV);
+    assert!(config.watch.restores);
+    assert!(config.watch.exports);
+    let first = "5b69d0349b15c62cdfc38b78";
+    let second = "6c70e1450c26d73deed49c89";
+    let watch = |project, cluster| {
+        let w = config.watches(project, cluster);
+        (w.restores, w.exports, w.flex_restores)
+    };
+    assert_eq!(watch(first, "Cluster0"), (true, true, true), "top level");
+    assert_eq!(
+        watch(first, "scratch"),
+        (false, true, false),
+        "its own false"
+    );
+    assert_eq!(
+        watch(first, "orders"),
+        (false, true, false),
+        "its own false"
+    );
+    assert_eq!(
+        watch(first, "reports"),
+        (true, true, true),
+        "empty: top level"
+    );
+    assert_eq!(
+        watch(second, "Cluster0"),
+        (true, true, true),
+        "same name, other project: its own"
+    );
+    assert_eq!(
+        watch(second, "discovered"),
+        (true, true, true),
+        "not listed: top level"
+    );
+    assert_eq!(
+        watch("7d81f2561d37e84eef05ad9a", "Cluster0"),
+        (true, true, true),
+        "project not listed: top level"
+    );
+    let orders = config.watches(first, "orders");
+    assert!(!orders.restores_for(Kind::Flex));
+    assert!(orders.exports_for(Kind::Dedicated));
+    assert_eq!(
+        config.projects[0].clusters.len(),
+        4,
+        "the key adds no cluster"
+    );
 }
 
 #[test]
@@ -1139,6 +1232,11 @@ fn the_example_config_loads_with_credentials_from_the_environment() {
         config.discovery,
         DiscoveryConfig::default(),
         "every discovery key is shown with its default"
+    );
+    assert_eq!(
+        config.watch,
+        WatchConfig::default(),
+        "restores and exports are shown with their defaults"
     );
     let kinds: Vec<(String, Kind)> = config
         .targets()

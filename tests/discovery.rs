@@ -67,8 +67,11 @@ fn world() -> Scenario {
 /// An exporter on `scenario` with discovery on (every project), nothing listed, a service
 /// account (no digest challenges in the counts), then `configure` on top.
 fn discovering(scenario: Scenario, configure: impl FnOnce(&mut Config) + 'static) -> Setup {
+    // What discovery and the polls cost is measured alone: tests/sources.rs measures the
+    // optional sources.
     Setup::new(scenario)
         .fixed_clock(fixed_now())
+        .without_optional_sources()
         .tweak(move |c| {
             c.projects.clear();
             c.discovery = DiscoveryConfig {

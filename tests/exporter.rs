@@ -57,6 +57,7 @@ async fn a_1203_snapshot_listing_is_read_to_its_last_page() {
         SimProject::new(P1, "prod").with_cluster(flex("big", history)),
     ]))
     .fixed_clock(fixed_now())
+    .without_optional_sources()
     .start()
     .await;
 
@@ -239,7 +240,10 @@ const CHALLENGES: &str = "atlas_snapshot_exporter_auth_challenges_total";
 #[tokio::test]
 async fn where_nonces_are_single_use_a_cycle_costs_two_requests_a_page_never_three() {
     for reuse in [NonceReuse::RefusedStale, NonceReuse::RefusedPlain] {
-        let mut h = Setup::new(five_pages(reuse)).start().await;
+        let mut h = Setup::new(five_pages(reuse))
+            .without_optional_sources()
+            .start()
+            .await;
         h.cycle().await;
         let first = h.sim.stats();
         assert_eq!(first.pages_served, 5, "{reuse:?}: {first:?}");
@@ -282,7 +286,10 @@ async fn where_nonces_are_single_use_a_cycle_costs_two_requests_a_page_never_thr
 
 #[tokio::test]
 async fn where_nonces_may_be_reused_a_cycle_costs_one_request_a_page_and_no_challenge() {
-    let mut h = Setup::new(five_pages(NonceReuse::Allowed)).start().await;
+    let mut h = Setup::new(five_pages(NonceReuse::Allowed))
+        .without_optional_sources()
+        .start()
+        .await;
     h.cycle().await;
     let after_first = h.scrape().await.get(CHALLENGES, &[]).unwrap();
     // Targets start together, so each may meet its own first challenge, as may each of the
@@ -494,6 +501,7 @@ async fn a_retry_after_holds_off_the_projects_later_polls_too() {
         SimProject::new(P2, "dev").with_cluster(flex("calm", healthy(2, 8))),
     ]))
     .tweak(|c| c.atlas.poll_deadline = Some(SHORT_DEADLINE))
+    .without_optional_sources()
     .start()
     .await;
     h.sim.set_fault(
@@ -618,6 +626,7 @@ async fn tenant_and_legacy_listings_work_in_both_api_versions() {
                 .with_cluster(legacy.clone()),
         ]))
         .tweak(move |c| c.atlas.api_version = version)
+        .without_optional_sources()
         .start()
         .await;
         h.cycle().await;
@@ -1358,6 +1367,7 @@ async fn a_reload_flood_costs_no_atlas_request_and_a_new_cluster_costs_one_poll(
             .with_cluster(flex("c2", healthy(2, 8))),
     ]))
     .config_file(&config, |base_url| config_yaml(base_url, "5s", &["c1"]))
+    .without_optional_sources()
     .start()
     .await;
     let base_url = h.sim.base_url();
@@ -1752,7 +1762,7 @@ async fn rate_limit_gauges_hold_the_lowest_remaining_of_the_cycle_per_project_an
         refill: 0,
         refill_period: Duration::from_secs(60),
     });
-    let mut h = Setup::new(s).start().await;
+    let mut h = Setup::new(s).without_optional_sources().start().await;
     // Errors carry the headers too: this target fails, its bucket still shows.
     h.sim.set_fault(P2, "broken", Some(Fault::ServerError));
     let name = "atlas_snapshot_exporter_rate_limit_remaining";
@@ -1805,6 +1815,7 @@ async fn an_auto_target_follows_a_flex_cluster_upgraded_to_dedicated_with_one_ex
         SimProject::new(P1, "prod").with_cluster(flex("grow", healthy(21, 8))),
     ]))
     .tweak(|c| c.projects[0].clusters[0].kind = Kind::Auto)
+    .without_optional_sources()
     .start()
     .await;
     let info_kind = |m: &common::Scrape, kind: &str| {

@@ -76,27 +76,7 @@ impl Checker {
 
     /// `discovery.enabled`: a boolean; discovery covers Atlas only.
     fn enabled(&mut self, path: &str, node: &Node, flavor: Option<Flavor>) -> Option<bool> {
-        let enabled = match node {
-            Node::Null => false,
-            Node::Bool(enabled) => *enabled,
-            Node::String(text)
-                if ["true", "false", "yes", "no", "on", "off"]
-                    .contains(&text.to_ascii_lowercase().as_str()) =>
-            {
-                self.problem(
-                    path,
-                    format!(
-                        "expected true or false, found the string {text:?}; write true or false, \
-                         unquoted"
-                    ),
-                );
-                return None;
-            }
-            other => {
-                self.wrong_type(path, "true or false", other);
-                return None;
-            }
-        };
+        let enabled = self.boolean(path, node, false)?;
         if enabled && let Some(flavor) = flavor.filter(|f| f.is_public_api()) {
             self.problem(
                 path,

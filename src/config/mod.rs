@@ -8,7 +8,7 @@
 //! This module owns the types and the entry points; the work is split by concern:
 //! `walker` (the YAML tree and the generic walk over it), `schema` (what each key must hold),
 //! `discovery` (the `discovery` section and its regular expressions), `shard` (the `shard`
-//! section) and `credentials` (from
+//! section), `watch` (the opt-in `restores` and `exports` sources) and `credentials` (from
 //! the file or the environment; no message ever quotes one).
 
 use std::path::Path;
@@ -26,9 +26,12 @@ mod discovery;
 mod schema;
 mod shard;
 mod walker;
+mod watch;
 
 use credentials::Sources;
 use walker::Checker;
+
+pub use watch::{Watch, WatchConfig};
 
 pub use crate::target::MAX_CLUSTER_NAME_LEN;
 
@@ -85,6 +88,9 @@ pub struct Config {
     /// The `shard` section: which replica of how many this is; the clusters this one does not
     /// own are neither polled nor exported. The `--shard.*` flags override it.
     pub shard: Shard,
+    /// The opt-in sources: the top-level `restores` and `exports` and the listed clusters' own
+    /// `restores`; ask [`Config::watches`] what applies to one cluster.
+    pub watch: WatchConfig,
 }
 
 /// Default of `discovery.refresh_interval`.

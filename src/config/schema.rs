@@ -17,6 +17,7 @@ use super::{
     DEFAULT_MAX_LISTING_ITEMS, DEFAULT_POLL_INTERVAL, DEFAULT_RATE_LIMIT_CAPACITY,
     DEFAULT_RATE_LIMIT_REFILL_PER_MINUTE, DEFAULT_TIMEOUT, DiscoveryConfig, Flavor,
     MAX_CLUSTER_NAME_LEN, MAX_CONCURRENCY_LIMIT, MIN_POLL_INTERVAL, ProjectConfig, RateLimitConfig,
+    WatchConfig,
 };
 use crate::shard::Shard;
 use crate::target::{
@@ -24,7 +25,15 @@ use crate::target::{
 };
 
 /// The keys each mapping accepts, in the order the documentation lists them.
-const TOP_KEYS: &[&str] = &["atlas", "poll_interval", "discovery", "shard", "projects"];
+const TOP_KEYS: &[&str] = &[
+    "atlas",
+    "poll_interval",
+    "discovery",
+    "shard",
+    "restores",
+    "exports",
+    "projects",
+];
 const ATLAS_KEYS: &[&str] = &[
     "flavor",
     "base_url",
@@ -43,9 +52,12 @@ const ATLAS_KEYS: &[&str] = &[
 ];
 const RATE_LIMIT_KEYS: &[&str] = &["capacity", "refill_per_minute"];
 const PROJECT_KEYS: &[&str] = &["id", "name", "clusters"];
-const CLUSTER_KEYS: &[&str] = &["name", "kind", "id"];
+const CLUSTER_KEYS: &[&str] = &["name", "kind", "id", "restores"];
 
 const DURATION_EXAMPLES: &str = "like 500ms, 30s, 15m, 1h or 1h30m";
+
+/// One checked `projects` entry and its clusters' own `restores` where set, by cluster name.
+type Listing = (ProjectConfig, std::collections::BTreeMap<String, bool>);
 
 /// The keys that change the rules of other sections, read from the tree before the walk.
 /// Their own problems are reported by the walk, where they stand.
@@ -122,7 +134,9 @@ impl Checker {
         let mut poll_interval = Some(DEFAULT_POLL_INTERVAL);
         let mut discovery = Some(DiscoveryConfig::default());
         let mut shard = Some(Shard::SINGLE);
-        let mut projects = None;
+        let mut restores = Some(false);
+        let mut exports = Some(false);
+        let mut projects: Option<Vec<Listing>> = None;
         let set = self.mapping("", entries, TOP_KEYS, |checker, key, path, value| {
             let project = |checker: &mut Self, path: &str, node: &Node, ids: &mut Listed| {
                 checker.project(path, node, ids, context.flavor)
@@ -132,6 +146,8 @@ impl Checker {
                 "poll_interval" => poll_interval = checker.poll_interval(path, value),
                 "discovery" => discovery = checker.discovery(path, value, context.flavor),
                 "shard" => shard = checker.shard(path, value),
+                "restores" => restores = checker.opt_in(path, value, context.flavor),
+                "exports" => exports = checker.opt_in(path, value, context.flavor),
                 // With discovery on, the listed projects only add to what it finds.
                 _ if context.discovery => {
                     projects = checker.list_or_empty(path, value, "project", project);
@@ -166,12 +182,27 @@ impl Checker {
             );
             return None;
         }
+        let mut cluster_restores = std::collections::BTreeMap::new();
+        let projects = projects?
+            .into_iter()
+            .map(|(project, own_restores)| {
+                if !own_restores.is_empty() {
+                    cluster_restores.insert(project.id.clone(), own_restores);
+                }
+                project
+            })
+            .collect();
         Some(Config {
             atlas: atlas?,
             poll_interval: poll_interval?,
-            projects: projects?,
+            projects,
             discovery: discovery?,
             shard: shard?,
+            watch: WatchConfig {
+                restores: restores?,
+                exports: exports?,
+                cluster_restores,
+            },
         })
     }
 
@@ -573,7 +604,7 @@ impl Checker {
         node: &Node,
         ids: &mut Listed,
         flavor: Option<Flavor>,
-    ) -> Option<ProjectConfig> {
+    ) -> Option<Listing> {
         let Node::Map(entries) = node else {
             self.wrong_type(path, "a mapping with id and clusters", node);
             return None;
@@ -613,11 +644,24 @@ impl Checker {
         );
         self.require(path, &set, "id");
         self.require(path, &set, "clusters");
-        Some(ProjectConfig {
-            id: id?,
-            name: name?,
-            clusters: clusters?,
-        })
+        let mut own_restores = std::collections::BTreeMap::new();
+        let clusters = clusters?
+            .into_iter()
+            .map(|(cluster, restores): (ClusterConfig, Option<bool>)| {
+                if let Some(restores) = restores {
+                    own_restores.insert(cluster.name.clone(), restores);
+                }
+                cluster
+            })
+            .collect();
+        Some((
+            ProjectConfig {
+                id: id?,
+                name: name?,
+                clusters,
+            },
+            own_restores,
+        ))
     }
 
     /// The text of a key that must hold a string; `missing` says what belongs there when the
@@ -693,7 +737,7 @@ impl Checker {
         node: &Node,
         listed: &mut Listed,
         flavor: Option<Flavor>,
-    ) -> Option<ClusterConfig> {
+    ) -> Option<(ClusterConfig, Option<bool>)> {
         let entries = match node {
             Node::Map(entries) => entries,
             Node::String(name) => {
@@ -712,6 +756,7 @@ impl Checker {
         let mut name = None;
         let mut id = Some(None);
         let mut kind = Some(Kind::default());
+        let mut restores = Some(None);
         let set = self.mapping(
             path,
             entries,
@@ -720,6 +765,13 @@ impl Checker {
                 let (found, noun) = match key {
                     "kind" => {
                         kind = checker.cluster_kind(key_path, value, public_api);
+                        return ControlFlow::Continue(());
+                    }
+                    "restores" => {
+                        restores = match value {
+                            Node::Null => Some(None),
+                            _ => checker.opt_in(key_path, value, flavor).map(Some),
+                        };
                         return ControlFlow::Continue(());
                     }
                     "id" => {
@@ -785,11 +837,14 @@ impl Checker {
         if public_api.is_some() && kind == Some(Kind::Auto) {
             kind = Some(Kind::Legacy);
         }
-        Some(ClusterConfig {
-            name: name?,
-            id: id?,
-            kind: kind?,
-        })
+        Some((
+            ClusterConfig {
+                name: name?,
+                id: id?,
+                kind: kind?,
+            },
+            restores?,
+        ))
     }
 
     /// A cluster's `kind`; under Cloud Manager or Ops Manager (`public_api`) only `legacy`

@@ -214,6 +214,32 @@ impl Checker {
         );
     }
 
+    /// A boolean; `default` when the value is empty. A quoted `"true"` (or yes, no, on, off)
+    /// is a problem: YAML reads it as a string, and a string is not a switch.
+    pub(super) fn boolean(&mut self, path: &str, node: &Node, default: bool) -> Option<bool> {
+        match node {
+            Node::Null => Some(default),
+            Node::Bool(value) => Some(*value),
+            Node::String(text)
+                if ["true", "false", "yes", "no", "on", "off"]
+                    .contains(&text.to_ascii_lowercase().as_str()) =>
+            {
+                self.problem(
+                    path,
+                    format!(
+                        "expected true or false, found the string {text:?}; write true or false, \
+                         unquoted"
+                    ),
+                );
+                None
+            }
+            other => {
+                self.wrong_type(path, "true or false", other);
+                None
+            }
+        }
+    }
+
     /// The result: the value when there were no problems, else every problem.
     pub(super) fn finish<T>(self, file: &str, value: Option<T>) -> Result<T, ConfigError> {
         match value {

@@ -51,7 +51,15 @@ pub(crate) enum Family {
     SourceUp,
     /// `atlas_snapshot_exporter_shard_info`.
     ShardInfo,
+    /// `atlas_snapshot_export_jobs`.
+    ExportJobs,
+    /// `atlas_snapshot_atlas_alert_open`.
+    AlertOpen,
 }
+
+/// `atlas_snapshot_atlas_alert_open`, labelled `{project_id, cluster_name, event_type}`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AlertOpen;
 
 /// `atlas_snapshot_exporter_source_up`, labelled `{project_id, source}`.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +80,8 @@ pub(crate) enum PerStatus {
     Snapshots,
     /// `atlas_snapshot_latest_status`.
     LatestStatus,
+    /// `atlas_snapshot_restore_jobs`.
+    RestoreJobs,
 }
 
 /// Families labelled `{project_id, cluster_name}`.
@@ -107,6 +117,20 @@ pub(crate) enum PerCluster {
     PolicyRetention,
     /// `atlas_snapshot_policy_restore_window_seconds`.
     PolicyRestoreWindow,
+    /// `atlas_snapshot_policy_copy_regions`.
+    PolicyCopyRegions,
+    /// `atlas_snapshot_policy_export_interval_seconds`.
+    PolicyExportInterval,
+    /// `atlas_snapshot_latest_completed_copy_regions`.
+    LatestCompletedCopyRegions,
+    /// `atlas_snapshot_restore_last_success_timestamp_seconds`.
+    RestoreLastSuccess,
+    /// `atlas_snapshot_restore_failures_total`.
+    RestoreFailures,
+    /// `atlas_snapshot_export_last_success_timestamp_seconds`.
+    ExportLastSuccess,
+    /// `atlas_snapshot_export_failures_total`.
+    ExportFailures,
 }
 
 /// Families without labels.
@@ -185,6 +209,13 @@ impl Labels<2> for SourceUp {
     }
 }
 
+impl Labels<3> for AlertOpen {
+    const NAMES: [&'static str; 3] = ["project_id", "cluster_name", "event_type"];
+    fn family(self) -> Family {
+        Family::AlertOpen
+    }
+}
+
 impl Labels<3> for BuildInfo {
     const NAMES: [&'static str; 3] = ["version", "revision", "rustc_version"];
     fn family(self) -> Family {
@@ -248,10 +279,13 @@ impl FamilySpec {
 
 impl Family {
     /// Every family, in the order their descriptions are registered.
-    pub(crate) const ALL: [Family; 30] = [
+    pub(crate) const ALL: [Family; 40] = [
         Family::ClusterInfo,
         Family::PerStatus(PerStatus::Snapshots),
         Family::PerStatus(PerStatus::LatestStatus),
+        Family::PerStatus(PerStatus::RestoreJobs),
+        Family::ExportJobs,
+        Family::AlertOpen,
         Family::PerCluster(PerCluster::LatestCompletedTimestamp),
         Family::PerCluster(PerCluster::LatestCompletedAge),
         Family::PerCluster(PerCluster::LatestCompletedDuration),
@@ -267,6 +301,13 @@ impl Family {
         Family::PerCluster(PerCluster::PolicyInterval),
         Family::PerCluster(PerCluster::PolicyRetention),
         Family::PerCluster(PerCluster::PolicyRestoreWindow),
+        Family::PerCluster(PerCluster::PolicyCopyRegions),
+        Family::PerCluster(PerCluster::PolicyExportInterval),
+        Family::PerCluster(PerCluster::LatestCompletedCopyRegions),
+        Family::PerCluster(PerCluster::RestoreLastSuccess),
+        Family::PerCluster(PerCluster::RestoreFailures),
+        Family::PerCluster(PerCluster::ExportLastSuccess),
+        Family::PerCluster(PerCluster::ExportFailures),
         Family::TargetErrors,
         Family::Unlabelled(Unlabelled::PollCycleDuration),
         Family::Unlabelled(Unlabelled::LastPollCycleTimestamp),
@@ -301,6 +342,8 @@ impl Family {
             Family::BuildInfo => &BuildInfo::NAMES,
             Family::SourceUp => &SourceUp::NAMES,
             Family::ShardInfo => &ShardInfo::NAMES,
+            Family::ExportJobs => &["project_id", "cluster_name", "state"],
+            Family::AlertOpen => &AlertOpen::NAMES,
         }
     }
 
@@ -387,6 +430,47 @@ impl Family {
                 "atlas_snapshot_policy_restore_window_seconds",
                 "The continuous-backup restore window the policy asks for (restoreWindowDays). Read every discovery refresh interval.",
             ),
+            Family::PerStatus(PerStatus::RestoreJobs) => gauge(
+                "atlas_snapshot_restore_jobs",
+                "Restore jobs still listed, by status (dedicated jobs: FAILED, COMPLETED or RUNNING, from their flags; cancelled ones are not counted); absent until the listing is read. Read hourly.",
+            ),
+            Family::ExportJobs => gauge(
+                "atlas_snapshot_export_jobs",
+                "Snapshot export jobs still listed, by state; absent until the listing is read. Read hourly.",
+            ),
+            Family::AlertOpen => gauge(
+                "atlas_snapshot_atlas_alert_open",
+                "1 for each backup event type (CPS_*) with an open Atlas alert on this cluster (cluster_name empty when the alert names none). Read every poll interval, at most 15 minutes apart.",
+            ),
+            Family::PerCluster(PerCluster::PolicyCopyRegions) => gauge(
+                "atlas_snapshot_policy_copy_regions",
+                "Regions the backup policy copies snapshots to (copySettings; dedicated). Read every discovery refresh interval.",
+            ),
+            Family::PerCluster(PerCluster::PolicyExportInterval) => gauge(
+                "atlas_snapshot_policy_export_interval_seconds",
+                "The interval of the policy's automatic export to a bucket (export.frequencyType); absent when auto export is off. Read every discovery refresh interval.",
+            ),
+            Family::PerCluster(PerCluster::LatestCompletedCopyRegions) => gauge(
+                "atlas_snapshot_latest_completed_copy_regions",
+                "Distinct regions listed in copyRegions of the newest COMPLETED snapshot (dedicated).",
+            )
+            .cached(),
+            Family::PerCluster(PerCluster::RestoreLastSuccess) => gauge(
+                "atlas_snapshot_restore_last_success_timestamp_seconds",
+                "Finish time of the newest successful restore job still listed, in Unix seconds. Read hourly.",
+            ),
+            Family::PerCluster(PerCluster::RestoreFailures) => counter(
+                "atlas_snapshot_restore_failures_total",
+                "Distinct failed restore job ids this process has seen. Read hourly.",
+            ),
+            Family::PerCluster(PerCluster::ExportLastSuccess) => gauge(
+                "atlas_snapshot_export_last_success_timestamp_seconds",
+                "Finish time of the newest Successful export job still listed, in Unix seconds. Read hourly.",
+            ),
+            Family::PerCluster(PerCluster::ExportFailures) => counter(
+                "atlas_snapshot_export_failures_total",
+                "Distinct Failed export job ids this process has seen. Read hourly.",
+            ),
             Family::TargetErrors => counter(
                 "atlas_snapshot_target_errors_total",
                 "Failed polls of this cluster, by reason.",
@@ -417,7 +501,7 @@ impl Family {
             ),
             Family::SourceUp => gauge(
                 "atlas_snapshot_exporter_source_up",
-                "1 when every read of this optional source (schedule) in this project answered at the last refresh, 0 when one did not (403 and the like).",
+                "1 when every read of this optional source (alerts, exports, restores, schedule) in this project answered at its last refresh, 0 when one did not (403: the role is missing, and the source is not read again until a reload or for 24 hours).",
             ),
             Family::ApiSunset => gauge(
                 "atlas_snapshot_exporter_api_sunset_timestamp_seconds",

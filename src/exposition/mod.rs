@@ -35,7 +35,9 @@ use crate::state::{ExporterState, Order, ReloadStatus, TargetState};
 
 pub use body::{Body, Chunks};
 use families::PerCluster;
-use families::{ApiSunset, BuildInfo, Family, RateLimitRemaining, ShardInfo, SourceUp, Unlabelled};
+use families::{
+    AlertOpen, ApiSunset, BuildInfo, Family, RateLimitRemaining, ShardInfo, SourceUp, Unlabelled,
+};
 
 /// Plain text is written in chunks of about this many bytes.
 const CHUNK_BYTES: usize = 128 * 1024;
@@ -57,6 +59,8 @@ impl Family {
             Family::ClusterInfo
             | Family::PerStatus(_)
             | Family::TargetErrors
+            | Family::ExportJobs
+            | Family::AlertOpen
             | Family::SourceUp => Role::Cached,
             Family::PerCluster(PerCluster::LatestCompletedAge) => Role::Age,
             Family::PerCluster(_) => Role::Cached,
@@ -134,41 +138,89 @@ impl View {
 
     /// Writes `family`'s lines for the targets at `range` of the sorted order.
     fn lines(&self, out: &mut Vec<u8>, family: Family, range: std::ops::Range<usize>) {
-        if family == Family::SourceUp {
-            return self.source_up(out, range);
+        match family {
+            Family::SourceUp => return self.source_up(out, range),
+            Family::AlertOpen => return self.alert_open(out, range),
+            _ => {}
         }
         for position in range {
             text::target_lines(out, family, self.at(position), self.now);
         }
     }
 
-    /// `source_up{source="schedule"}` of each project that starts in `range`: 0 when a read of
-    /// any of its clusters' schedules failed, absent when none was tried.
-    fn source_up(&self, out: &mut Vec<u8>, range: std::ops::Range<usize>) {
+    /// The positions of `range` where a project starts, with the end of its targets.
+    fn project_starts(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
         let len = self.order.sorted().len();
-        for position in range {
-            let first = self.at(position);
-            let project = &first.target.project_id;
+        range.filter_map(move |position| {
+            let project = &self.at(position).target.project_id;
             if position > 0 && self.at(position - 1).target.project_id == *project {
+                return None;
+            }
+            let end = (position..len)
+                .find(|&next| self.at(next).target.project_id != *project)
+                .unwrap_or(len);
+            Some(position..end)
+        })
+    }
+
+    /// `source_up` of each project that starts in `range`, by source in label order: 0 when a
+    /// read of the source failed for any of its clusters, absent when none was tried. The
+    /// alerts are the project's: every target holds the same verdict.
+    fn source_up(&self, out: &mut Vec<u8>, range: std::ops::Range<usize>) {
+        type Verdict = fn(&TargetState) -> Option<bool>;
+        const SOURCES: [(&str, Verdict); 4] = [
+            ("alerts", |t| t.sources_up.alerts),
+            ("exports", |t| t.sources_up.exports),
+            ("restores", |t| t.sources_up.restores),
+            ("schedule", |t| t.schedule_up),
+        ];
+        for project in self.project_starts(range) {
+            let id = &self.at(project.start).target.project_id;
+            for (source, verdict) in SOURCES {
+                let mut up: Option<bool> = None;
+                for position in project.clone() {
+                    if let Some(u) = verdict(self.at(position)) {
+                        up = Some(up.unwrap_or(true) && u);
+                    }
+                }
+                if let Some(up) = up {
+                    text::series(out, SourceUp, [id, source], f64::from(u8::from(up)));
+                }
+            }
+        }
+    }
+
+    /// `atlas_alert_open` of each project that starts in `range`, from its first target (every
+    /// target of a project shares the project's alerts), in label order. An alert on a cluster
+    /// this replica does not watch is left out (another shard's, or not configured); one that
+    /// names no cluster is written with `cluster_name=""`.
+    fn alert_open(&self, out: &mut Vec<u8>, range: std::ops::Range<usize>) {
+        for project in self.project_starts(range) {
+            let first = self.at(project.start);
+            let Some(alerts) = &first.alerts else {
                 continue;
-            }
-            let mut up: Option<bool> = None;
-            for next in position..len {
-                let t = self.at(next);
-                if t.target.project_id != *project {
-                    break;
+            };
+            let watched = |name: &str| {
+                project
+                    .clone()
+                    .any(|p| &*self.at(p).target.cluster_name == name)
+            };
+            for alert in &alerts.open {
+                if alert.cluster_name.is_empty() || watched(&alert.cluster_name) {
+                    text::series(
+                        out,
+                        AlertOpen,
+                        [
+                            &first.target.project_id,
+                            &alert.cluster_name,
+                            alert.event_type,
+                        ],
+                        1.0,
+                    );
                 }
-                if let Some(u) = t.schedule_up {
-                    up = Some(up.unwrap_or(true) && u);
-                }
-            }
-            if let Some(up) = up {
-                text::series(
-                    out,
-                    SourceUp,
-                    [project, "schedule"],
-                    f64::from(u8::from(up)),
-                );
             }
         }
     }

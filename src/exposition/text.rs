@@ -6,6 +6,7 @@ use std::io::Write as _;
 use std::sync::LazyLock;
 
 use crate::atlas::Reason;
+use crate::atlas::jobs::{ExportState, JOB_STATES, JobState, RestoreStatus};
 use crate::clock::unix_seconds;
 use crate::facts::ClusterType;
 use crate::snapshot::Status;
@@ -27,6 +28,19 @@ static REASONS: LazyLock<[Reason; Reason::COUNT]> = LazyLock::new(|| {
     all.sort_by_key(|r| r.as_str());
     all
 });
+
+/// A kind of job's states in the order their series are written: by label value.
+fn job_states<S: JobState>() -> [S; JOB_STATES] {
+    let mut all = S::ALL;
+    all.sort_by_key(|s| s.as_str());
+    all
+}
+
+/// The restore statuses in the order their series are written.
+static RESTORE_STATUSES: LazyLock<[RestoreStatus; JOB_STATES]> = LazyLock::new(job_states);
+
+/// The export states in the order their series are written.
+static EXPORT_STATES: LazyLock<[ExportState; JOB_STATES]> = LazyLock::new(job_states);
 
 /// Writes the `# HELP` and `# TYPE` lines of a family.
 pub(crate) fn header(out: &mut Vec<u8>, spec: &FamilySpec) {
@@ -184,6 +198,22 @@ pub(crate) fn target_lines(out: &mut Vec<u8>, family: Family, t: &TargetState, n
                 }
             }
         }
+        Family::PerStatus(PerStatus::RestoreJobs) => {
+            if let Some(jobs) = &t.restores {
+                for status in *RESTORE_STATUSES {
+                    let v = jobs.summary.count(status) as f64;
+                    cluster_series(out, name, t, Some(("status", status.as_str())), v);
+                }
+            }
+        }
+        Family::ExportJobs => {
+            if let Some(jobs) = &t.exports {
+                for state in *EXPORT_STATES {
+                    let v = jobs.summary.count(state) as f64;
+                    cluster_series(out, name, t, Some(("state", state.as_str())), v);
+                }
+            }
+        }
         Family::TargetErrors => {
             for reason in *REASONS {
                 let v = t.errors(reason) as f64;
@@ -222,6 +252,25 @@ pub(crate) fn target_lines(out: &mut Vec<u8>, family: Family, t: &TargetState, n
                 PerCluster::PolicyRestoreWindow => policy
                     .and_then(|p| p.restore_window)
                     .map(|d| d.as_secs_f64()),
+                PerCluster::PolicyCopyRegions => policy.and_then(|p| p.copy_regions).map(f64::from),
+                PerCluster::PolicyExportInterval => policy
+                    .and_then(|p| p.export_interval)
+                    .map(|d| d.as_secs_f64()),
+                PerCluster::LatestCompletedCopyRegions => {
+                    completed.and_then(|c| c.copy_regions).map(f64::from)
+                }
+                PerCluster::RestoreLastSuccess => t
+                    .restores
+                    .as_ref()
+                    .and_then(|j| j.summary.last_success)
+                    .map(unix_seconds),
+                PerCluster::RestoreFailures => t.restores.as_ref().map(|j| j.failures_total as f64),
+                PerCluster::ExportLastSuccess => t
+                    .exports
+                    .as_ref()
+                    .and_then(|j| j.summary.last_success)
+                    .map(unix_seconds),
+                PerCluster::ExportFailures => t.exports.as_ref().map(|j| j.failures_total as f64),
             };
             one(out, v);
         }
@@ -231,6 +280,7 @@ pub(crate) fn target_lines(out: &mut Vec<u8>, family: Family, t: &TargetState, n
         | Family::RateLimitRemaining
         | Family::BuildInfo
         | Family::SourceUp
+        | Family::AlertOpen
         | Family::ShardInfo => {}
     }
 }
@@ -277,5 +327,15 @@ mod tests {
     fn statuses_and_reasons_are_written_in_label_order() {
         assert!(STATUSES.windows(2).all(|w| w[0].as_str() < w[1].as_str()));
         assert!(REASONS.windows(2).all(|w| w[0].as_str() < w[1].as_str()));
+        assert!(
+            RESTORE_STATUSES
+                .windows(2)
+                .all(|w| w[0].as_str() < w[1].as_str())
+        );
+        assert!(
+            EXPORT_STATES
+                .windows(2)
+                .all(|w| w[0].as_str() < w[1].as_str())
+        );
     }
 }

@@ -978,7 +978,7 @@ impl Scenario {
     /// |---|---|---|---|
     /// | `production` (`…2a01`) | `orders` | flex | healthy, 8 daily snapshots; its newest restore job FAILED |
     /// | | `catalog` | tenant | healthy, 8 daily snapshots |
-    /// | | `Cluster0` | dedicated | healthy, 30 daily snapshots with sizes (for `kind: auto`); a restore 2 days ago; exports behind: the last Successful 40 days ago, two Failed since |
+    /// | | `Cluster0` | dedicated | healthy, 30 daily snapshots with sizes (for `kind: auto`); a restore 2 days ago; weekly auto export behind: the last Successful 40 days ago, two Failed since |
     /// | `staging` (`…2a02`) | `staging-flex` | flex | newest snapshot FAILED |
     /// | | `staging-m2` | tenant | stale: newest COMPLETED 3 days old |
     /// | | `nightly-import` | flex | newest snapshot RUNNING |
@@ -1053,6 +1053,8 @@ impl Scenario {
                 // Its policy copies to two regions; its snapshots reached only one.
                 SimCluster::new("Cluster0", SimKind::Dedicated)
                     .with_copy_regions(&["US_WEST_2", "EU_WEST_1"], &["US_WEST_2"])
+                    // Weekly auto export, whose last success is 40 days old: falling behind.
+                    .with_auto_export("weekly")
                     .with_snapshots(history(
                         3,
                         30,

@@ -75,6 +75,9 @@ pub struct Setup {
     pub lifecycle: bool,
     /// The least time between two reloads' starts; none unless a test sets one.
     pub reload_min_interval: Duration,
+    /// Whether cycles read the optional sources (restore jobs, export jobs, open alerts): on
+    /// unless a test measuring the snapshot polls' and refresh's own cost turns them off.
+    pub optional_sources: bool,
 }
 
 impl Setup {
@@ -88,7 +91,14 @@ impl Setup {
             client_factory: ClientFactory::default(),
             lifecycle: true,
             reload_min_interval: Duration::ZERO,
+            optional_sources: true,
         }
+    }
+
+    /// Cycles read no optional source: only the snapshot polls and the refresh cost requests.
+    pub fn without_optional_sources(mut self) -> Setup {
+        self.optional_sources = false;
+        self
     }
 
     pub fn lifecycle(mut self, on: bool) -> Setup {
@@ -167,11 +177,12 @@ impl Setup {
         let url = exporter.url("");
         let state = exporter.state();
         let Exporter {
-            poller,
+            mut poller,
             configs,
             server,
             reload_status,
         } = exporter;
+        poller.set_optional_sources(self.optional_sources);
         let (stop, mut stopped) = watch::channel(false);
         tokio::spawn(server.serve(async move {
             let _ = stopped.wait_for(|s| *s).await;
