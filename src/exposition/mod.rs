@@ -11,12 +11,13 @@
 //!   and the prometheus crate's registry: request counters and histograms, process metrics),
 //!   small, written at every scrape.
 //!
-//! The gzip form is a concatenation of gzip members (RFC 1952 §2.2: "a gzip file consists of a
-//! series of members"), which every gzip reader accepts, Go's `compress/gzip` that Prometheus
-//! scrapes with included. Each per-cluster family's lines of each chunk of [`Order`] are one
-//! member, compressed once and kept until a target of that chunk publishes again; a scrape
+//! The gzip form is one gzip member whose deflate stream is joined from segments compressed
+//! independently ([`gzip`]): each per-cluster family's lines of each chunk of [`Order`] are one
+//! segment, compressed once and kept until a target of that chunk publishes again; a scrape
 //! compresses only the ages, its own small families and the chunks that changed since the last
 //! compressed scrape. Between polls that is the ages alone, whatever the number of clusters.
+//! (Concatenated gzip members would have been simpler, and RFC 1952 allows them, but reqwest's
+//! decoder refuses bytes after the first member, and other clients may stop there silently.)
 
 pub mod body;
 pub(crate) mod families;
@@ -462,7 +463,7 @@ impl Exposition {
         }))
     }
 
-    /// The exposition as concatenated gzip members. Compresses what changed since the last
+    /// The exposition as one gzip member. Compresses what changed since the last
     /// compressed scrape: call it off the async threads (it may take a while after a poll).
     pub fn gzip(&self, state: &ExporterState, inputs: &ScrapeInputs) -> std::io::Result<Body> {
         let parts = parts(state, inputs);
