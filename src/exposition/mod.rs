@@ -12,7 +12,7 @@
 //!   small, written at every scrape.
 //!
 //! The gzip form is one gzip member whose deflate stream is joined from segments compressed
-//! independently ([`gzip`]): each per-cluster family's lines of each chunk of [`Order`] are one
+//! independently (module `gzip`): each per-cluster family's lines of each chunk of [`Order`] are one
 //! segment, compressed once and kept until a target of that chunk publishes again; a scrape
 //! compresses only the ages, its own small families and the chunks that changed since the last
 //! compressed scrape. Between polls that is the ages alone, whatever the number of clusters.
