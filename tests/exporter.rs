@@ -17,6 +17,7 @@ use atlas_snapshot_exporter::simulator::{
 };
 use atlas_snapshot_exporter::state::ExporterState;
 use atlas_snapshot_exporter::target::{ApiVersion, Kind};
+use common::logs::CapturedLogs;
 use common::{Harness, Setup, cluster, cluster_and, fixed_now};
 
 const P1: &str = "5b69d0349b15c62cdfc38b78";
@@ -1457,46 +1458,6 @@ async fn without_the_lifecycle_flag_a_reload_flood_is_refused_and_costs_nothing(
     assert_eq!(h.state.load().targets().len(), 1, "nothing reloaded");
 }
 
-/// Log lines written on this thread while the guard lives (the poller's tasks run here too, on
-/// the tests' current-thread runtime).
-///
-/// One global subscriber serves every test, writing to the buffer of the thread that logs:
-/// thread-local default subscribers in parallel tests race tracing's per-callsite interest
-/// cache, and a line could go missing.
-#[derive(Clone, Default)]
-struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-thread_local! {
-    static CAPTURING: std::cell::RefCell<Option<CapturedLogs>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Stops capturing on this thread when dropped.
-struct CaptureGuard;
-
-impl Drop for CaptureGuard {
-    fn drop(&mut self) {
-        CAPTURING.with(|c| c.borrow_mut().take());
-    }
-}
-
-/// Writes to the capturing thread's buffer, or nowhere.
-struct ThreadWriter;
-
-impl std::io::Write for ThreadWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        CAPTURING.with(|c| {
-            if let Some(logs) = c.borrow().as_ref() {
-                logs.0.lock().unwrap().extend_from_slice(buf);
-            }
-        });
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A dedicated history, newest first, with an unfinished on-demand snapshot listed last (where
 /// sorting it as the oldest would hide it) and another in the middle.
 fn dedicated_with_unfinished(status: SimStatus) -> (Vec<SimSnapshot>, Vec<SimSnapshot>) {
@@ -1597,34 +1558,6 @@ async fn an_unfinished_dedicated_snapshot_without_created_at_is_the_latest_never
         m.get("atlas_snapshot_oldest_completed_timestamp_seconds", &c),
         Some(oldest_completed)
     );
-}
-
-impl CapturedLogs {
-    fn start() -> (CapturedLogs, CaptureGuard) {
-        static INSTALLED: std::sync::Once = std::sync::Once::new();
-        INSTALLED.call_once(|| {
-            tracing_subscriber::fmt()
-                .with_writer(|| ThreadWriter)
-                .with_ansi(false)
-                .with_max_level(tracing::Level::INFO)
-                .init();
-        });
-        let logs = CapturedLogs::default();
-        CAPTURING.with(|c| *c.borrow_mut() = Some(logs.clone()));
-        (logs, CaptureGuard)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    fn lines_with(&self, needles: &[&str]) -> Vec<String> {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .filter(|l| needles.iter().all(|n| l.contains(n)))
-            .map(str::to_owned)
-            .collect()
-    }
 }
 
 #[tokio::test]

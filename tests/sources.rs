@@ -339,7 +339,7 @@ async fn the_backup_manager_listings_are_read_only_when_switched_on() {
 
 #[tokio::test]
 async fn a_forbidden_listing_is_switched_off_for_its_project_with_one_warning() {
-    let (logs, _guard) = logs::CapturedLogs::start();
+    let (logs, _guard) = common::logs::CapturedLogs::start();
     let mut h = setup(vec![read_only()], |_| {}).start().await;
     let first = cycle_cost(&mut h).await;
     assert_eq!(
@@ -488,69 +488,5 @@ async fn until(what: &str, done: impl Fn() -> bool) {
     while !done() {
         assert!(std::time::Instant::now() < deadline, "{what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-mod logs {
-    //! Log lines written on the test's thread (the poller's tasks run there too, on the tests'
-    //! current-thread runtime), through one global subscriber, as tests/exporter.rs does.
-
-    use std::cell::RefCell;
-    use std::sync::{Arc, Mutex, Once};
-
-    #[derive(Clone, Default)]
-    pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-    thread_local! {
-        static CAPTURING: RefCell<Option<CapturedLogs>> = const { RefCell::new(None) };
-    }
-
-    /// Stops capturing on this thread when dropped.
-    pub struct CaptureGuard;
-
-    impl Drop for CaptureGuard {
-        fn drop(&mut self) {
-            CAPTURING.with(|c| c.borrow_mut().take());
-        }
-    }
-
-    struct ThreadWriter;
-
-    impl std::io::Write for ThreadWriter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            CAPTURING.with(|c| {
-                if let Some(logs) = c.borrow().as_ref() {
-                    logs.0.lock().unwrap().extend_from_slice(buf);
-                }
-            });
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl CapturedLogs {
-        pub fn start() -> (CapturedLogs, CaptureGuard) {
-            static INSTALLED: Once = Once::new();
-            INSTALLED.call_once(|| {
-                tracing_subscriber::fmt()
-                    .with_writer(|| ThreadWriter)
-                    .with_ansi(false)
-                    .with_max_level(tracing::Level::INFO)
-                    .init();
-            });
-            let logs = CapturedLogs::default();
-            CAPTURING.with(|c| *c.borrow_mut() = Some(logs.clone()));
-            (logs, CaptureGuard)
-        }
-
-        pub fn lines_with(&self, needles: &[&str]) -> Vec<String> {
-            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-            text.lines()
-                .filter(|l| needles.iter().all(|n| l.contains(n)))
-                .map(str::to_owned)
-                .collect()
-        }
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod exposition;
+pub mod logs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
