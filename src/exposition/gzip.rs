@@ -139,6 +139,9 @@ struct Segments {
     headers: Vec<Segment>,
     /// Runs of cached families joined into one segment, until a chunk changes.
     joined: Vec<(Vec<Family>, Segment)>,
+    /// The age family, header first, with the second it counts to and the publications it
+    /// shows: scrapes in the same second between publications send the same ages.
+    ages: Option<(i64, u64, Segment)>,
 }
 
 impl Segments {
@@ -148,6 +151,7 @@ impl Segments {
         self.seen = vec![None; chunks];
         self.lines = vec![vec![Segment::default(); chunks]; CACHED.len()];
         self.joined.clear();
+        self.ages = None;
         if self.headers.is_empty() {
             self.headers = CACHED
                 .iter()
@@ -204,6 +208,31 @@ impl Segments {
     }
 }
 
+impl Segments {
+    /// The age family of `view`, compressed once per second and publication.
+    fn ages(&mut self, view: &View, publications: u64) -> std::io::Result<Segment> {
+        let second = view.now as i64;
+        if let Some((s, p, segment)) = &self.ages
+            && (*s, *p) == (second, publications)
+        {
+            return Ok(segment.clone());
+        }
+        let age = Family::PerCluster(PerCluster::LatestCompletedAge);
+        let targets = view.order.sorted().len();
+        let mut plain = Vec::with_capacity(targets * 128 + 256);
+        text::header(&mut plain, &age.spec());
+        let header = plain.len();
+        view.lines(&mut plain, age, 0..targets);
+        let segment = if plain.len() == header {
+            Segment::default()
+        } else {
+            Segment::of(&plain)?
+        };
+        self.ages = Some((second, publications, segment.clone()));
+        Ok(segment)
+    }
+}
+
 impl Cache {
     /// The gzip member of one scrape, in parts to send one after another.
     pub(super) fn scrape(
@@ -213,7 +242,7 @@ impl Cache {
         now: Timestamp,
     ) -> std::io::Result<VecDeque<Bytes>> {
         let order = state.order();
-        let (view, mut cached) = {
+        let mut cached = {
             let mut segments = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
             if !segments
                 .order
@@ -228,32 +257,22 @@ impl Cache {
                 .collect();
             let view = View::load(state, now);
             segments.refresh(&view, &counts)?;
+            let publications = counts.iter().sum();
             let cached: Vec<Option<Segment>> = parts
                 .iter()
                 .map(|part| match part {
-                    Part::Cached(run) => Some(segments.joined(run)),
-                    _ => None,
+                    Part::Cached(run) => Ok(Some(segments.joined(run))),
+                    Part::Age => segments.ages(&view, publications).map(Some),
+                    Part::Text(_) => Ok(None),
                 })
-                .collect();
-            (view, cached)
+                .collect::<std::io::Result<_>>()?;
+            cached
         };
         let mut member = Joined::default();
         for (part, joined) in parts.iter().zip(cached.iter_mut()) {
             let segment = match part {
-                Part::Cached(_) => joined.take().unwrap_or_default(),
+                Part::Cached(_) | Part::Age => joined.take().unwrap_or_default(),
                 Part::Text(t) => Segment::of(t)?,
-                Part::Age => {
-                    let age = Family::PerCluster(PerCluster::LatestCompletedAge);
-                    let mut plain = Vec::new();
-                    view.lines(&mut plain, age, 0..view.order.sorted().len());
-                    if plain.is_empty() {
-                        continue;
-                    }
-                    let mut with_header = Vec::with_capacity(plain.len() + 256);
-                    text::header(&mut with_header, &age.spec());
-                    with_header.extend_from_slice(&plain);
-                    Segment::of(&with_header)?
-                }
             };
             member.push(&segment);
         }
@@ -295,6 +314,100 @@ mod tests {
             joined.push(&Segment::of(t).unwrap());
         }
         assert_eq!(gunzip(joined.into_member()), texts.concat());
+    }
+
+    /// One flex target whose newest COMPLETED snapshot finished at `finished`.
+    fn target_finished_at(finished: Timestamp) -> crate::state::TargetState {
+        use crate::atlas::BackupApi;
+        use crate::summary::{ClusterSummary, CompletedSnapshot};
+        let mut t = crate::state::TargetState::new(crate::target::Target {
+            project_id: "5f3c9e2a1b4d6e7f80912a01".into(),
+            project_name: None,
+            cluster_name: "Cluster0".into(),
+            cluster_id: None,
+            kind: crate::target::Kind::Flex,
+        });
+        t.backups = Some(crate::state::Backups {
+            summary: Arc::new(ClusterSummary {
+                api: BackupApi::Flex,
+                by_status: [0; crate::snapshot::Status::COUNT],
+                unknown_status: 0,
+                latest: None,
+                latest_completed: Some(CompletedSnapshot {
+                    id: "a".into(),
+                    finished: Some(finished),
+                    duration: None,
+                    size_bytes: None,
+                    copy_regions: None,
+                }),
+                oldest_completed_finished: Some(finished),
+                failed: Vec::new(),
+                oldest_key: None,
+            }),
+            failures_total: 0,
+        });
+        t
+    }
+
+    fn age_lines(body: super::super::Body) -> Vec<String> {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&body.into_bytes()[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("atlas_snapshot_latest_completed_age_seconds{"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Ages are counted to the scrape's whole second: scrapes within a second and between
+    /// publications send the same ages (compressed once); the next second or a publication
+    /// shows at once.
+    #[test]
+    fn ages_are_whole_seconds_and_new_with_each_second_and_each_publication() {
+        use super::super::{Exposition, ScrapeInputs};
+        let t0: Timestamp = "2026-11-30T00:00:00Z".parse().unwrap();
+        let state = ExporterState::new(vec![target_finished_at(t0)]);
+        let exposition = Exposition::new();
+        let scrape = |after_ms: i64| {
+            let now = t0 + jiff::SignedDuration::from_millis(after_ms);
+            let inputs = ScrapeInputs {
+                now,
+                reload: crate::state::ReloadStatus {
+                    successful: true,
+                    last_success: t0,
+                },
+                sunsets: Vec::new(),
+                rate_limits: Vec::new(),
+                registry: Vec::new(),
+            };
+            let plain = String::from_utf8(exposition.plain(&state, &inputs).into_bytes()).unwrap();
+            let gzip = age_lines(exposition.gzip(&state, &inputs).unwrap());
+            let plain: Vec<String> = plain
+                .lines()
+                .filter(|l| l.starts_with("atlas_snapshot_latest_completed_age_seconds{"))
+                .map(str::to_owned)
+                .collect();
+            assert_eq!(plain, gzip, "plain and gzip at +{after_ms} ms");
+            gzip
+        };
+        let line = |age: u32| {
+            vec![format!(
+                "atlas_snapshot_latest_completed_age_seconds{{project_id=\"5f3c9e2a1b4d6e7f80912a01\",cluster_name=\"Cluster0\"}} {age}"
+            )]
+        };
+        assert_eq!(scrape(100_200), line(100));
+        assert_eq!(scrape(100_999), line(100));
+        assert_eq!(scrape(101_000), line(101));
+        state.publish_target(
+            0,
+            target_finished_at(t0 + jiff::SignedDuration::from_secs(50)),
+        );
+        assert_eq!(
+            scrape(101_500),
+            line(51),
+            "a publication shows in the same second"
+        );
     }
 
     #[test]

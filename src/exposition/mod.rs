@@ -120,7 +120,9 @@ struct View {
     order: Arc<Order>,
     /// Every target's state, by cell index.
     targets: Vec<Arc<TargetState>>,
-    /// Unix seconds.
+    /// Unix seconds, whole: the ages are counted to the scrape's second, so scrapes within
+    /// one second (and between publications) send the same ages, and the gzip form compresses
+    /// them once.
     now: f64,
 }
 
@@ -129,7 +131,7 @@ impl View {
         View {
             order: Arc::clone(state.order()),
             targets: state.targets().collect(),
-            now: unix_seconds(now),
+            now: unix_seconds(now).floor(),
         }
     }
 
