@@ -462,6 +462,21 @@ fn rendering(c: &mut Criterion) {
         group.bench_function(format!("{clusters} clusters/gzip floor: copy"), |b| {
             b.iter(|| black_box(&zipped[..]).to_vec())
         });
+        // During a poll: one target published since the last scrape, its chunk compressed.
+        let mut next = 0;
+        group.bench_function(
+            format!("{clusters} clusters/gzip, one target published"),
+            |b| {
+                b.iter(|| {
+                    let published = state.load();
+                    next = (next + 7919) % clusters;
+                    if let Some(target) = published.target(next) {
+                        published.publish_target(next, (*target).clone());
+                    }
+                    metrics.gzip_blocking().unwrap()
+                })
+            },
+        );
         // After a poll: every chunk changed, everything compressed.
         group.bench_function(format!("{clusters} clusters/gzip, after a poll"), |b| {
             b.iter_batched(

@@ -5,8 +5,8 @@
 //! Every gzip reader takes it as the single member it is.
 //!
 //! The per-cluster families are kept as one segment per family and chunk of targets and
-//! recompressed only for chunks that published since; the scrape-time parts (ages, the
-//! exporter's own families) are compressed at every scrape.
+//! recompressed only for chunks that published since; the ages, one segment per chunk, also
+//! when their second has passed; the exporter's own families (small) at every scrape.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,6 +19,9 @@ use crate::state::{ExporterState, Order};
 
 use super::families::{Family, PerCluster};
 use super::{CACHED, Part, View, text};
+
+/// The one family compressed at scrape time, chunk by chunk.
+const AGE: Family = Family::PerCluster(PerCluster::LatestCompletedAge);
 
 /// The gzip member header: magic, deflate, no flags, no time, fastest, unknown OS.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
@@ -78,6 +81,10 @@ struct Joined {
 }
 
 impl Joined {
+    fn is_empty(&self) -> bool {
+        self.crc.is_none()
+    }
+
     fn push(&mut self, segment: &Segment) {
         if segment.is_empty() {
             return;
@@ -139,9 +146,12 @@ struct Segments {
     headers: Vec<Segment>,
     /// Runs of cached families joined into one segment, until a chunk changes.
     joined: Vec<(Vec<Family>, Segment)>,
-    /// The age family, header first, with the second it counts to and the publications it
-    /// shows: scrapes in the same second between publications send the same ages.
-    ages: Option<(i64, u64, Segment)>,
+    /// Per chunk, its lines of the age family, with the second they count to and the chunk's
+    /// publication count they show: scrapes in the same second send the same ages, and a
+    /// publication makes only its own chunk's ages stale.
+    ages: Vec<Option<(i64, u64, Segment)>>,
+    /// The age family's HELP and TYPE lines.
+    ages_header: Segment,
 }
 
 impl Segments {
@@ -151,7 +161,12 @@ impl Segments {
         self.seen = vec![None; chunks];
         self.lines = vec![vec![Segment::default(); chunks]; CACHED.len()];
         self.joined.clear();
-        self.ages = None;
+        self.ages = vec![None; chunks];
+        if self.ages_header.is_empty() {
+            let mut h = Vec::new();
+            text::header(&mut h, &AGE.spec());
+            self.ages_header = Segment::of(&h)?;
+        }
         if self.headers.is_empty() {
             self.headers = CACHED
                 .iter()
@@ -209,27 +224,34 @@ impl Segments {
 }
 
 impl Segments {
-    /// The age family of `view`, compressed once per second and publication.
-    fn ages(&mut self, view: &View, publications: u64) -> std::io::Result<Segment> {
+    /// The age family of `view`: each chunk's lines compressed once per second and
+    /// publication in it, joined after the family's header.
+    fn ages(&mut self, view: &View, counts: &[u64]) -> std::io::Result<Segment> {
         let second = view.now as i64;
-        if let Some((s, p, segment)) = &self.ages
-            && (*s, *p) == (second, publications)
-        {
-            return Ok(segment.clone());
+        let mut plain = Vec::new();
+        let mut joined = Joined::default();
+        for (chunk, range) in view.order.chunks().iter().enumerate() {
+            let key = (second, counts[chunk]);
+            let current = self.ages[chunk]
+                .as_ref()
+                .filter(|(s, c, _)| (*s, *c) == key)
+                .map(|(_, _, segment)| segment.clone());
+            let segment = match current {
+                Some(segment) => segment,
+                None => {
+                    plain.clear();
+                    view.lines(&mut plain, AGE, range.clone());
+                    let segment = Segment::of(&plain)?;
+                    self.ages[chunk] = Some((key.0, key.1, segment.clone()));
+                    segment
+                }
+            };
+            if joined.is_empty() && !segment.is_empty() {
+                joined.push(&self.ages_header);
+            }
+            joined.push(&segment);
         }
-        let age = Family::PerCluster(PerCluster::LatestCompletedAge);
-        let targets = view.order.sorted().len();
-        let mut plain = Vec::with_capacity(targets * 128 + 256);
-        text::header(&mut plain, &age.spec());
-        let header = plain.len();
-        view.lines(&mut plain, age, 0..targets);
-        let segment = if plain.len() == header {
-            Segment::default()
-        } else {
-            Segment::of(&plain)?
-        };
-        self.ages = Some((second, publications, segment.clone()));
-        Ok(segment)
+        Ok(joined.into_segment())
     }
 }
 
@@ -257,12 +279,11 @@ impl Cache {
                 .collect();
             let view = View::load(state, now);
             segments.refresh(&view, &counts)?;
-            let publications = counts.iter().sum();
             let cached: Vec<Option<Segment>> = parts
                 .iter()
                 .map(|part| match part {
                     Part::Cached(run) => Ok(Some(segments.joined(run))),
-                    Part::Age => segments.ages(&view, publications).map(Some),
+                    Part::Age => segments.ages(&view, &counts).map(Some),
                     Part::Text(_) => Ok(None),
                 })
                 .collect::<std::io::Result<_>>()?;

@@ -14,8 +14,9 @@
 //! The gzip form is one gzip member whose deflate stream is joined from segments compressed
 //! independently (module `gzip`): each per-cluster family's lines of each chunk of [`Order`] are one
 //! segment, compressed once and kept until a target of that chunk publishes again; a scrape
-//! compresses only the ages, its own small families and the chunks that changed since the last
-//! compressed scrape. Between polls that is the ages alone, whatever the number of clusters.
+//! compresses only its own small families, the chunks that changed since the last compressed
+//! scrape, and the ages (counted to the whole second) of those chunks, or of every chunk when
+//! its second is new. Between polls that is the ages once a second, whatever the scrapers.
 //! (Concatenated gzip members would have been simpler, and RFC 1952 allows them, but reqwest's
 //! decoder refuses bytes after the first member, and other clients may stop there silently.)
 
