@@ -8,6 +8,7 @@
 //! `createdAt` until it finishes, so one without it is newer than every dated snapshot, and
 //! several such keep the order the listing gave them.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
@@ -137,22 +138,94 @@ impl Snapshot {
 
     /// Sort key: the order key, then the id.
     pub fn sort_key(&self) -> (OrderKey, &str) {
-        (self.order, &self.id)
+        self.borrowed().sort_key()
     }
 
     /// True for a dedicated snapshot Atlas has not dated yet (no `createdAt`): it is newer than
     /// every dated one, and it can never bound the restore window.
     pub fn is_undated(&self) -> bool {
-        self.order.undated.is_some()
+        self.borrowed().is_undated()
     }
 
     /// The best "when did this snapshot finish" the API offers: the finish time, else the start
     /// time, else the scheduled time.
     pub fn finished_or_best_effort(&self) -> Option<Timestamp> {
+        self.borrowed().finished_or_best_effort()
+    }
+
+    /// The same snapshot, borrowing its texts.
+    pub fn borrowed(&self) -> SnapshotRef<'_> {
+        SnapshotRef {
+            id: &self.id,
+            status: self.status,
+            status_text: Cow::Borrowed(&self.status_text),
+            order: self.order,
+            started: self.started,
+            finished: self.finished,
+            duration: self.duration,
+            size_bytes: self.size_bytes,
+            copy_regions: self.copy_regions,
+        }
+    }
+}
+
+/// One snapshot, normalized, borrowing its texts from the listing item it came from: what
+/// [`normalize_page`] hands out, so that folding a page into a summary copies only the texts
+/// the summary keeps. [`SnapshotRef::into_owned`] gives the [`Snapshot`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotRef<'a> {
+    /// The snapshot id.
+    pub id: &'a str,
+    /// One of the five statuses, or `None` for a value this version does not know.
+    pub status: Option<Status>,
+    /// The status as Atlas spelled it, bounded for display (borrowed unless it had to be cut).
+    pub status_text: Cow<'a, str>,
+    /// The ordering key.
+    pub order: OrderKey,
+    /// When it started, where the API says (dedicated and legacy: their one time).
+    pub started: Option<Timestamp>,
+    /// When it finished, where the API says (dedicated and legacy: their one time).
+    pub finished: Option<Timestamp>,
+    /// Finish minus start, for the APIs that give both.
+    pub duration: Option<Duration>,
+    /// Stored size (dedicated; legacy: the sum of its parts).
+    pub size_bytes: Option<u64>,
+    /// Distinct regions the snapshot was copied to; `None` where the API has no such field.
+    pub copy_regions: Option<u32>,
+}
+
+impl<'a> SnapshotRef<'a> {
+    /// Sort key: the order key, then the id.
+    pub fn sort_key(&self) -> (OrderKey, &'a str) {
+        (self.order, self.id)
+    }
+
+    /// True for a dedicated snapshot Atlas has not dated yet: see [`Snapshot::is_undated`].
+    pub fn is_undated(&self) -> bool {
+        self.order.undated.is_some()
+    }
+
+    /// The finish time, else the start time, else the scheduled time.
+    pub fn finished_or_best_effort(&self) -> Option<Timestamp> {
         self.finished.or(self.started).or(self.order.primary)
     }
 
-    fn from_tenant(s: &TenantSnapshot) -> Snapshot {
+    /// The snapshot with its texts copied.
+    pub fn into_owned(self) -> Snapshot {
+        Snapshot {
+            id: self.id.to_owned(),
+            status: self.status,
+            status_text: self.status_text.into_owned(),
+            order: self.order,
+            started: self.started,
+            finished: self.finished,
+            duration: self.duration,
+            size_bytes: self.size_bytes,
+            copy_regions: self.copy_regions,
+        }
+    }
+
+    fn from_tenant(s: &'a TenantSnapshot) -> SnapshotRef<'a> {
         let status_text = status_text(s.status.as_deref());
         let duration = match (s.start_time, s.finish_time) {
             (Some(start), Some(finish)) if finish >= start => {
@@ -160,8 +233,8 @@ impl Snapshot {
             }
             _ => None,
         };
-        Snapshot {
-            id: s.id.clone(),
+        SnapshotRef {
+            id: &s.id,
             status: Status::from_tenant(&status_text),
             status_text,
             order: OrderKey {
@@ -179,10 +252,10 @@ impl Snapshot {
     }
 
     /// `position` is the snapshot's place in its listing: it orders undated snapshots.
-    fn from_dedicated(s: &DedicatedSnapshot, position: usize) -> Snapshot {
+    fn from_dedicated(s: &'a DedicatedSnapshot, position: usize) -> SnapshotRef<'a> {
         let status_text = status_text(s.status.as_deref());
-        Snapshot {
-            id: s.id.clone(),
+        SnapshotRef {
+            id: &s.id,
             status: Status::from_dedicated(&status_text),
             status_text,
             order: OrderKey {
@@ -198,22 +271,23 @@ impl Snapshot {
         }
     }
 
-    fn from_legacy(s: &LegacySnapshot) -> Snapshot {
+    fn from_legacy(s: &'a LegacySnapshot) -> SnapshotRef<'a> {
         let (status, status_text) = match s.complete {
             Some(true) => (Some(Status::Completed), "complete"),
             Some(false) => (Some(Status::Running), "incomplete"),
             None => (None, ""),
         };
         let created = s.created.as_ref().map(|c| c.date);
-        let sizes: Vec<u64> = s
+        let mut sizes = s
             .parts
             .iter()
             .filter_map(|p| p.storage_size_bytes)
-            .collect();
-        Snapshot {
-            id: s.id.clone(),
+            .peekable();
+        let size_bytes = sizes.peek().is_some().then(|| sizes.sum());
+        SnapshotRef {
+            id: &s.id,
             status,
-            status_text: status_text.to_owned(),
+            status_text: Cow::Borrowed(status_text),
             order: OrderKey {
                 primary: created,
                 increment: s.created.as_ref().and_then(|c| c.increment).unwrap_or(0),
@@ -222,7 +296,7 @@ impl Snapshot {
             started: created,
             finished: created,
             duration: None,
-            size_bytes: (!sizes.is_empty()).then(|| sizes.iter().sum()),
+            size_bytes,
             copy_regions: None,
         }
     }
@@ -230,15 +304,28 @@ impl Snapshot {
 
 /// How many distinct names a list holds.
 fn distinct_count(names: &[String]) -> u32 {
-    let distinct: HashSet<&str> = names.iter().map(String::as_str).collect();
-    u32::try_from(distinct.len()).unwrap_or(u32::MAX)
+    // Copy-region lists are a handful of names: comparing them pairwise needs no set.
+    let distinct = if names.len() <= 16 {
+        names
+            .iter()
+            .enumerate()
+            .filter(|&(i, name)| !names[..i].contains(name))
+            .count()
+    } else {
+        names
+            .iter()
+            .map(String::as_str)
+            .collect::<HashSet<&str>>()
+            .len()
+    };
+    u32::try_from(distinct).unwrap_or(u32::MAX)
 }
 
 /// Every snapshot of a listing, normalized, oldest first. A snapshot listed twice (a listing
 /// that shifted between two pages) counts once.
 pub fn normalize(listing: &Listing) -> Vec<Snapshot> {
     let mut out = Vec::with_capacity(listing.len());
-    normalize_page(listing, &mut 0, |s| out.push(s));
+    normalize_page(listing, &mut 0, |s| out.push(s.into_owned()));
     let mut seen = HashSet::with_capacity(out.len());
     out.retain(|s| seen.insert(s.id.clone()));
     out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
@@ -249,19 +336,23 @@ pub fn normalize(listing: &Listing) -> Vec<Snapshot> {
 /// `position` is the number of snapshots of the listing handed over before this page; it
 /// advances past the page. [`normalize`] is this over a whole listing, then deduplicated and
 /// sorted; [`crate::summary::SummaryFold`] folds it page by page.
-pub fn normalize_page(page: &Listing, position: &mut usize, mut each: impl FnMut(Snapshot)) {
+pub fn normalize_page<'a>(
+    page: &'a Listing,
+    position: &mut usize,
+    mut each: impl FnMut(SnapshotRef<'a>),
+) {
     match page {
         Listing::Tenant(v) | Listing::Flex(v) => {
-            v.iter().map(Snapshot::from_tenant).for_each(&mut each);
+            v.iter().map(SnapshotRef::from_tenant).for_each(&mut each);
         }
         Listing::Dedicated(v) => {
             for s in v {
-                each(Snapshot::from_dedicated(s, *position));
+                each(SnapshotRef::from_dedicated(s, *position));
                 *position += 1;
             }
             return;
         }
-        Listing::Legacy(v) => v.iter().map(Snapshot::from_legacy).for_each(&mut each),
+        Listing::Legacy(v) => v.iter().map(SnapshotRef::from_legacy).for_each(&mut each),
     }
     *position += page.len();
 }
@@ -269,16 +360,24 @@ pub fn normalize_page(page: &Listing, position: &mut usize, mut each: impl FnMut
 /// One snapshot from a get-one endpoint, normalized.
 pub fn normalize_one(one: &OneSnapshot) -> Snapshot {
     match one {
-        OneSnapshot::Tenant(s) | OneSnapshot::Flex(s) => Snapshot::from_tenant(s),
-        OneSnapshot::Dedicated(s) => Snapshot::from_dedicated(s, 0),
-        OneSnapshot::Legacy(s) => Snapshot::from_legacy(s),
+        OneSnapshot::Tenant(s) | OneSnapshot::Flex(s) => SnapshotRef::from_tenant(s),
+        OneSnapshot::Dedicated(s) => SnapshotRef::from_dedicated(s, 0),
+        OneSnapshot::Legacy(s) => SnapshotRef::from_legacy(s),
     }
+    .into_owned()
 }
 
 /// A status as the listing wrote it, bounded like every text taken from an answer: an unknown
 /// status is shown on the landing page and in `snapshots list`.
-fn status_text(status: Option<&str>) -> String {
-    crate::atlas::bounded(status.unwrap_or_default(), MAX_STATUS_CHARS)
+fn status_text(status: Option<&str>) -> Cow<'_, str> {
+    let status = status.unwrap_or_default();
+    // `bounded` changes only a text that is too long or holds control characters.
+    let fits = status.chars().count() <= MAX_STATUS_CHARS && !status.chars().any(char::is_control);
+    if fits {
+        Cow::Borrowed(status)
+    } else {
+        Cow::Owned(crate::atlas::bounded(status, MAX_STATUS_CHARS))
+    }
 }
 
 /// Atlas' statuses are short words (`inProgress`, `COMPLETED`); anything longer is cut.

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 
 use crate::atlas::client::PageSink;
 use crate::atlas::{BackupApi, Listing};
-use crate::snapshot::{OrderKey, Snapshot, Status, normalize_page};
+use crate::snapshot::{OrderKey, Snapshot, SnapshotRef, Status, normalize_page};
 
 /// The newest COMPLETED snapshot.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,10 +98,14 @@ impl ClusterSummary {
 /// order. A snapshot listed twice counts once (the first time), as in
 /// [`crate::snapshot::normalize`]; the result equals [`ClusterSummary::from_sorted`] of the
 /// whole listing normalized.
+///
+/// Folding a snapshot copies no text unless it becomes a FAILED one or the newest or oldest
+/// candidate so far, and a candidate replaced by another reuses its buffers; the ids seen are
+/// kept as 12 bytes when they have Atlas' shape (24 lowercase hex digits).
 #[derive(Debug)]
 pub struct SummaryFold {
     api: BackupApi,
-    ids: HashSet<String>,
+    ids: HashSet<SeenId>,
     position: usize,
     by_status: [u64; Status::COUNT],
     unknown_status: u64,
@@ -110,6 +114,44 @@ pub struct SummaryFold {
     oldest_dated_completed: Option<(OrderKey, String, Option<Timestamp>)>,
     oldest: Option<(OrderKey, String)>,
     failed: Vec<(String, OrderKey)>,
+}
+
+/// A snapshot id as the fold remembers it: Atlas' 24 lowercase hex digits as the 12 bytes they
+/// spell, any other id as its text. Only lowercase digits are packed, so two different ids
+/// never share a key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum SeenId {
+    Atlas([u8; 12]),
+    Other(Box<str>),
+}
+
+impl SeenId {
+    fn of(id: &str) -> SeenId {
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let packed = (id.len() == 24)
+            .then(|| {
+                let mut bytes = [0_u8; 12];
+                for (byte, pair) in bytes.iter_mut().zip(id.as_bytes().chunks_exact(2)) {
+                    *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+                }
+                Some(bytes)
+            })
+            .flatten();
+        match packed {
+            Some(bytes) => SeenId::Atlas(bytes),
+            None => SeenId::Other(id.into()),
+        }
+    }
+}
+
+/// Sets `buffer` to `text`, reusing its allocation.
+fn set(buffer: &mut String, text: &str) {
+    buffer.clear();
+    buffer.push_str(text);
 }
 
 impl SummaryFold {
@@ -131,7 +173,13 @@ impl SummaryFold {
 
     /// Folds in one snapshot; one whose id was folded in before is ignored.
     pub fn add(&mut self, s: &Snapshot) {
-        if !self.ids.insert(s.id.clone()) {
+        self.add_ref(&s.borrowed());
+    }
+
+    /// Folds in one snapshot read from a listing page; one whose id was folded in before is
+    /// ignored.
+    pub fn add_ref(&mut self, s: &SnapshotRef<'_>) {
+        if !self.ids.insert(SeenId::of(s.id)) {
             return;
         }
         let key = s.sort_key();
@@ -142,20 +190,36 @@ impl SummaryFold {
             None => self.unknown_status += 1,
         }
         if s.status == Some(Status::Failed) {
-            self.failed.push((s.id.clone(), s.order));
+            self.failed.push((s.id.to_owned(), s.order));
         }
         if newer(self.newest.as_ref().map(|(k, l)| (k, l.id.as_str()))) {
-            self.newest = Some((
-                s.order,
-                LatestSnapshot {
-                    id: s.id.clone(),
-                    status: s.status,
-                    status_text: s.status_text.clone(),
-                },
-            ));
+            match &mut self.newest {
+                Some((order, latest)) => {
+                    *order = s.order;
+                    set(&mut latest.id, s.id);
+                    latest.status = s.status;
+                    set(&mut latest.status_text, &s.status_text);
+                }
+                None => {
+                    self.newest = Some((
+                        s.order,
+                        LatestSnapshot {
+                            id: s.id.to_owned(),
+                            status: s.status,
+                            status_text: s.status_text.to_string(),
+                        },
+                    ));
+                }
+            }
         }
         if older(self.oldest.as_ref().map(|(k, id)| (k, id.as_str()))) {
-            self.oldest = Some((s.order, s.id.clone()));
+            match &mut self.oldest {
+                Some((order, id)) => {
+                    *order = s.order;
+                    set(id, s.id);
+                }
+                None => self.oldest = Some((s.order, s.id.to_owned())),
+            }
         }
         if s.status != Some(Status::Completed) {
             return;
@@ -165,10 +229,16 @@ impl SummaryFold {
                 .as_ref()
                 .map(|(k, c)| (k, c.id.as_str())),
         ) {
+            let mut id = self
+                .newest_completed
+                .take()
+                .map(|(_, c)| c.id)
+                .unwrap_or_default();
+            set(&mut id, s.id);
             self.newest_completed = Some((
                 s.order,
                 CompletedSnapshot {
-                    id: s.id.clone(),
+                    id,
                     finished: s.finished_or_best_effort(),
                     duration: s.duration,
                     size_bytes: s.size_bytes,
@@ -185,8 +255,13 @@ impl SummaryFold {
                     .map(|(k, id, _)| (k, id.as_str())),
             )
         {
-            self.oldest_dated_completed =
-                Some((s.order, s.id.clone(), s.finished_or_best_effort()));
+            let mut id = self
+                .oldest_dated_completed
+                .take()
+                .map(|(_, id, _)| id)
+                .unwrap_or_default();
+            set(&mut id, s.id);
+            self.oldest_dated_completed = Some((s.order, id, s.finished_or_best_effort()));
         }
     }
 
@@ -209,8 +284,9 @@ impl SummaryFold {
 
 impl PageSink for SummaryFold {
     fn page(&mut self, page: Listing) {
+        self.ids.reserve(page.len());
         let mut position = self.position;
-        normalize_page(&page, &mut position, |s| self.add(&s));
+        normalize_page(&page, &mut position, |s| self.add_ref(&s));
         self.position = position;
     }
 }
@@ -420,6 +496,37 @@ mod tests {
         }
         assert_eq!(whole.total(), 7, "b is listed twice and counts once");
         assert_eq!(whole.latest.unwrap().id, "q");
+    }
+
+    #[test]
+    fn ids_are_remembered_compactly_and_never_confused() {
+        let atlas = "673e000000030000000001f3";
+        assert!(matches!(SeenId::of(atlas), SeenId::Atlas(_)));
+        let others = [
+            "673E000000030000000001F3",
+            "673e000000030000000001f",
+            "673e000000030000000001f30",
+            "673e000000030000000001g3",
+            "",
+        ];
+        for other in others {
+            assert!(matches!(SeenId::of(other), SeenId::Other(_)), "{other:?}");
+            assert_ne!(SeenId::of(other), SeenId::of(atlas), "{other:?}");
+        }
+        assert_ne!(
+            SeenId::of("000000000000000000000001"),
+            SeenId::of("000000000000000000000010")
+        );
+        let s = listing(&[
+            snap("673e000000030000000001f3", "FAILED", 10),
+            snap("673E000000030000000001F3", "FAILED", 10),
+            snap("673e000000030000000001f3", "FAILED", 10),
+        ]);
+        let mut fold = SummaryFold::new(BackupApi::Flex);
+        for snapshot in &s {
+            fold.add(snapshot);
+        }
+        assert_eq!(fold.finish().count(Status::Failed), 2);
     }
 
     #[test]

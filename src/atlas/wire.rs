@@ -557,10 +557,11 @@ impl Loose {
 
     pub(super) fn time(self) -> Result<Option<Timestamp>, SkipReason> {
         match self {
-            Loose::Text(t) => t.parse().map(Some).map_err(|_| SkipReason::BadDate),
-            Loose::Null => Ok(None),
-            _ => Err(SkipReason::BadDate),
+            Loose::Text(t) => LooseTime::text(&t),
+            Loose::Null => LooseTime::NULL,
+            _ => LooseTime::OTHER,
         }
+        .0
     }
 
     pub(super) fn unsigned(self) -> Result<Option<u64>, SkipReason> {
@@ -589,6 +590,153 @@ impl Loose {
     }
 }
 
+/// A time field read straight from the JSON value, without keeping its text: the one rule for
+/// time fields. Absent or null is no time, text must be an RFC 3339 time, and any other value
+/// is a bad date. [`Loose::time`] applies the same rule to a value already read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct LooseTime(pub(super) Result<Option<Timestamp>, SkipReason>);
+
+impl Default for LooseTime {
+    fn default() -> LooseTime {
+        LooseTime::NULL
+    }
+}
+
+impl LooseTime {
+    const NULL: LooseTime = LooseTime(Ok(None));
+    const OTHER: LooseTime = LooseTime(Err(SkipReason::BadDate));
+
+    fn text(text: &str) -> LooseTime {
+        LooseTime(parse_time(text).map(Some).map_err(|_| SkipReason::BadDate))
+    }
+
+    pub(super) fn time(self) -> Result<Option<Timestamp>, SkipReason> {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for LooseTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LooseTime;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<LooseTime, E> {
+                Ok(LooseTime::OTHER)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<LooseTime, E> {
+                Ok(LooseTime::OTHER)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<LooseTime, E> {
+                Ok(LooseTime::OTHER)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<LooseTime, E> {
+                Ok(LooseTime::OTHER)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LooseTime, E> {
+                Ok(LooseTime::text(v))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<LooseTime, E> {
+                Ok(LooseTime::NULL)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<LooseTime, E> {
+                Ok(LooseTime::NULL)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LooseTime, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(LooseTime::OTHER)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LooseTime, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(LooseTime::OTHER)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// Reads an RFC 3339 time exactly as `jiff::Timestamp::from_str` does, accepting and rejecting
+/// the same texts. The shape Atlas sends (`2026-11-22T02:04:51Z`, every time in the recorded
+/// exchanges; also with `.` and 1 to 9 fractional digits) is read directly, several times
+/// faster than jiff's general parser; anything else goes to jiff.
+pub(super) fn parse_time(text: &str) -> Result<Timestamp, jiff::Error> {
+    match atlas_time(text.as_bytes()) {
+        Some(time) => Ok(time),
+        None => text.parse(),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z` with a valid date and time in years 1 to 9998, or `None`
+/// for anything else (which jiff then decides, so `None` never means a rejection).
+fn atlas_time(b: &[u8]) -> Option<Timestamp> {
+    let (head, fraction) = (b.get(..19)?, b.get(19..b.len().checked_sub(1)?)?);
+    if b.last() != Some(&b'Z') || head[4] != b'-' || head[7] != b'-' || head[10] != b'T' {
+        return None;
+    }
+    if head[13] != b':' || head[16] != b':' {
+        return None;
+    }
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0_u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let (year, month, day) = (
+        number(&head[0..4])?,
+        number(&head[5..7])?,
+        number(&head[8..10])?,
+    );
+    let (hour, minute, second) = (
+        number(&head[11..13])?,
+        number(&head[14..16])?,
+        number(&head[17..19])?,
+    );
+    let nanos = match fraction {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            number(digits)? * 10_u32.pow(9 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    let valid = (1..=9998).contains(&year)
+        && (1..=12).contains(&month)
+        && (1..=days_in_month(year, month)).contains(&day)
+        && hour < 24
+        && minute < 60
+        && second < 60;
+    if !valid {
+        return None;
+    }
+    let seconds =
+        days_from_civil(year, month, day) * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Timestamp::new(seconds, i32::try_from(nanos).ok()?).ok()
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date of year 1 or later (H. Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y / 400;
+    let year_of_era = y - era * 400;
+    let m = i64::from(month);
+    let day_of_year = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 /// A tenant or flex snapshot, read leniently.
 #[doc(hidden)]
 #[derive(Deserialize)]
@@ -599,13 +747,13 @@ pub struct RawTenantSnapshot {
     #[serde(default)]
     status: Loose,
     #[serde(default)]
-    scheduled_time: Loose,
+    scheduled_time: LooseTime,
     #[serde(default)]
-    start_time: Loose,
+    start_time: LooseTime,
     #[serde(default)]
-    finish_time: Loose,
+    finish_time: LooseTime,
     #[serde(default)]
-    expiration: Loose,
+    expiration: LooseTime,
     #[serde(default, rename = "mongoDBVersion")]
     mongodb_version: Loose,
 }
@@ -640,9 +788,9 @@ pub struct RawDedicatedSnapshot {
     #[serde(default)]
     status: Loose,
     #[serde(default)]
-    created_at: Loose,
+    created_at: LooseTime,
     #[serde(default)]
-    expires_at: Loose,
+    expires_at: LooseTime,
     #[serde(default)]
     storage_size_bytes: Loose,
     #[serde(default)]
@@ -738,7 +886,7 @@ pub struct RawLegacySnapshot {
     #[serde(default)]
     created: Option<Lenient<RawBsonTimestamp>>,
     #[serde(default)]
-    expires: Loose,
+    expires: LooseTime,
     #[serde(default)]
     do_not_delete: Loose,
     #[serde(default)]
@@ -748,7 +896,7 @@ pub struct RawLegacySnapshot {
 #[derive(Deserialize)]
 struct RawBsonTimestamp {
     #[serde(default)]
-    date: Loose,
+    date: LooseTime,
     #[serde(default)]
     increment: Loose,
 }
@@ -1032,6 +1180,138 @@ mod tests {
                 "{json:?}"
             );
         }
+    }
+
+    /// Texts around the shape Atlas sends: valid and invalid dates (leap years, month ends,
+    /// years at the edges of jiff's range), times out of range, fractions of every length,
+    /// offsets, lowercase separators, and broken punctuation.
+    fn time_texts() -> Vec<String> {
+        let mut texts = Vec::new();
+        for year in [
+            "0000", "0001", "0004", "0100", "1600", "1700", "1900", "1969", "1970", "2000", "2024",
+            "2025", "2026", "2100", "2400", "9998", "9999", "999", "20266", "-001",
+        ] {
+            for month in [
+                "00", "01", "02", "03", "04", "06", "09", "11", "12", "13", "1",
+            ] {
+                for day in ["00", "01", "28", "29", "30", "31", "32"] {
+                    texts.push(format!("{year}-{month}-{day}T06:01:12Z"));
+                }
+            }
+        }
+        for time in [
+            "00:00:00",
+            "23:59:59",
+            "24:00:00",
+            "23:60:00",
+            "23:59:60",
+            "12:34:5",
+            "1:02:03",
+            "12-34-56",
+            "12:34:56.",
+            "12:34:56.1",
+            "12:34:56.12",
+            "12:34:56.123",
+            "12:34:56.123456",
+            "12:34:56.123456789",
+            "12:34:56.1234567890",
+            "12:34:56,5",
+            "12:34:56.x",
+            "12:34:56.+1",
+        ] {
+            for zone in ["Z", "z", "+00:00", "-05:30", "+23:59", "", "ZZ", " Z"] {
+                texts.push(format!("2026-11-22T{time}{zone}"));
+                texts.push(format!("2026-11-22t{time}{zone}"));
+                texts.push(format!("2026-11-22 {time}{zone}"));
+            }
+        }
+        for odd in [
+            "",
+            "Z",
+            "2026-11-22",
+            "2026-11-22T",
+            "2026-11-22T06:01:12",
+            "+2026-11-22T06:01:12Z",
+            "2026/11/22T06:01:12Z",
+            "2026-11-22T06:01:12Zx",
+            " 2026-11-22T06:01:12Z",
+            "2026-11-22T06:01:12Z ",
+            "２０２６-11-22T06:01:12Z",
+            "2026-1a-22T06:01:12Z",
+            "9999-12-30T22:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "-009999-01-02T01:59:59Z",
+            "0000-01-01T00:00:00Z",
+            "1970-01-01T00:00:00.000000001Z",
+            "yesterday",
+        ] {
+            texts.push(odd.to_owned());
+        }
+        texts
+    }
+
+    #[test]
+    fn times_are_read_exactly_as_jiff_reads_them() {
+        let texts = time_texts();
+        let mut direct = 0;
+        for text in &texts {
+            let jiff = text.parse::<Timestamp>().ok();
+            assert_eq!(parse_time(text).ok(), jiff, "{text:?}");
+            if let Some(time) = atlas_time(text.as_bytes()) {
+                assert_eq!(Some(time), jiff, "{text:?}");
+                direct += 1;
+            }
+        }
+        assert!(
+            direct > 300,
+            "the Atlas shape is read directly: {direct} of {}",
+            texts.len()
+        );
+        for text in [
+            "2024-02-29T23:59:59Z",
+            "2026-11-22T02:04:51.5Z",
+            "0001-01-01T00:00:00Z",
+        ] {
+            assert!(atlas_time(text.as_bytes()).is_some(), "{text}");
+        }
+    }
+
+    #[test]
+    fn times_on_every_day_of_four_centuries_are_read_as_jiff_reads_them() {
+        let mut day: Timestamp = "1900-01-01T00:00:00Z".parse().unwrap();
+        let end: Timestamp = "2300-01-01T00:00:00Z".parse().unwrap();
+        let step = jiff::SignedDuration::from_secs(86_400 + 3_661);
+        while day < end {
+            let text = day.to_string();
+            assert_eq!(atlas_time(text.as_bytes()), Some(day), "{text}");
+            day += step;
+        }
+    }
+
+    #[test]
+    fn a_time_field_of_any_other_type_is_a_bad_date_and_null_is_no_time() {
+        let page = decode::<TenantSnapshot>(
+            r#"{"results":[
+              {"id":"a","finishTime":null,"startTime":"2026-11-22T02:04:51.250Z"},
+              {"id":"b","finishTime":7},
+              {"id":"c","finishTime":["2026-11-22T02:04:51Z"]},
+              {"id":"d","finishTime":{"date":"2026-11-22T02:04:51Z"}},
+              {"id":"e","finishTime":"2026-02-29T02:04:51Z"},
+              {"id":"f","finishTime":"2026-11-22T02:04:51+01:00"}
+            ]}"#,
+        );
+        let ids: Vec<&str> = page.results.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["a", "f"]);
+        assert_eq!(page.results[0].finish_time, None);
+        assert_eq!(
+            page.results[0].start_time,
+            Some("2026-11-22T02:04:51.25Z".parse().unwrap())
+        );
+        assert_eq!(
+            page.results[1].finish_time,
+            Some("2026-11-22T01:04:51Z".parse().unwrap())
+        );
+        assert_eq!(page.skipped[SkipReason::BadDate.index()], 4);
     }
 
     #[test]
