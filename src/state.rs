@@ -136,7 +136,7 @@ impl ExporterState {
 }
 
 /// How many targets a chunk holds at least: its projects whole, so a project never spans two.
-const CHUNK_TARGETS: usize = 256;
+const CHUNK_TARGETS: usize = 128;
 
 /// The targets sorted by project id and cluster name (the order of every per-cluster series in
 /// /metrics), cut into chunks of whole projects, each with a counter of the publications in it.
