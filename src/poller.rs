@@ -29,6 +29,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::atlas::Pace;
+use crate::atlas::jobs::{ExportState, RestoreStatus};
 use crate::atlas::{AtlasClient, AtlasError, BackupApi, Reason, RequestObserver};
 use crate::clock::Clock;
 use crate::config::{AtlasConfig, Config, DiscoveryConfig, Flavor, WatchConfig};
@@ -42,7 +43,7 @@ use crate::state::{
     Backups, CycleReport, ExporterState, Jobs, PollError, PollOutcome, SharedState, TargetState,
 };
 use crate::summary::{ClusterSummary, FailureLedger, SummaryFold};
-use crate::target::{Kind, Target, TargetKey};
+use crate::target::{self, Kind, ProjectStrings, Target, TargetKey};
 
 /// What the poller keeps per target. At 10,000 clusters these records were the largest
 /// allocation (heaptrack: 13.6 MB, with a whole [`TargetState`] inline): the state is now the
@@ -330,6 +331,10 @@ pub struct Poller {
     by_project: HashMap<Arc<str>, Vec<usize>>,
     /// Whether cycles read the optional sources at all ([`Poller::set_optional_sources`]).
     optional_sources: bool,
+    /// The restore and export jobs of every cluster that lists none and never failed one:
+    /// one copy for all of them.
+    no_restores: Arc<Jobs<RestoreStatus>>,
+    no_exports: Arc<Jobs<ExportState>>,
 }
 
 impl Poller {
@@ -355,10 +360,12 @@ impl Poller {
         let client = factory.build(&config.atlas, &observer)?;
         let mut discovery = Discovery::new(config.discovery.clone());
         discovery.set_shard(config.shard);
+        let mut listed = config.targets();
+        target::share_project_strings(&mut listed);
         let mut poller = Poller {
             atlas: config.atlas.clone(),
             client,
-            listed: config.targets(),
+            listed,
             shard: config.shard,
             discovery,
             discovered_gone: false,
@@ -375,6 +382,8 @@ impl Poller {
             projects: HashMap::new(),
             by_project: HashMap::new(),
             optional_sources: true,
+            no_restores: Arc::new(Jobs::none()),
+            no_exports: Arc::new(Jobs::none()),
         };
         poller.set_targets(poller.discovery.targets(&poller.listed));
         poller.publish();
@@ -428,6 +437,7 @@ impl Poller {
             project.enable_all();
         }
         self.listed = accepted.targets;
+        target::share_project_strings(&mut self.listed);
         self.set_targets(self.discovery.targets(&self.listed));
         self.publish();
     }
@@ -442,13 +452,19 @@ impl Poller {
             .enumerate()
             .filter_map(|(i, r)| r.as_ref().map(|r| (r.state.target.key(), i)))
             .collect();
+        // A project's clusters share one copy of its id and name: those the records hold already.
+        let mut strings = ProjectStrings::new();
+        for r in old.iter().flatten() {
+            strings.know(&r.state.target);
+        }
         let now = tokio::time::Instant::now();
         let period = self.poll_interval;
         self.retired
             .retain(|_, (_, at)| now.saturating_duration_since(*at) < period);
         self.records = targets
             .into_iter()
-            .map(|t| {
+            .map(|mut t| {
+                strings.share(&mut t);
                 let kept = at.get(&t.key()).and_then(|&i| old[i].take());
                 match kept.or_else(|| self.revive(&t)) {
                     Some(mut r) if r.state.target.kind == t.kind => {
@@ -885,10 +901,11 @@ impl Poller {
                 let state = Arc::make_mut(&mut record.state);
                 state.sources_up.restores = Some(result.is_ok());
                 if let (Ok(summary), Some(failures_total)) = (result, failures_total) {
-                    state.restores = Some(Arc::new(Jobs {
+                    let jobs = Jobs {
                         summary,
                         failures_total,
-                    }));
+                    };
+                    state.restores = Some(jobs.shared(state.restores.as_ref(), &self.no_restores));
                 }
                 self.published.publish_target(i, Arc::clone(&record.state));
             }
@@ -903,10 +920,11 @@ impl Poller {
                 let state = Arc::make_mut(&mut record.state);
                 state.sources_up.exports = Some(result.is_ok());
                 if let (Ok(summary), Some(failures_total)) = (result, failures_total) {
-                    state.exports = Some(Arc::new(Jobs {
+                    let jobs = Jobs {
                         summary,
                         failures_total,
-                    }));
+                    };
+                    state.exports = Some(jobs.shared(state.exports.as_ref(), &self.no_exports));
                 }
                 self.published.publish_target(i, Arc::clone(&record.state));
             }

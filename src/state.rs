@@ -19,7 +19,7 @@ use arc_swap::ArcSwap;
 use jiff::Timestamp;
 
 use crate::atlas::alerts::BackupAlerts;
-use crate::atlas::jobs::{ExportState, RestoreStatus};
+use crate::atlas::jobs::{ExportState, JobState, RestoreStatus};
 use crate::atlas::{AtlasError, BackupApi, Reason};
 use crate::facts::{BackupPolicy, ClusterFacts};
 use crate::job_summary::JobsSummary;
@@ -269,12 +269,33 @@ pub struct TargetState {
 }
 
 /// One cluster's restore or export jobs, as of its last good listing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Jobs<S> {
     /// The listing's summary.
     pub summary: JobsSummary<S>,
     /// Distinct failed job ids seen by this process.
     pub failures_total: u64,
+}
+
+impl<S: JobState> Jobs<S> {
+    /// The jobs of a listing as the `Arc` a state holds: `held` itself when it says the same
+    /// (a cluster whose jobs did not change keeps its copy), `none` when the listing is empty
+    /// and nothing failed (most clusters: one copy for all of them), a new one otherwise.
+    pub fn shared(self, held: Option<&Arc<Jobs<S>>>, none: &Arc<Jobs<S>>) -> Arc<Jobs<S>> {
+        match held {
+            Some(held) if **held == self => Arc::clone(held),
+            _ if **none == self => Arc::clone(none),
+            _ => Arc::new(self),
+        }
+    }
+
+    /// No jobs listed, none failed.
+    pub fn none() -> Jobs<S> {
+        Jobs {
+            summary: JobsSummary::default(),
+            failures_total: 0,
+        }
+    }
 }
 
 /// Whether the last read of each optional source answered (`None`: none was tried, or the
@@ -399,6 +420,31 @@ mod tests {
     /// at 10,000 clusters each 8 bytes here are 80 KB at rest and per cycle. It was 432 bytes
     /// before the rarely set parts (the last error, the error counters) were boxed; a field
     /// that makes it grow past this bound should be boxed or shared instead.
+    #[test]
+    fn jobs_that_say_the_same_share_one_copy() {
+        let none = Arc::new(Jobs::<RestoreStatus>::none());
+        let empty = Jobs::none().shared(None, &none);
+        assert!(
+            Arc::ptr_eq(&empty, &none),
+            "an empty listing shares the one copy"
+        );
+        let failed = Jobs::<RestoreStatus> {
+            summary: JobsSummary::default(),
+            failures_total: 1,
+        };
+        let held = failed.clone().shared(None, &none);
+        assert!(!Arc::ptr_eq(&held, &none));
+        let again = failed.clone().shared(Some(&held), &none);
+        assert!(Arc::ptr_eq(&again, &held), "unchanged jobs keep their copy");
+        let changed = Jobs::<RestoreStatus> {
+            failures_total: 2,
+            ..failed
+        };
+        let new = changed.clone().shared(Some(&held), &none);
+        assert_eq!(*new, changed);
+        assert!(!Arc::ptr_eq(&new, &held));
+    }
+
     #[test]
     fn a_target_state_stays_small_inline() {
         let size = std::mem::size_of::<TargetState>();
