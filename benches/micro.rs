@@ -471,7 +471,7 @@ fn rendering(c: &mut Criterion) {
                     let published = state.load();
                     next = (next + 7919) % clusters;
                     if let Some(target) = published.target(next) {
-                        published.publish_target(next, (*target).clone());
+                        published.publish_target(next, Arc::new((*target).clone()));
                     }
                     metrics.gzip_blocking().unwrap()
                 })

@@ -5,6 +5,9 @@
 //! poll publishes its result by swapping its own cell, so publishing one target costs the same
 //! whatever the number of clusters, and a reader sees each target's latest result as soon as
 //! its poll ends. Readers never lock: [`ExporterState::targets`] loads each cell atomically.
+//! A cell holds the very `Arc` the poller keeps for the target and builds the next state from
+//! (clone-on-write): each target's state exists once at rest, a second time only while a
+//! reader still holds the one a poll replaced.
 //! The cycle-level facts change by swapping in a new [`ExporterState`] that shares the cells.
 
 use std::ops::Range;
@@ -16,7 +19,7 @@ use arc_swap::ArcSwap;
 use jiff::Timestamp;
 
 use crate::atlas::alerts::BackupAlerts;
-use crate::atlas::jobs::{ExportState, RestoreStatus};
+use crate::atlas::jobs::{ExportState, JobState, RestoreStatus};
 use crate::atlas::{AtlasError, BackupApi, Reason};
 use crate::facts::{BackupPolicy, ClusterFacts};
 use crate::job_summary::JobsSummary;
@@ -65,9 +68,15 @@ impl Default for ExporterState {
 impl ExporterState {
     /// A state of these targets, not ready, with no cycle yet.
     pub fn new(targets: Vec<TargetState>) -> ExporterState {
+        ExporterState::of_shared(targets.into_iter().map(Arc::new).collect())
+    }
+
+    /// A state whose cells start with these states themselves, not copies: the poller keeps
+    /// the same `Arc`s, so each target's state exists once.
+    pub fn of_shared(targets: Vec<Arc<TargetState>>) -> ExporterState {
         let order = Arc::new(Order::new(&targets));
         ExporterState {
-            targets: targets.into_iter().map(ArcSwap::from_pointee).collect(),
+            targets: targets.into_iter().map(ArcSwap::new).collect(),
             order,
             last_cycle: None,
             ready: false,
@@ -116,10 +125,11 @@ impl ExporterState {
     }
 
     /// Publishes one target's new state in its own cell, then counts the change in its
-    /// chunk; an index past the end does nothing.
-    pub fn publish_target(&self, index: usize, state: TargetState) {
+    /// chunk; an index past the end does nothing. The cell takes the `Arc` itself: the caller
+    /// may keep it to build the next state from (clone-on-write), with no copy at rest.
+    pub fn publish_target(&self, index: usize, state: Arc<TargetState>) {
         if let Some(cell) = self.targets.get(index) {
-            cell.store(Arc::new(state));
+            cell.store(state);
             self.order.changed(index);
         }
     }
@@ -158,7 +168,7 @@ pub struct Order {
 }
 
 impl Order {
-    fn new(targets: &[TargetState]) -> Order {
+    fn new(targets: &[Arc<TargetState>]) -> Order {
         let mut sorted: Vec<u32> = (0..targets.len() as u32).collect();
         let key = |i: &u32| {
             let t = &targets[*i as usize].target;
@@ -237,8 +247,9 @@ pub struct TargetState {
     pub last_poll: Option<PollOutcome>,
     /// When a poll last succeeded.
     pub last_success: Option<Timestamp>,
-    /// Failed polls by [`Reason`] (indexed like [`Reason::ALL`]).
-    pub errors_total: [u64; Reason::COUNT],
+    /// Failed polls by [`Reason`] (indexed like [`Reason::ALL`]); `None` until the first
+    /// failure, as most targets never fail: boxed, it costs 8 bytes inline instead of 80.
+    errors_total: Option<Box<[u64; Reason::COUNT]>>,
     /// What the cluster resource says (type, paused, backups on); `None` until read.
     pub facts: Option<ClusterFacts>,
     /// The backup policy the cluster is judged against; `None` until read, and for kinds
@@ -258,12 +269,33 @@ pub struct TargetState {
 }
 
 /// One cluster's restore or export jobs, as of its last good listing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Jobs<S> {
     /// The listing's summary.
     pub summary: JobsSummary<S>,
     /// Distinct failed job ids seen by this process.
     pub failures_total: u64,
+}
+
+impl<S: JobState> Jobs<S> {
+    /// The jobs of a listing as the `Arc` a state holds: `held` itself when it says the same
+    /// (a cluster whose jobs did not change keeps its copy), `none` when the listing is empty
+    /// and nothing failed (most clusters: one copy for all of them), a new one otherwise.
+    pub fn shared(self, held: Option<&Arc<Jobs<S>>>, none: &Arc<Jobs<S>>) -> Arc<Jobs<S>> {
+        match held {
+            Some(held) if **held == self => Arc::clone(held),
+            _ if **none == self => Arc::clone(none),
+            _ => Arc::new(self),
+        }
+    }
+
+    /// No jobs listed, none failed.
+    pub fn none() -> Jobs<S> {
+        Jobs {
+            summary: JobsSummary::default(),
+            failures_total: 0,
+        }
+    }
 }
 
 /// Whether the last read of each optional source answered (`None`: none was tried, or the
@@ -287,7 +319,7 @@ impl TargetState {
             backups: None,
             last_poll: None,
             last_success: None,
-            errors_total: [0; Reason::COUNT],
+            errors_total: None,
             facts: None,
             policy: None,
             schedule_up: None,
@@ -311,7 +343,15 @@ impl TargetState {
 
     /// Failed polls with this reason.
     pub fn errors(&self, reason: Reason) -> u64 {
-        self.errors_total[reason.index()]
+        self.errors_total
+            .as_ref()
+            .map_or(0, |errors| errors[reason.index()])
+    }
+
+    /// Counts one more failed poll with this reason.
+    pub fn count_error(&mut self, reason: Reason) {
+        self.errors_total
+            .get_or_insert_with(|| Box::new([0; Reason::COUNT]))[reason.index()] += 1;
     }
 }
 
@@ -331,8 +371,9 @@ pub struct PollOutcome {
     pub at: Timestamp,
     /// How long it took, all pages.
     pub duration: Duration,
-    /// Why it failed; `None` when it succeeded.
-    pub error: Option<PollError>,
+    /// Why it failed; `None` when it succeeded. Boxed: its strings are 80 bytes inline, and
+    /// most polls succeed.
+    pub error: Option<Box<PollError>>,
 }
 
 /// A failed poll, as the landing page and logs show it.
@@ -369,4 +410,44 @@ pub struct ReloadStatus {
     pub successful: bool,
     /// When a config was last loaded successfully (at start, or by a reload).
     pub last_success: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every target's state lives on the heap once, and a poll copies it to publish the next:
+    /// at 10,000 clusters each 8 bytes here are 80 KB at rest and per cycle. It was 432 bytes
+    /// before the rarely set parts (the last error, the error counters) were boxed; a field
+    /// that makes it grow past this bound should be boxed or shared instead.
+    #[test]
+    fn jobs_that_say_the_same_share_one_copy() {
+        let none = Arc::new(Jobs::<RestoreStatus>::none());
+        let empty = Jobs::none().shared(None, &none);
+        assert!(
+            Arc::ptr_eq(&empty, &none),
+            "an empty listing shares the one copy"
+        );
+        let failed = Jobs::<RestoreStatus> {
+            summary: JobsSummary::default(),
+            failures_total: 1,
+        };
+        let held = failed.clone().shared(None, &none);
+        assert!(!Arc::ptr_eq(&held, &none));
+        let again = failed.clone().shared(Some(&held), &none);
+        assert!(Arc::ptr_eq(&again, &held), "unchanged jobs keep their copy");
+        let changed = Jobs::<RestoreStatus> {
+            failures_total: 2,
+            ..failed
+        };
+        let new = changed.clone().shared(Some(&held), &none);
+        assert_eq!(*new, changed);
+        assert!(!Arc::ptr_eq(&new, &held));
+    }
+
+    #[test]
+    fn a_target_state_stays_small_inline() {
+        let size = std::mem::size_of::<TargetState>();
+        assert!(size <= 288, "TargetState is {size} bytes");
+    }
 }

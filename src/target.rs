@@ -6,6 +6,7 @@
 //! The rules for Atlas ids and cluster names live here too, the one place the config checks,
 //! the command-line arguments and the simulator's routes all take them from.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -180,6 +181,55 @@ impl Target {
     }
 }
 
+/// One copy of each project's id and name for many targets: a project's clusters (often
+/// dozens) then share two strings instead of holding two each, as the config's targets
+/// otherwise do (each is built from the config's project on its own).
+#[derive(Debug, Default)]
+pub struct ProjectStrings {
+    strings: HashSet<Arc<str>>,
+}
+
+impl ProjectStrings {
+    /// Strings that share nothing yet.
+    pub fn new() -> ProjectStrings {
+        ProjectStrings::default()
+    }
+
+    /// Takes `target`'s project strings as the ones to share, where none is known yet.
+    pub fn know(&mut self, target: &Target) {
+        self.one(&target.project_id);
+        if let Some(name) = &target.project_name {
+            self.one(name);
+        }
+    }
+
+    /// Points `target`'s project id and name at the copies known, after knowing its own.
+    pub fn share(&mut self, target: &mut Target) {
+        target.project_id = self.one(&target.project_id);
+        if let Some(name) = &target.project_name {
+            target.project_name = Some(self.one(name));
+        }
+    }
+
+    fn one(&mut self, s: &Arc<str>) -> Arc<str> {
+        match self.strings.get(&**s) {
+            Some(known) => Arc::clone(known),
+            None => {
+                self.strings.insert(Arc::clone(s));
+                Arc::clone(s)
+            }
+        }
+    }
+}
+
+/// Makes the targets of each project share one copy of its id and name ([`ProjectStrings`]).
+pub fn share_project_strings(targets: &mut [Target]) {
+    let mut strings = ProjectStrings::new();
+    for target in targets {
+        strings.share(target);
+    }
+}
+
 /// Project id and cluster name: what makes two targets the same.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TargetKey {
@@ -256,6 +306,37 @@ pub fn check_cluster_name(s: &str) -> Result<(), ClusterNameProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_targets_of_a_project_share_its_strings() {
+        let target = |cluster: &str| Target {
+            project_id: "5b69d0349b15c62cdfc38b78".into(),
+            project_name: Some("prod".into()),
+            cluster_name: cluster.into(),
+            cluster_id: None,
+            kind: Kind::Auto,
+        };
+        let mut targets = vec![target("a"), target("b")];
+        let before = targets.clone();
+        share_project_strings(&mut targets);
+        assert_eq!(targets, before, "the same values");
+        assert!(Arc::ptr_eq(&targets[0].project_id, &targets[1].project_id));
+        let names: Vec<_> = targets
+            .iter()
+            .flat_map(|t| t.project_name.clone())
+            .collect();
+        assert!(Arc::ptr_eq(&names[0], &names[1]));
+        assert!(!Arc::ptr_eq(
+            &targets[0].cluster_name,
+            &targets[1].cluster_name
+        ));
+
+        let mut strings = ProjectStrings::new();
+        strings.know(&targets[0]);
+        let mut later = target("c");
+        strings.share(&mut later);
+        assert!(Arc::ptr_eq(&later.project_id, &targets[0].project_id));
+    }
 
     #[test]
     fn kinds_round_trip_through_their_config_spelling() {

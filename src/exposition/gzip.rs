@@ -422,7 +422,7 @@ mod tests {
         assert_eq!(scrape(101_000), line(101));
         state.publish_target(
             0,
-            target_finished_at(t0 + jiff::SignedDuration::from_secs(50)),
+            Arc::new(target_finished_at(t0 + jiff::SignedDuration::from_secs(50))),
         );
         assert_eq!(
             scrape(101_500),
