@@ -25,7 +25,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use atlas_snapshot_exporter::simulator::{
     HistoryOptions, Scenario, SimCluster, SimKind, SimProject, Simulator, Stats, daily_history,
@@ -153,15 +153,20 @@ fn scenario(clusters: usize, latency: Duration) -> (Scenario, Plan) {
     (scenario, plan)
 }
 
+/// How long the run waits for one poll cycle's end.
+const CYCLE_DEADLINE: Duration = Duration::from_secs(3600);
+
 /// What was seen at the end of one poll cycle.
 #[derive(Clone, Debug)]
 struct Cycle {
     /// Requests and 401s the simulator received during the cycle.
     requests: u64,
+    /// Of them, the snapshot listing pages.
+    snapshot_pages: u64,
     unauthorized: u64,
     /// `atlas_snapshot_exporter_poll_cycle_duration_seconds` once the cycle was published.
     duration: Duration,
-    /// Exporter CPU during the cycle, less the scrape that read the gauges.
+    /// Exporter CPU from the previous cycle's end to this one's (cycles run back to back).
     cpu: Duration,
     rss_kib: u64,
     /// Whether `/metrics` was scraped in a loop during this cycle.
@@ -185,52 +190,13 @@ struct Report {
     nginx_wrk: [Wrk; 2],
 }
 
-/// A gauge's value in an exposition.
-fn gauge(body: &str, name: &str) -> Option<f64> {
-    body.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-}
-
-/// Snapshot listing pages served: what a cycle is counted by. The optional sources' listings
-/// (open alerts every cycle, restore jobs hourly) are requests too, but no measure of cycles.
+/// Snapshot listing pages served. The optional sources' listings (open alerts every cycle,
+/// restore jobs hourly) are requests too, counted apart.
 fn snapshot_pages(stats: &Stats) -> u64 {
     ["flex_list", "dedicated_list"]
         .iter()
         .map(|route| stats.by_route.get(*route).copied().unwrap_or(0))
         .sum()
-}
-
-/// Waits until the simulator has served `pages` snapshot listing pages in all.
-async fn pages_reach(sim: &Simulator, pages: u64) -> Stats {
-    let deadline = Instant::now() + Duration::from_secs(3600);
-    loop {
-        let stats = sim.stats();
-        if snapshot_pages(&stats) >= pages {
-            return stats;
-        }
-        assert!(Instant::now() < deadline, "no poll cycle within an hour");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Scrapes until `last_poll_cycle_timestamp_seconds` moves past `previous`; its new value and
-/// the cycle duration gauge.
-async fn published(client: &reqwest::Client, url: &str, previous: f64) -> (f64, f64) {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let body = load::get(client, url, false).await.unwrap();
-        let body = String::from_utf8(body).unwrap();
-        if let Some(at) = gauge(
-            &body,
-            "atlas_snapshot_exporter_last_poll_cycle_timestamp_seconds",
-        ) && at > previous
-        {
-            let took = gauge(&body, "atlas_snapshot_exporter_poll_cycle_duration_seconds");
-            return (at, took.unwrap_or(0.0));
-        }
-        assert!(Instant::now() < deadline, "no published poll cycle");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Every cluster's `atlas_snapshot_target_up` series: how many clusters are exported, and how
@@ -263,7 +229,7 @@ async fn measure(n: usize, args: &Args) -> Report {
     let config = exporter::write_config(dir.path(), &scenario, &sim.base_url(), args.interval);
     drop(scenario);
     let ticks = exporter::clock_ticks();
-    let running = Running::spawn(&config);
+    let mut running = Running::spawn(&config);
     let pid = running.pid();
     let metrics = format!("{}/metrics", running.url);
     let client = load::client();
@@ -277,8 +243,6 @@ async fn measure(n: usize, args: &Args) -> Report {
 
     let mut cycles = Vec::new();
     let mut before = (Stats::default(), Sample::default());
-    let mut last_published = 0.0;
-    let mut gauge_cpu = Duration::ZERO;
     for k in 1..=args.cycles {
         if k == *scraped.start() {
             let (stop, done, failed, url) = (
@@ -298,26 +262,26 @@ async fn measure(n: usize, args: &Args) -> Report {
                 }
             }));
         }
-        let stats = pages_reach(&sim, plan.pages * k as u64).await;
-        let at_end = exporter::sample(pid, ticks);
+        let took = tokio::time::timeout(CYCLE_DEADLINE, running.cycles.recv())
+            .await
+            .expect("no poll cycle within an hour")
+            .expect("the exporter's log ended");
+        let (stats, at_end) = (sim.stats(), exporter::sample(pid, ticks));
         if k == *scraped.end() {
             stop.store(true, Ordering::Relaxed);
             if let Some(task) = scraper.take() {
                 task.await.unwrap();
             }
         }
-        let (published_at, took) = published(&client, &metrics, last_published).await;
-        last_published = published_at;
-        let after_gauges = exporter::sample(pid, ticks);
         cycles.push(Cycle {
             requests: stats.requests - before.0.requests,
+            snapshot_pages: snapshot_pages(&stats) - snapshot_pages(&before.0),
             unauthorized: stats.unauthorized - before.0.unauthorized,
             duration: Duration::from_secs_f64(took),
-            cpu: (at_end.cpu - before.1.cpu).saturating_sub(gauge_cpu),
+            cpu: at_end.cpu - before.1.cpu,
             rss_kib: at_end.rss_kib,
             scraped: scraped.contains(&k),
         });
-        gauge_cpu = after_gauges.cpu.saturating_sub(at_end.cpu);
         before = (stats, at_end);
         eprintln!("{n} clusters: cycle {k} of {} done", args.cycles);
     }
@@ -425,10 +389,15 @@ fn print_table(r: &Report, args: &Args) {
     println!("| figure | exporter | compared with | ratio |");
     println!("|---|---:|---:|---:|");
     println!(
-        "| requests per cycle (first; later) | {}; {} | pages: {} | |",
+        "| snapshot listing requests per cycle (first; later) | {}; {} | pages: {} | |",
+        r.cycles[0].snapshot_pages,
+        min_max(later.iter().map(|c| c.snapshot_pages)),
+        p.pages
+    );
+    println!(
+        "| all requests per cycle (first; later) | {}; {} | pages, plus facts and schedules (first), alerts (every cycle), restore jobs (hourly) | |",
         r.cycles[0].requests,
         min_max(later.iter().map(|c| c.requests)),
-        p.pages
     );
     println!(
         "| 401s per cycle (first; later) | {}; {} | 0 after the first | |",

@@ -568,6 +568,18 @@ impl Poller {
             self.observer.cycle_finished();
             self.published = self.published.with_cycle(last_cycle, true);
             self.shared.store(Arc::new(self.published.clone()));
+            let up = self
+                .records
+                .iter()
+                .filter(|r| r.state.up() == Some(true))
+                .count();
+            tracing::info!(
+                duration_seconds = started.elapsed().as_secs_f64(),
+                targets = self.records.len(),
+                up,
+                down = self.records.len() - up,
+                "poll cycle finished"
+            );
         }
     }
 

@@ -1560,6 +1560,30 @@ async fn an_unfinished_dedicated_snapshot_without_created_at_is_the_latest_never
     );
 }
 
+/// One info line per cycle says the exporter is working, and how many targets are down.
+#[tokio::test]
+async fn each_poll_cycle_logs_one_line_with_its_targets_up_and_down() {
+    let (logs, _guard) = CapturedLogs::start();
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("f1", healthy(1, 8)))
+            .with_cluster(flex("f2", healthy(2, 8)))
+            .with_cluster(flex("broken", healthy(3, 8))),
+    ]))
+    .start()
+    .await;
+    h.sim.set_fault(P1, "broken", Some(Fault::ServerError));
+    h.cycle().await;
+    h.cycle().await;
+    let lines = logs.lines_with(&["poll cycle finished"]);
+    assert_eq!(lines.len(), 2, "one line a cycle: {lines:?}");
+    for line in &lines {
+        assert!(line.contains("INFO"), "{line}");
+        assert!(line.contains("targets=3 up=2 down=1"), "{line}");
+        assert!(line.contains("duration_seconds="), "{line}");
+    }
+}
+
 #[tokio::test]
 async fn a_sunset_header_is_exported_per_endpoint_and_logged_once() {
     let (logs, _guard) = CapturedLogs::start();

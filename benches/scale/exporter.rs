@@ -67,6 +67,9 @@ pub struct Running {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
+    /// The `duration_seconds` of each `poll cycle finished` log line, as it is logged: how the
+    /// run sees a cycle end without scraping.
+    pub cycles: tokio::sync::mpsc::UnboundedReceiver<f64>,
 }
 
 impl Running {
@@ -86,6 +89,7 @@ impl Running {
             .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        let (cycle_tx, cycles) = tokio::sync::mpsc::unbounded_channel();
         // Reads the log to its end (so the child never blocks on a full pipe) and hands over
         // the address once; warnings and errors are echoed, since they mean the run is off.
         // Until then every line is kept, to say why if the child gives up.
@@ -97,6 +101,8 @@ impl Running {
                 if let Some(address) = logged_address(&line) {
                     listening = true;
                     let _ = tx.send(Ok(address));
+                } else if let Some(took) = logged_cycle(&line) {
+                    let _ = cycle_tx.send(took);
                 } else if !listening {
                     early.push_str(&line);
                     early.push('\n');
@@ -116,6 +122,7 @@ impl Running {
         Running {
             child,
             url: format!("http://{address}"),
+            cycles,
         }
     }
 
@@ -140,6 +147,16 @@ fn logged_address(line: &str) -> Option<SocketAddr> {
     line.split_whitespace()
         .find_map(|field| field.strip_prefix("address="))
         .and_then(|a| a.trim_matches('"').parse().ok())
+}
+
+/// The `duration_seconds` of a `poll cycle finished` logfmt line.
+fn logged_cycle(line: &str) -> Option<f64> {
+    if !line.contains("poll cycle finished") {
+        return None;
+    }
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix("duration_seconds="))
+        .and_then(|d| d.parse().ok())
 }
 
 /// One reading of the child's `/proc` files.
