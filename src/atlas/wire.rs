@@ -7,6 +7,9 @@
 //! (a bad date, no id) is left out and counted by [`SkipReason`] instead of failing the
 //! listing, unknown fields are skipped without being stored, and the number of items one
 //! page may hold is capped, so decoding a page takes memory in proportion to what it keeps.
+//! Tenant, flex and dedicated snapshots can also be read by [`decode_page_borrowed`], their
+//! texts borrowed from the body ([`TenantSnapshotRef`], [`DedicatedSnapshotRef`]) under the same
+//! rules: the owned items are the borrowed ones with their texts copied.
 
 use std::borrow::Cow;
 use std::cell::Cell;
