@@ -1,4 +1,5 @@
-//! Micro benchmarks of the hot paths: decoding a listing page, summarising a listing, rendering
+//! Micro benchmarks of the hot paths: decoding a listing page (and, as the poller does, decoding
+//! it borrowing from the body and folding it into a summary), summarising a listing, rendering
 //! `/metrics` and the landing page, each beside a floor that does the least the same job could
 //! (reading the same JSON into `IgnoredAny`; copying the same bytes), with the bytes each one
 //! allocates.
@@ -30,9 +31,10 @@ use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
-use atlas_snapshot_exporter::atlas::client::PageSink;
+use atlas_snapshot_exporter::atlas::client::{ListingPage, PageSink};
 use atlas_snapshot_exporter::atlas::wire::{
-    DedicatedSnapshot, LegacySnapshot, ListItem, TenantSnapshot, decode_page,
+    DedicatedSnapshot, DedicatedSnapshotRef, LegacySnapshot, ListItem, PageItem, TenantSnapshot,
+    TenantSnapshotRef, decode_page, decode_page_borrowed,
 };
 use atlas_snapshot_exporter::atlas::{BackupApi, Listing, Operation};
 use atlas_snapshot_exporter::clock::{Clock, FixedClock};
@@ -43,7 +45,7 @@ use atlas_snapshot_exporter::metrics::Metrics;
 use atlas_snapshot_exporter::state::{
     Backups, CycleReport, DiscoveryReport, ExporterState, PollOutcome, ReloadStatus, TargetState,
 };
-use atlas_snapshot_exporter::summary::SummaryFold;
+use atlas_snapshot_exporter::summary::{ClusterSummary, SummaryFold};
 use atlas_snapshot_exporter::target::{Kind, Target};
 
 #[global_allocator]
@@ -200,16 +202,29 @@ fn legacy_body(seed: u64, items: usize) -> Vec<u8> {
     )
 }
 
-/// One kind of listing: its page body and how to read it into a [`Listing`].
+/// One kind of listing: its page body, how to read it into a [`Listing`], and, for the kinds
+/// the poller folds from the body, how it does that (decode borrowing, then fold).
 struct Kind4 {
     name: &'static str,
     api: BackupApi,
     body: Vec<u8>,
     decode: fn(&[u8]) -> Listing,
+    decode_and_fold: Option<fn(&[u8]) -> ClusterSummary>,
 }
 
 fn decode<T: ListItem>(body: &[u8]) -> Vec<T> {
     decode_page::<T>(body, PAGE_ITEMS).unwrap().results
+}
+
+fn decode_borrowed<'de, T: PageItem<'de>>(body: &'de [u8]) -> Vec<T> {
+    decode_page_borrowed::<T>(body, PAGE_ITEMS).unwrap().results
+}
+
+/// The poll path: a page decoded borrowing from its body and folded where it lies.
+fn fold_borrowed(api: BackupApi, page: ListingPage<'_>) -> ClusterSummary {
+    let mut fold = SummaryFold::new(api);
+    fold.borrowed_page(page);
+    fold.finish()
 }
 
 fn kinds() -> Vec<Kind4> {
@@ -219,29 +234,42 @@ fn kinds() -> Vec<Kind4> {
             api: BackupApi::Tenant,
             body: tenant_like_body(1, PAGE_ITEMS, false),
             decode: |b| Listing::Tenant(decode::<TenantSnapshot>(b)),
+            decode_and_fold: Some(|b| {
+                let page = ListingPage::Tenant(decode_borrowed::<TenantSnapshotRef<'_>>(b));
+                fold_borrowed(BackupApi::Tenant, page)
+            }),
         },
         Kind4 {
             name: "flex",
             api: BackupApi::Flex,
             body: tenant_like_body(2, PAGE_ITEMS, true),
             decode: |b| Listing::Flex(decode::<TenantSnapshot>(b)),
+            decode_and_fold: Some(|b| {
+                let page = ListingPage::Flex(decode_borrowed::<TenantSnapshotRef<'_>>(b));
+                fold_borrowed(BackupApi::Flex, page)
+            }),
         },
         Kind4 {
             name: "dedicated",
             api: BackupApi::Dedicated,
             body: dedicated_body(3, PAGE_ITEMS),
             decode: |b| Listing::Dedicated(decode::<DedicatedSnapshot>(b)),
+            decode_and_fold: Some(|b| {
+                let page = ListingPage::Dedicated(decode_borrowed::<DedicatedSnapshotRef<'_>>(b));
+                fold_borrowed(BackupApi::Dedicated, page)
+            }),
         },
         Kind4 {
             name: "legacy",
             api: BackupApi::Legacy,
             body: legacy_body(4, PAGE_ITEMS),
             decode: |b| Listing::Legacy(decode::<LegacySnapshot>(b)),
+            decode_and_fold: None,
         },
     ]
 }
 
-fn summarise(api: BackupApi, listing: Listing) -> atlas_snapshot_exporter::summary::ClusterSummary {
+fn summarise(api: BackupApi, listing: Listing) -> ClusterSummary {
     let mut fold = SummaryFold::new(api);
     fold.page(listing);
     fold.finish()
@@ -276,6 +304,21 @@ fn decoding(c: &mut Criterion) {
         group.bench_function(format!("{}/floor: IgnoredAny", kind.name), |b| {
             b.iter(|| serde_json::from_slice::<IgnoredAny>(black_box(&kind.body)).unwrap())
         });
+        if let Some(decode_and_fold) = kind.decode_and_fold {
+            let listing = (kind.decode)(&kind.body);
+            assert_eq!(
+                decode_and_fold(&kind.body),
+                summarise(kind.api, listing),
+                "{}",
+                kind.name
+            );
+            group.bench_function(format!("{}/decode and fold", kind.name), |b| {
+                b.iter(|| decode_and_fold(black_box(&kind.body)))
+            });
+            report_alloc(&format!("decode and fold {}", kind.name), || {
+                decode_and_fold(&kind.body)
+            });
+        }
         println!("size {}: {} bytes", kind.name, kind.body.len());
         report_alloc(&format!("decode {}", kind.name), || {
             (kind.decode)(&kind.body)

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use crate::atlas::client::ListingPage;
 use crate::atlas::wire::{DedicatedSnapshot, LegacySnapshot, TenantSnapshot};
 use crate::atlas::{Listing, OneSnapshot};
 
@@ -225,8 +226,8 @@ impl<'a> SnapshotRef<'a> {
         }
     }
 
-    fn from_tenant(s: &'a TenantSnapshot) -> SnapshotRef<'a> {
-        let status_text = status_text(s.status.as_deref());
+    fn from_tenant<S: AsRef<str>>(s: &'a TenantSnapshot<S>) -> SnapshotRef<'a> {
+        let status_text = status_text(s.status.as_ref().map(AsRef::as_ref));
         let duration = match (s.start_time, s.finish_time) {
             (Some(start), Some(finish)) if finish >= start => {
                 Duration::try_from(finish.duration_since(start)).ok()
@@ -234,7 +235,7 @@ impl<'a> SnapshotRef<'a> {
             _ => None,
         };
         SnapshotRef {
-            id: &s.id,
+            id: s.id.as_ref(),
             status: Status::from_tenant(&status_text),
             status_text,
             order: OrderKey {
@@ -252,10 +253,13 @@ impl<'a> SnapshotRef<'a> {
     }
 
     /// `position` is the snapshot's place in its listing: it orders undated snapshots.
-    fn from_dedicated(s: &'a DedicatedSnapshot, position: usize) -> SnapshotRef<'a> {
-        let status_text = status_text(s.status.as_deref());
+    fn from_dedicated<S: AsRef<str>>(
+        s: &'a DedicatedSnapshot<S>,
+        position: usize,
+    ) -> SnapshotRef<'a> {
+        let status_text = status_text(s.status.as_ref().map(AsRef::as_ref));
         SnapshotRef {
-            id: &s.id,
+            id: s.id.as_ref(),
             status: Status::from_dedicated(&status_text),
             status_text,
             order: OrderKey {
@@ -303,18 +307,18 @@ impl<'a> SnapshotRef<'a> {
 }
 
 /// How many distinct names a list holds.
-fn distinct_count(names: &[String]) -> u32 {
+fn distinct_count<S: AsRef<str>>(names: &[S]) -> u32 {
     // Copy-region lists are a handful of names: comparing them pairwise needs no set.
     let distinct = if names.len() <= 16 {
         names
             .iter()
             .enumerate()
-            .filter(|&(i, name)| !names[..i].contains(name))
+            .filter(|&(i, name)| !names[..i].iter().any(|n| n.as_ref() == name.as_ref()))
             .count()
     } else {
         names
             .iter()
-            .map(String::as_str)
+            .map(AsRef::as_ref)
             .collect::<HashSet<&str>>()
             .len()
     };
@@ -339,22 +343,48 @@ pub fn normalize(listing: &Listing) -> Vec<Snapshot> {
 pub fn normalize_page<'a>(
     page: &'a Listing,
     position: &mut usize,
-    mut each: impl FnMut(SnapshotRef<'a>),
+    each: impl FnMut(SnapshotRef<'a>),
 ) {
     match page {
-        Listing::Tenant(v) | Listing::Flex(v) => {
-            v.iter().map(SnapshotRef::from_tenant).for_each(&mut each);
+        Listing::Tenant(v) | Listing::Flex(v) => tenant_page(v, position, each),
+        Listing::Dedicated(v) => dedicated_page(v, position, each),
+        Listing::Legacy(v) => {
+            v.iter().map(SnapshotRef::from_legacy).for_each(each);
+            *position += v.len();
         }
-        Listing::Dedicated(v) => {
-            for s in v {
-                each(SnapshotRef::from_dedicated(s, *position));
-                *position += 1;
-            }
-            return;
-        }
-        Listing::Legacy(v) => v.iter().map(SnapshotRef::from_legacy).for_each(&mut each),
     }
+}
+
+/// [`normalize_page`] of a page still borrowing from its response body: the same snapshots.
+pub fn normalize_borrowed_page<'a>(
+    page: &'a ListingPage<'_>,
+    position: &mut usize,
+    each: impl FnMut(SnapshotRef<'a>),
+) {
+    match page {
+        ListingPage::Tenant(v) | ListingPage::Flex(v) => tenant_page(v, position, each),
+        ListingPage::Dedicated(v) => dedicated_page(v, position, each),
+    }
+}
+
+fn tenant_page<'a, S: AsRef<str>>(
+    page: &'a [TenantSnapshot<S>],
+    position: &mut usize,
+    each: impl FnMut(SnapshotRef<'a>),
+) {
+    page.iter().map(SnapshotRef::from_tenant).for_each(each);
     *position += page.len();
+}
+
+fn dedicated_page<'a, S: AsRef<str>>(
+    page: &'a [DedicatedSnapshot<S>],
+    position: &mut usize,
+    mut each: impl FnMut(SnapshotRef<'a>),
+) {
+    for s in page {
+        each(SnapshotRef::from_dedicated(s, *position));
+        *position += 1;
+    }
 }
 
 /// One snapshot from a get-one endpoint, normalized.

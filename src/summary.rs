@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::atlas::client::PageSink;
+use crate::atlas::client::{ListingPage, PageSink};
 use crate::atlas::{BackupApi, Listing};
-use crate::snapshot::{OrderKey, Snapshot, SnapshotRef, Status, normalize_page};
+use crate::snapshot::{
+    OrderKey, Snapshot, SnapshotRef, Status, normalize_borrowed_page, normalize_page,
+};
 
 /// The newest COMPLETED snapshot.
 #[derive(Debug, Clone, PartialEq)]
@@ -289,6 +291,14 @@ impl PageSink for SummaryFold {
         normalize_page(&page, &mut position, |s| self.add_ref(&s));
         self.position = position;
     }
+
+    /// Folds the page where it lies: nothing is copied but what the summary keeps.
+    fn borrowed_page(&mut self, page: ListingPage<'_>) {
+        self.ids.reserve(page.len());
+        let mut position = self.position;
+        normalize_borrowed_page(&page, &mut position, |s| self.add_ref(&s));
+        self.position = position;
+    }
 }
 
 /// Distinct FAILED snapshot ids seen by this process for one cluster.
@@ -328,7 +338,10 @@ impl FailureLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::atlas::wire::{DedicatedSnapshot, Page, TenantSnapshot};
+    use crate::atlas::wire::{
+        DedicatedSnapshot, DedicatedSnapshotRef, Page, TenantSnapshot, TenantSnapshotRef,
+        decode_page_borrowed,
+    };
     use crate::snapshot::normalize;
 
     fn flex(json: &str) -> Vec<Snapshot> {
@@ -496,6 +509,42 @@ mod tests {
         }
         assert_eq!(whole.total(), 7, "b is listed twice and counts once");
         assert_eq!(whole.latest.unwrap().id, "q");
+    }
+
+    #[test]
+    fn a_page_folded_where_it_lies_gives_the_summary_of_the_page_copied() {
+        let json = r#"{"results":[
+          {"id":"run","status":"inProgress"},
+          {"id":"b","status":"completed","createdAt":"2026-11-22T06:01:12Z","copyRegions":["X","Y","X"]},
+          {"id":"f\u0032","status":"failed","createdAt":"2026-11-20T06:01:12Z"},
+          {"id":"a","status":"compl\u0065ted","createdAt":"2026-11-21T06:01:12Z"},
+          {"id":"b","status":"completed","createdAt":"2026-11-22T06:01:12Z"},
+          {"id":"q","status":"queued"}
+        ]}"#;
+        let items = decode_page_borrowed::<DedicatedSnapshotRef<'_>>(json.as_bytes(), 100)
+            .unwrap()
+            .results;
+        for size in 1..=items.len() {
+            let mut copied = SummaryFold::new(BackupApi::Dedicated);
+            let mut borrowed = SummaryFold::new(BackupApi::Dedicated);
+            for chunk in items.chunks(size) {
+                copied.page(ListingPage::Dedicated(chunk.to_vec()).into_owned());
+                borrowed.borrowed_page(ListingPage::Dedicated(chunk.to_vec()));
+            }
+            assert_eq!(borrowed.finish(), copied.finish(), "pages of {size}");
+        }
+        let tenant = r#"{"results":[
+          {"id":"t1","status":"COMPLETED","scheduledTime":"2026-11-21T02:00:00Z","finishTime":"2026-11-21T02:04:00Z"},
+          {"id":"t2","status":"FAILED","scheduledTime":"2026-11-22T02:00:00Z"}
+        ]}"#;
+        let items = decode_page_borrowed::<TenantSnapshotRef<'_>>(tenant.as_bytes(), 100)
+            .unwrap()
+            .results;
+        let mut copied = SummaryFold::new(BackupApi::Flex);
+        copied.page(ListingPage::Flex(items.clone()).into_owned());
+        let mut borrowed = SummaryFold::new(BackupApi::Flex);
+        borrowed.borrowed_page(ListingPage::Flex(items));
+        assert_eq!(borrowed.finish(), copied.finish());
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub struct RawAlert {
 }
 
 impl ListItem for Alert {
-    type Raw = RawAlert;
+    type Raw<'de> = RawAlert;
 
     fn from_raw(raw: RawAlert) -> Result<Self, SkipReason> {
         Ok(Alert {

@@ -23,8 +23,8 @@ use super::error::{ApiErrorBody, AtlasError, Reason, gone_hint};
 use super::oauth::TokenSource;
 use super::observer::{Announcements, RateLimitHeaders, RequestObserver};
 use super::wire::{
-    DedicatedSnapshot, FlexSnapshot, LegacySnapshot, ListItem, PageError, SkipReason,
-    TenantSnapshot, decode_page,
+    DecodedPage, DedicatedSnapshot, DedicatedSnapshotRef, FlexSnapshot, LegacySnapshot, ListItem,
+    PageError, SkipReason, TenantSnapshot, TenantSnapshotRef, decode_page, decode_page_borrowed,
 };
 use crate::clock::Clock;
 use crate::config::{AtlasConfig, Credentials, RateLimitConfig};
@@ -168,11 +168,62 @@ impl Listing {
     }
 }
 
+/// One page of a tenant, flex or dedicated snapshot listing as the page loop read it, its texts
+/// borrowed from the response body (copied only where a JSON string held an escape).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListingPage<'a> {
+    /// From the shared-tier endpoint.
+    Tenant(Vec<TenantSnapshotRef<'a>>),
+    /// From the flex endpoint.
+    Flex(Vec<TenantSnapshotRef<'a>>),
+    /// From the dedicated Cloud Backup endpoint.
+    Dedicated(Vec<DedicatedSnapshotRef<'a>>),
+}
+
+impl ListingPage<'_> {
+    /// The number of snapshots on the page.
+    pub fn len(&self) -> usize {
+        match self {
+            ListingPage::Tenant(v) | ListingPage::Flex(v) => v.len(),
+            ListingPage::Dedicated(v) => v.len(),
+        }
+    }
+
+    /// True when the page lists no snapshots.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The page with its texts copied.
+    pub fn into_owned(self) -> Listing {
+        match self {
+            ListingPage::Tenant(v) => {
+                Listing::Tenant(v.into_iter().map(TenantSnapshotRef::into_owned).collect())
+            }
+            ListingPage::Flex(v) => {
+                Listing::Flex(v.into_iter().map(TenantSnapshotRef::into_owned).collect())
+            }
+            ListingPage::Dedicated(v) => Listing::Dedicated(
+                v.into_iter()
+                    .map(DedicatedSnapshotRef::into_owned)
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// Receives a listing page by page, as each page is read: the poller folds pages into a
 /// summary and drops them, so a listing never sits in memory whole; [`Listing`] keeps them all.
 pub trait PageSink {
     /// One page's items, from the API the sink was made for.
     fn page(&mut self, page: Listing);
+
+    /// One page's items still borrowing from the response body, as tenant, flex and dedicated
+    /// listings are read. By default they are copied and handed to [`PageSink::page`]; a sink
+    /// that keeps little of them (a summary) reads them in place.
+    fn borrowed_page(&mut self, page: ListingPage<'_>) {
+        self.page(page.into_owned());
+    }
 }
 
 impl PageSink for Listing {
@@ -183,6 +234,60 @@ impl PageSink for Listing {
             (Listing::Dedicated(all), Listing::Dedicated(more)) => all.extend(more),
             (Listing::Legacy(all), Listing::Legacy(more)) => all.extend(more),
             (all, more) => *all = more,
+        }
+    }
+}
+
+/// The ids a listing's page loop has seen, as hashes: a page that lists only seen ids is a
+/// loop.
+#[derive(Debug, Default)]
+struct SeenIds {
+    hasher: RandomState,
+    seen: HashSet<u64>,
+}
+
+impl SeenIds {
+    /// Records `id`; true when it was not seen before.
+    fn insert(&mut self, id: &str) -> bool {
+        self.seen.insert(self.hasher.hash_one(id))
+    }
+}
+
+/// What the page loop does with each body: given the items listed before it, it decodes the
+/// page, records its ids, hands its items on and returns its [`PageFacts`].
+type ReadPage<'a> =
+    dyn FnMut(&[u8], usize, &mut SeenIds) -> Result<PageFacts, AtlasError> + Send + 'a;
+
+/// What the page loop needs to know of a page once its items are passed on.
+#[derive(Debug, Clone, Copy)]
+struct PageFacts {
+    /// Items on the page, read or left out.
+    listed: usize,
+    /// Items read.
+    items: usize,
+    /// Some item read has an id no earlier page listed.
+    new_ids: bool,
+    has_next: bool,
+    next_page_num: Option<u64>,
+    has_links: bool,
+    total_count: Option<u64>,
+}
+
+impl PageFacts {
+    /// The facts of `page`, recording its items' ids (`id` reads one) in `seen`.
+    fn of<T>(page: &DecodedPage<T>, id: impl Fn(&T) -> &str, seen: &mut SeenIds) -> PageFacts {
+        let mut new_ids = false;
+        for item in &page.results {
+            new_ids |= seen.insert(id(item));
+        }
+        PageFacts {
+            listed: page.listed(),
+            items: page.results.len(),
+            new_ids,
+            has_next: page.has_next,
+            next_page_num: page.next_page_num,
+            has_links: page.has_links,
+            total_count: page.total_count,
         }
     }
 }
@@ -479,27 +584,36 @@ impl AtlasClient {
         sink: &mut (dyn PageSink + Send),
         pace: &Pace,
     ) -> Result<(), AtlasError> {
+        let request = self.snapshot_listing(api, project_id, cluster)?;
+        let operation = request.operation;
         match api {
-            BackupApi::Tenant => {
-                self.list(api, project_id, cluster, pace, &mut |v| {
-                    sink.page(Listing::Tenant(v))
-                })
-                .await
-            }
-            BackupApi::Flex => {
-                self.list(api, project_id, cluster, pace, &mut |v| {
-                    sink.page(Listing::Flex(v))
+            BackupApi::Tenant | BackupApi::Flex => {
+                self.page_loop(&request, pace, &mut |body, listed, seen| {
+                    let page = self.decode_list_page(operation, listed, |room| {
+                        decode_page_borrowed::<TenantSnapshotRef<'_>>(body, room)
+                    })?;
+                    let facts = PageFacts::of(&page, |s| &s.id, seen);
+                    sink.borrowed_page(match api {
+                        BackupApi::Tenant => ListingPage::Tenant(page.results),
+                        _ => ListingPage::Flex(page.results),
+                    });
+                    Ok(facts)
                 })
                 .await
             }
             BackupApi::Dedicated => {
-                self.list(api, project_id, cluster, pace, &mut |v| {
-                    sink.page(Listing::Dedicated(v));
+                self.page_loop(&request, pace, &mut |body, listed, seen| {
+                    let page = self.decode_list_page(operation, listed, |room| {
+                        decode_page_borrowed::<DedicatedSnapshotRef<'_>>(body, room)
+                    })?;
+                    let facts = PageFacts::of(&page, |s| &s.id, seen);
+                    sink.borrowed_page(ListingPage::Dedicated(page.results));
+                    Ok(facts)
                 })
                 .await
             }
             BackupApi::Legacy => {
-                self.list(api, project_id, cluster, pace, &mut |v| {
+                self.list_pages::<LegacySnapshot>(&request, pace, &mut |v| {
                     sink.page(Listing::Legacy(v))
                 })
                 .await
@@ -649,16 +763,36 @@ impl AtlasClient {
         self.list_pages(&request, pace, sink).await
     }
 
-    /// The page loop of every listing: reads it page by page, handing each page's items to
-    /// `sink` as it arrives. It holds the listing to `max_listing_items` items, stops at a page
-    /// that repeats (its `next` link points back, or it lists only ids already seen: a loop),
-    /// and reads at most `max_pages` pages of [`ITEMS_PER_PAGE`]. Items that cannot be read
-    /// are left out and counted ([`RequestObserver::skipped_items`]).
+    /// Every page of a listing, each page's items handed to `sink` as it arrives: the page
+    /// loop ([`AtlasClient::page_loop`]) with the items owned.
     pub(super) async fn list_pages<T: ListItem + Send>(
         &self,
         request: &ListingRequest<'_>,
         pace: &Pace,
         sink: &mut (dyn FnMut(Vec<T>) + Send),
+    ) -> Result<(), AtlasError> {
+        let operation = request.operation;
+        self.page_loop(request, pace, &mut |body, listed, seen| {
+            let page =
+                self.decode_list_page(operation, listed, |room| decode_page::<T>(body, room))?;
+            let facts = PageFacts::of(&page, T::id, seen);
+            sink(page.results);
+            Ok(facts)
+        })
+        .await
+    }
+
+    /// The page loop of every listing: reads it page by page, handing each body to `read`,
+    /// which decodes it (with [`AtlasClient::decode_list_page`]), passes its items on and says
+    /// what the loop needs to know of it. It holds the listing to `max_listing_items` items,
+    /// stops at a page that repeats (its `next` link points back, or it lists only ids already
+    /// seen: a loop), and reads at most `max_pages` pages of [`ITEMS_PER_PAGE`]. Items that
+    /// cannot be read are left out and counted ([`RequestObserver::skipped_items`]).
+    async fn page_loop(
+        &self,
+        request: &ListingRequest<'_>,
+        pace: &Pace,
+        read: &mut ReadPage<'_>,
     ) -> Result<(), AtlasError> {
         let ListingRequest {
             operation,
@@ -669,17 +803,14 @@ impl AtlasClient {
             items,
         } = *request;
         let mut listed: usize = 0;
+        let mut seen = SeenIds::default();
 
         if !paged {
             let body = self.fetch(operation, bucket, url, accept, pace).await?;
-            let page = self.decode_list_page::<T>(operation, &body, listed)?;
-            drop(body);
-            sink(page.results);
+            read(&body, listed, &mut seen)?;
             return Ok(());
         }
 
-        let hasher = RandomState::new();
-        let mut seen: HashSet<u64> = HashSet::new();
         let mut page_num: u32 = 1;
         loop {
             let mut page_url = url.clone();
@@ -690,30 +821,26 @@ impl AtlasClient {
             let body = self
                 .fetch(operation, bucket, &page_url, accept, pace)
                 .await?;
-            let page = self.decode_list_page::<T>(operation, &body, listed)?;
+            let page = read(&body, listed, &mut seen)?;
             drop(body);
-            let on_page = page.listed();
-            listed += on_page;
-            let mut new_ids = false;
-            for item in &page.results {
-                new_ids |= seen.insert(hasher.hash_one(item.id()));
-            }
-            if !page.results.is_empty() && !new_ids {
+            listed += page.listed;
+            if page.items > 0 && !page.new_ids {
                 return Err(AtlasError::Decode(format!(
                     "page {page_num} of the listing lists only {items} of earlier pages: its \
                      next link loops; stopped after {page_num} pages"
                 )));
             }
-            let has_next = page.has_next;
-            let next_page_num = page.next_page_num;
-            let has_links = page.has_links;
-            let total = page.total_count;
-            sink(page.results);
-            if !more_pages(on_page, has_next, has_links, total, listed) {
+            if !more_pages(
+                page.listed,
+                page.has_next,
+                page.has_links,
+                page.total_count,
+                listed,
+            ) {
                 return Ok(());
             }
-            if let Some(next) = next_page_num
-                && has_next
+            if let Some(next) = page.next_page_num
+                && page.has_next
                 && next <= u64::from(page_num)
             {
                 return Err(AtlasError::Decode(format!(
@@ -732,16 +859,16 @@ impl AtlasClient {
         }
     }
 
-    /// Decodes one listing page, allowing it the items the listing has left of its cap, and
-    /// reports the items it left out.
-    fn decode_list_page<T: ListItem>(
+    /// Decodes one listing page with `decode`, allowing it the items the listing has left of
+    /// its cap (after `listed`), and reports the items it left out.
+    fn decode_list_page<T>(
         &self,
         operation: Operation,
-        body: &[u8],
         listed: usize,
-    ) -> Result<super::wire::DecodedPage<T>, AtlasError> {
+        decode: impl FnOnce(usize) -> Result<DecodedPage<T>, PageError>,
+    ) -> Result<DecodedPage<T>, AtlasError> {
         let limit = self.options.max_listing_items;
-        let page = decode_page::<T>(body, limit.saturating_sub(listed)).map_err(|e| match e {
+        let page = decode(limit.saturating_sub(listed)).map_err(|e| match e {
             PageError::TooManyItems => AtlasError::Decode(format!(
                 "the listing holds more than {limit} items, the limit set by \
                  atlas.max_listing_items; raise it if a cluster really keeps that many snapshots"

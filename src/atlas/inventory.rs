@@ -167,7 +167,7 @@ fn tier_of(specs: Option<LenientList<RawReplicationSpec>>) -> Result<Tier, SkipR
 }
 
 impl ListItem for ListedCluster {
-    type Raw = RawCluster;
+    type Raw<'de> = RawCluster;
 
     fn from_raw(raw: RawCluster) -> Result<Self, SkipReason> {
         let cluster_type = raw
@@ -212,7 +212,7 @@ struct RawBackupSettings {
 }
 
 impl ListItem for FlexListed {
-    type Raw = RawFlexCluster;
+    type Raw<'de> = RawFlexCluster;
 
     fn from_raw(raw: RawFlexCluster) -> Result<Self, SkipReason> {
         let backup_enabled = match raw.backup_settings {
@@ -250,7 +250,7 @@ pub struct RawProject {
 }
 
 impl ListItem for Project {
-    type Raw = RawProject;
+    type Raw<'de> = RawProject;
 
     fn from_raw(raw: RawProject) -> Result<Self, SkipReason> {
         Ok(Project {
@@ -644,8 +644,8 @@ impl AtlasClient {
 }
 
 /// Reads a body that must be one JSON object into its lenient shape.
-pub(super) fn decode_object<R: for<'de> Deserialize<'de>>(
-    body: &[u8],
+pub(super) fn decode_object<'de, R: Deserialize<'de>>(
+    body: &'de [u8],
     what: &str,
 ) -> Result<R, AtlasError> {
     match serde_json::from_slice::<Lenient<R>>(body) {
@@ -659,7 +659,7 @@ pub(super) fn decode_object<R: for<'de> Deserialize<'de>>(
 
 /// Reads a single resource with the lenient shape of its listing items.
 pub(super) fn decode_one<T: ListItem>(body: &[u8], what: &str) -> Result<T, AtlasError> {
-    let raw: T::Raw = decode_object(body, what)?;
+    let raw: T::Raw<'_> = decode_object(body, what)?;
     T::from_raw(raw)
         .map_err(|reason| AtlasError::Decode(format!("the {what} could not be read ({reason})")))
 }

@@ -269,7 +269,7 @@ pub struct RawFlexRestoreJob {
 }
 
 impl ListItem for FlexRestoreItem {
-    type Raw = RawFlexRestoreJob;
+    type Raw<'de> = RawFlexRestoreJob;
 
     fn from_raw(raw: RawFlexRestoreJob) -> Result<Self, SkipReason> {
         Ok(FlexRestoreItem(Job {
@@ -310,7 +310,7 @@ pub struct RawDedicatedRestoreJob {
 }
 
 impl ListItem for DedicatedRestoreItem {
-    type Raw = RawDedicatedRestoreJob;
+    type Raw<'de> = RawDedicatedRestoreJob;
 
     fn from_raw(raw: RawDedicatedRestoreJob) -> Result<Self, SkipReason> {
         let id = raw.id.id()?;
@@ -353,7 +353,7 @@ pub struct RawExportJob {
 }
 
 impl ListItem for ExportItem {
-    type Raw = RawExportJob;
+    type Raw<'de> = RawExportJob;
 
     fn from_raw(raw: RawExportJob) -> Result<Self, SkipReason> {
         Ok(ExportItem(Job {

@@ -133,7 +133,7 @@ pub struct RawManagerCluster {
 }
 
 impl ListItem for ManagerCluster {
-    type Raw = RawManagerCluster;
+    type Raw<'de> = RawManagerCluster;
 
     fn from_raw(raw: RawManagerCluster) -> Result<Self, SkipReason> {
         Ok(ManagerCluster {

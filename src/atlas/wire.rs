@@ -7,7 +7,11 @@
 //! (a bad date, no id) is left out and counted by [`SkipReason`] instead of failing the
 //! listing, unknown fields are skipped without being stored, and the number of items one
 //! page may hold is capped, so decoding a page takes memory in proportion to what it keeps.
+//! Tenant, flex and dedicated snapshots can also be read by [`decode_page_borrowed`], their
+//! texts borrowed from the body ([`TenantSnapshotRef`], [`DedicatedSnapshotRef`]) under the same
+//! rules: the owned items are the borrowed ones with their texts copied.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -15,6 +19,8 @@ use std::marker::PhantomData;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::endpoint::ITEMS_PER_PAGE;
 
 /// One page of a listing: `Paginated*View` in the spec.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,14 +57,17 @@ pub struct Link {
 
 /// A shared-tier snapshot (`BackupTenantSnapshot`). Flex snapshots
 /// (`FlexBackupSnapshot20241113`) have exactly the same shape: see [`FlexSnapshot`].
+///
+/// `S` is how its texts are held: `String` (the default) owns them; [`TenantSnapshotRef`]
+/// borrows them from the page it was read from.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct TenantSnapshot {
+pub struct TenantSnapshot<S = String> {
     /// 24 hex digits.
-    pub id: String,
+    pub id: S,
     /// `PENDING`, `QUEUED`, `RUNNING`, `FAILED`, `COMPLETED`, or a value added later.
     #[serde(default)]
-    pub status: Option<String>,
+    pub status: Option<S>,
     /// When Atlas will take, or was to take, the snapshot.
     #[serde(default)]
     pub scheduled_time: Option<Timestamp>,
@@ -73,22 +82,44 @@ pub struct TenantSnapshot {
     pub expiration: Option<Timestamp>,
     /// The MongoDB version the snapshot was taken from.
     #[serde(default, rename = "mongoDBVersion")]
-    pub mongodb_version: Option<String>,
+    pub mongodb_version: Option<S>,
 }
 
 /// A flex snapshot: the same shape as a tenant snapshot.
-pub type FlexSnapshot = TenantSnapshot;
+pub type FlexSnapshot<S = String> = TenantSnapshot<S>;
+
+/// A tenant or flex snapshot borrowing its texts from the page it was read from (copied only
+/// where the JSON string held an escape): what the poll path folds without copying.
+pub type TenantSnapshotRef<'a> = TenantSnapshot<Cow<'a, str>>;
+
+impl TenantSnapshotRef<'_> {
+    /// The snapshot with its texts copied.
+    pub fn into_owned(self) -> TenantSnapshot {
+        TenantSnapshot {
+            id: self.id.into_owned(),
+            status: self.status.map(Cow::into_owned),
+            scheduled_time: self.scheduled_time,
+            start_time: self.start_time,
+            finish_time: self.finish_time,
+            expiration: self.expiration,
+            mongodb_version: self.mongodb_version.map(Cow::into_owned),
+        }
+    }
+}
 
 /// A dedicated-cluster Cloud Backup snapshot (`DiskBackupReplicaSet`, and the common fields of
 /// `DiskBackupShardedClusterSnapshot`).
+///
+/// `S` is how its texts are held: `String` (the default) owns them; [`DedicatedSnapshotRef`]
+/// borrows them from the page it was read from.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct DedicatedSnapshot {
+pub struct DedicatedSnapshot<S = String> {
     /// 24 hex digits.
-    pub id: String,
+    pub id: S,
     /// `queued`, `inProgress`, `completed`, `failed`, or a value added later.
     #[serde(default)]
-    pub status: Option<String>,
+    pub status: Option<S>,
     /// When Atlas took the snapshot.
     #[serde(default)]
     pub created_at: Option<Timestamp>,
@@ -100,20 +131,44 @@ pub struct DedicatedSnapshot {
     pub storage_size_bytes: Option<u64>,
     /// `scheduled`, `onDemand`, `fallback`.
     #[serde(default)]
-    pub snapshot_type: Option<String>,
+    pub snapshot_type: Option<S>,
     /// `hourly`, `daily`, `weekly`, `monthly`, `yearly`.
     #[serde(default)]
-    pub frequency_type: Option<String>,
+    pub frequency_type: Option<S>,
     /// `replicaSet` or `shardedCluster`.
     #[serde(default, rename = "type")]
-    pub snapshot_kind: Option<String>,
+    pub snapshot_kind: Option<S>,
     /// The MongoDB version the snapshot was taken from.
     #[serde(default)]
-    pub mongod_version: Option<String>,
+    pub mongod_version: Option<S>,
     /// The regions Atlas copied the snapshot to (`copyRegions`, replica-set snapshots only:
     /// `DiskBackupShardedClusterSnapshot` has no such field); `None` when not sent.
     #[serde(default)]
-    pub copy_regions: Option<Vec<String>>,
+    pub copy_regions: Option<Vec<S>>,
+}
+
+/// A dedicated snapshot borrowing its texts from the page it was read from (copied only where
+/// the JSON string held an escape): what the poll path folds without copying.
+pub type DedicatedSnapshotRef<'a> = DedicatedSnapshot<Cow<'a, str>>;
+
+impl DedicatedSnapshotRef<'_> {
+    /// The snapshot with its texts copied.
+    pub fn into_owned(self) -> DedicatedSnapshot {
+        DedicatedSnapshot {
+            id: self.id.into_owned(),
+            status: self.status.map(Cow::into_owned),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            storage_size_bytes: self.storage_size_bytes,
+            snapshot_type: self.snapshot_type.map(Cow::into_owned),
+            frequency_type: self.frequency_type.map(Cow::into_owned),
+            snapshot_kind: self.snapshot_kind.map(Cow::into_owned),
+            mongod_version: self.mongod_version.map(Cow::into_owned),
+            copy_regions: self
+                .copy_regions
+                .map(|regions| regions.into_iter().map(Cow::into_owned).collect()),
+        }
+    }
 }
 
 /// A Legacy Backup snapshot (`BackupSnapshot`).
@@ -210,8 +265,20 @@ impl fmt::Display for SkipReason {
 /// An item of a listing, read leniently: first into a [`ListItem::Raw`] shape that accepts any
 /// JSON value in each known field, then checked field by field.
 pub trait ListItem: Sized {
+    /// The lenient shape, which may borrow texts from the input (`'de`) until they are checked.
+    type Raw<'de>: Deserialize<'de>;
+    /// The checked item, or why it is left out.
+    fn from_raw(raw: Self::Raw<'_>) -> Result<Self, SkipReason>;
+    /// The item's id.
+    fn id(&self) -> &str;
+}
+
+/// A listing item that borrows its texts from the page it was read from (`'de`), read by
+/// [`decode_page_borrowed`] under the same rules as the owned [`ListItem`] it stands for: the
+/// owned item is this one with its texts copied.
+pub trait PageItem<'de>: Sized {
     /// The lenient shape.
-    type Raw: for<'de> Deserialize<'de>;
+    type Raw: Deserialize<'de>;
     /// The checked item, or why it is left out.
     fn from_raw(raw: Self::Raw) -> Result<Self, SkipReason>;
     /// The item's id.
@@ -256,11 +323,36 @@ pub fn decode_page<T: ListItem>(
     body: &[u8],
     max_items: usize,
 ) -> Result<DecodedPage<T>, PageError> {
+    decode_with(body, max_items, T::from_raw)
+}
+
+/// [`decode_page`] for items that borrow their texts from `body`.
+pub fn decode_page_borrowed<'de, T: PageItem<'de>>(
+    body: &'de [u8],
+    max_items: usize,
+) -> Result<DecodedPage<T>, PageError> {
+    decode_with(body, max_items, T::from_raw)
+}
+
+/// The smallest a listing item of any kind realistically is in bytes (an id and a status):
+/// with the page size the client asks for, it bounds the room reserved for a page's items.
+const SMALLEST_ITEM_BYTES: usize = 64;
+
+/// Reads a page whose items are read as `R` and checked by `check`.
+fn decode_with<'de, R: Deserialize<'de>, T>(
+    body: &'de [u8],
+    max_items: usize,
+    check: fn(R) -> Result<T, SkipReason>,
+) -> Result<DecodedPage<T>, PageError> {
     let overflow = Cell::new(false);
-    let seed = PageSeed::<T> {
+    let seed = PageSeed {
         max_items,
+        // Reserved at once: grown by doubling, a 500-item page moved its items nine times.
+        capacity: max_items
+            .min(ITEMS_PER_PAGE)
+            .min(body.len() / SMALLEST_ITEM_BYTES),
         overflow: &overflow,
-        item: PhantomData,
+        check,
     };
     let mut de = serde_json::Deserializer::from_slice(body);
     let result = seed.deserialize(&mut de).and_then(|page| {
@@ -274,10 +366,11 @@ pub fn decode_page<T: ListItem>(
     }
 }
 
-struct PageSeed<'a, T> {
+struct PageSeed<'a, R, T> {
     max_items: usize,
+    capacity: usize,
     overflow: &'a Cell<bool>,
-    item: PhantomData<T>,
+    check: fn(R) -> Result<T, SkipReason>,
 }
 
 #[derive(Deserialize)]
@@ -290,7 +383,7 @@ enum PageField {
     Other,
 }
 
-impl<'de, T: ListItem> DeserializeSeed<'de> for PageSeed<'_, T> {
+impl<'de, R: Deserialize<'de>, T> DeserializeSeed<'de> for PageSeed<'_, R, T> {
     type Value = DecodedPage<T>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -298,7 +391,7 @@ impl<'de, T: ListItem> DeserializeSeed<'de> for PageSeed<'_, T> {
     }
 }
 
-impl<'de, T: ListItem> Visitor<'de> for PageSeed<'_, T> {
+impl<'de, R: Deserialize<'de>, T> Visitor<'de> for PageSeed<'_, R, T> {
     type Value = DecodedPage<T>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -307,7 +400,7 @@ impl<'de, T: ListItem> Visitor<'de> for PageSeed<'_, T> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut page = DecodedPage {
-            results: Vec::new(),
+            results: Vec::with_capacity(self.capacity),
             skipped: [0; SkipReason::COUNT],
             has_next: false,
             next_page_num: None,
@@ -320,6 +413,7 @@ impl<'de, T: ListItem> Visitor<'de> for PageSeed<'_, T> {
                     page: &mut page,
                     max_items: self.max_items,
                     overflow: self.overflow,
+                    check: self.check,
                 })?,
                 PageField::Links => map.next_value_seed(LinksSeed { page: &mut page })?,
                 PageField::TotalCount => page.total_count = map.next_value()?,
@@ -333,13 +427,14 @@ impl<'de, T: ListItem> Visitor<'de> for PageSeed<'_, T> {
 }
 
 /// Appends each item of `results` to the page, or counts it as left out.
-struct ResultsSeed<'a, 'b, T> {
+struct ResultsSeed<'a, 'b, R, T> {
     page: &'a mut DecodedPage<T>,
     max_items: usize,
     overflow: &'b Cell<bool>,
+    check: fn(R) -> Result<T, SkipReason>,
 }
 
-impl<'de, T: ListItem> DeserializeSeed<'de> for ResultsSeed<'_, '_, T> {
+impl<'de, R: Deserialize<'de>, T> DeserializeSeed<'de> for ResultsSeed<'_, '_, R, T> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -347,7 +442,7 @@ impl<'de, T: ListItem> DeserializeSeed<'de> for ResultsSeed<'_, '_, T> {
     }
 }
 
-impl<'de, T: ListItem> Visitor<'de> for ResultsSeed<'_, '_, T> {
+impl<'de, R: Deserialize<'de>, T> Visitor<'de> for ResultsSeed<'_, '_, R, T> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -359,12 +454,12 @@ impl<'de, T: ListItem> Visitor<'de> for ResultsSeed<'_, '_, T> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(item) = seq.next_element::<Lenient<T::Raw>>()? {
+        while let Some(item) = seq.next_element::<Lenient<R>>()? {
             if self.page.listed() >= self.max_items {
                 self.overflow.set(true);
                 return Err(de::Error::custom("too many items"));
             }
-            match item.0.ok_or(SkipReason::BadItem).and_then(T::from_raw) {
+            match item.0.ok_or(SkipReason::BadItem).and_then(self.check) {
                 Ok(item) => self.page.results.push(item),
                 Err(reason) => self.page.skipped[reason.index()] += 1,
             }
@@ -473,8 +568,11 @@ impl<'de, R: Deserialize<'de>> Deserialize<'de> for Lenient<R> {
 
 /// Any JSON value of a known field, kept only when it is a scalar: a cheap untyped intermediate
 /// that never fails to decode. Arrays and objects are consumed without being stored.
+///
+/// `T` holds a text: `String` copies it, `Cow<'de, str>` borrows it from the page when the
+/// JSON string has no escapes (see [`LooseText`]). The rules below are the same for both.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(super) enum Loose {
+pub(super) enum Loose<T = String> {
     /// Absent or null.
     #[default]
     Null,
@@ -482,64 +580,102 @@ pub(super) enum Loose {
     Unsigned(u64),
     Signed(i64),
     Float,
-    Text(String),
+    Text(T),
     Compound,
 }
 
-impl<'de> Deserialize<'de> for Loose {
+/// A text as [`Loose`] keeps it: copied (`String`) or borrowed from the JSON input where it can
+/// be (`Cow<'de, str>`).
+pub(super) trait LooseText<'de>: Sized {
+    /// A text that lives as long as the input.
+    fn borrowed(text: &'de str) -> Self;
+    /// A text that lives only as long as this call (it held an escape).
+    fn copied(text: &str) -> Self;
+    /// A text already copied.
+    fn owned(text: String) -> Self;
+}
+
+impl<'de> LooseText<'de> for String {
+    fn borrowed(text: &'de str) -> String {
+        text.to_owned()
+    }
+    fn copied(text: &str) -> String {
+        text.to_owned()
+    }
+    fn owned(text: String) -> String {
+        text
+    }
+}
+
+impl<'de: 'a, 'a> LooseText<'de> for Cow<'a, str> {
+    fn borrowed(text: &'de str) -> Cow<'a, str> {
+        Cow::Borrowed(text)
+    }
+    fn copied(text: &str) -> Cow<'a, str> {
+        Cow::Owned(text.to_owned())
+    }
+    fn owned(text: String) -> Cow<'a, str> {
+        Cow::Owned(text)
+    }
+}
+
+impl<'de, T: LooseText<'de>> Deserialize<'de> for Loose<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Loose;
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: LooseText<'de>> Visitor<'de> for V<T> {
+            type Value = Loose<T>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Loose, E> {
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Loose<T>, E> {
                 Ok(Loose::Bool(v))
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Loose, E> {
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Loose<T>, E> {
                 Ok(Loose::Signed(v))
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Loose, E> {
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Loose<T>, E> {
                 Ok(Loose::Unsigned(v))
             }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Loose, E> {
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Loose<T>, E> {
                 Ok(Loose::Float)
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose, E> {
-                Ok(Loose::Text(v.to_owned()))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Loose<T>, E> {
+                Ok(Loose::Text(T::borrowed(v)))
             }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Loose, E> {
-                Ok(Loose::Text(v))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose<T>, E> {
+                Ok(Loose::Text(T::copied(v)))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Loose<T>, E> {
+                Ok(Loose::Text(T::owned(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Loose<T>, E> {
                 Ok(Loose::Null)
             }
-            fn visit_none<E: de::Error>(self) -> Result<Loose, E> {
+            fn visit_none<E: de::Error>(self) -> Result<Loose<T>, E> {
                 Ok(Loose::Null)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose<T>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(Loose::Compound)
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose<T>, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(Loose::Compound)
             }
         }
-        deserializer.deserialize_any(V)
+        deserializer.deserialize_any(V(PhantomData))
     }
 }
 
-impl Loose {
+impl<T: AsRef<str>> Loose<T> {
     pub(super) fn text(&self) -> Option<&str> {
         match self {
-            Loose::Text(t) => Some(t),
+            Loose::Text(t) => Some(t.as_ref()),
             _ => None,
         }
     }
 
-    pub(super) fn id(self) -> Result<String, SkipReason> {
+    pub(super) fn id(self) -> Result<T, SkipReason> {
         match self {
             Loose::Text(t) => Ok(t),
             Loose::Null => Err(SkipReason::MissingId),
@@ -547,7 +683,7 @@ impl Loose {
         }
     }
 
-    pub(super) fn string(self) -> Result<Option<String>, SkipReason> {
+    pub(super) fn string(self) -> Result<Option<T>, SkipReason> {
         match self {
             Loose::Text(t) => Ok(Some(t)),
             Loose::Null => Ok(None),
@@ -557,7 +693,7 @@ impl Loose {
 
     pub(super) fn time(self) -> Result<Option<Timestamp>, SkipReason> {
         match self {
-            Loose::Text(t) => LooseTime::text(&t),
+            Loose::Text(t) => LooseTime::text(t.as_ref()),
             Loose::Null => LooseTime::NULL,
             _ => LooseTime::OTHER,
         }
@@ -741,11 +877,11 @@ fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
 #[doc(hidden)]
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RawTenantSnapshot {
-    #[serde(default)]
-    id: Loose,
-    #[serde(default)]
-    status: Loose,
+pub struct RawTenantSnapshot<'a> {
+    #[serde(default, borrow)]
+    id: Loose<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    status: Loose<Cow<'a, str>>,
     #[serde(default)]
     scheduled_time: LooseTime,
     #[serde(default)]
@@ -754,14 +890,26 @@ pub struct RawTenantSnapshot {
     finish_time: LooseTime,
     #[serde(default)]
     expiration: LooseTime,
-    #[serde(default, rename = "mongoDBVersion")]
-    mongodb_version: Loose,
+    #[serde(default, borrow, rename = "mongoDBVersion")]
+    mongodb_version: Loose<Cow<'a, str>>,
 }
 
 impl ListItem for TenantSnapshot {
-    type Raw = RawTenantSnapshot;
+    type Raw<'de> = RawTenantSnapshot<'de>;
 
-    fn from_raw(raw: RawTenantSnapshot) -> Result<Self, SkipReason> {
+    fn from_raw(raw: RawTenantSnapshot<'_>) -> Result<Self, SkipReason> {
+        TenantSnapshotRef::from_raw(raw).map(TenantSnapshotRef::into_owned)
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl<'de> PageItem<'de> for TenantSnapshotRef<'de> {
+    type Raw = RawTenantSnapshot<'de>;
+
+    fn from_raw(raw: RawTenantSnapshot<'de>) -> Result<Self, SkipReason> {
         Ok(TenantSnapshot {
             id: raw.id.id()?,
             scheduled_time: raw.scheduled_time.time()?,
@@ -782,33 +930,45 @@ impl ListItem for TenantSnapshot {
 #[doc(hidden)]
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RawDedicatedSnapshot {
-    #[serde(default)]
-    id: Loose,
-    #[serde(default)]
-    status: Loose,
+pub struct RawDedicatedSnapshot<'a> {
+    #[serde(default, borrow)]
+    id: Loose<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    status: Loose<Cow<'a, str>>,
     #[serde(default)]
     created_at: LooseTime,
     #[serde(default)]
     expires_at: LooseTime,
     #[serde(default)]
     storage_size_bytes: Loose,
-    #[serde(default)]
-    snapshot_type: Loose,
-    #[serde(default)]
-    frequency_type: Loose,
-    #[serde(default, rename = "type")]
-    snapshot_kind: Loose,
-    #[serde(default)]
-    mongod_version: Loose,
-    #[serde(default)]
-    copy_regions: Option<StringList>,
+    #[serde(default, borrow)]
+    snapshot_type: Loose<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    frequency_type: Loose<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "type")]
+    snapshot_kind: Loose<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    mongod_version: Loose<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    copy_regions: Option<StringList<Cow<'a, str>>>,
 }
 
 impl ListItem for DedicatedSnapshot {
-    type Raw = RawDedicatedSnapshot;
+    type Raw<'de> = RawDedicatedSnapshot<'de>;
 
-    fn from_raw(raw: RawDedicatedSnapshot) -> Result<Self, SkipReason> {
+    fn from_raw(raw: RawDedicatedSnapshot<'_>) -> Result<Self, SkipReason> {
+        DedicatedSnapshotRef::from_raw(raw).map(DedicatedSnapshotRef::into_owned)
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl<'de> PageItem<'de> for DedicatedSnapshotRef<'de> {
+    type Raw = RawDedicatedSnapshot<'de>;
+
+    fn from_raw(raw: RawDedicatedSnapshot<'de>) -> Result<Self, SkipReason> {
         Ok(DedicatedSnapshot {
             id: raw.id.id()?,
             created_at: raw.created_at.time()?,
@@ -830,47 +990,47 @@ impl ListItem for DedicatedSnapshot {
 
 /// A JSON array read for its strings (other elements dropped), or `None` for any other value:
 /// a list field such as `copyRegions` that must not cost a snapshot its place in the listing.
-pub(super) struct StringList(pub(super) Option<Vec<String>>);
+pub(super) struct StringList<T = String>(pub(super) Option<Vec<T>>);
 
-impl<'de> Deserialize<'de> for StringList {
+impl<'de, T: LooseText<'de> + AsRef<str>> Deserialize<'de> for StringList<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = StringList;
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: LooseText<'de> + AsRef<str>> Visitor<'de> for V<T> {
+            type Value = StringList<T>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a list of strings")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StringList, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StringList<T>, A::Error> {
                 let mut out = Vec::new();
-                while let Some(item) = seq.next_element::<Loose>()? {
+                while let Some(item) = seq.next_element::<Loose<T>>()? {
                     out.extend(item.string().ok().flatten());
                 }
                 Ok(StringList(Some(out)))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StringList, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StringList<T>, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(StringList(None))
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<StringList, E> {
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<StringList<T>, E> {
                 Ok(StringList(None))
             }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<StringList, E> {
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<StringList<T>, E> {
                 Ok(StringList(None))
             }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<StringList, E> {
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<StringList<T>, E> {
                 Ok(StringList(None))
             }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<StringList, E> {
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<StringList<T>, E> {
                 Ok(StringList(None))
             }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<StringList, E> {
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<StringList<T>, E> {
                 Ok(StringList(None))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<StringList, E> {
+            fn visit_unit<E: de::Error>(self) -> Result<StringList<T>, E> {
                 Ok(StringList(None))
             }
         }
-        deserializer.deserialize_any(V)
+        deserializer.deserialize_any(V(PhantomData))
     }
 }
 
@@ -959,7 +1119,7 @@ impl<'de, R: Deserialize<'de>> Deserialize<'de> for LenientList<R> {
 }
 
 impl ListItem for LegacySnapshot {
-    type Raw = RawLegacySnapshot;
+    type Raw<'de> = RawLegacySnapshot;
 
     fn from_raw(raw: RawLegacySnapshot) -> Result<Self, SkipReason> {
         let created = match raw.created {
@@ -1312,6 +1472,75 @@ mod tests {
             Some("2026-11-22T01:04:51Z".parse().unwrap())
         );
         assert_eq!(page.skipped[SkipReason::BadDate.index()], 4);
+    }
+
+    #[test]
+    fn a_borrowed_page_reads_the_same_items_as_the_owned_one_borrowing_unescaped_texts() {
+        let dedicated = br#"{"results":[
+          {"id":"a1","status":"completed","createdAt":"2026-11-22T06:01:12Z","type":"replicaSet",
+           "copyRegions":["EU_WEST_1","US_\u0057EST_2"],"mongodVersion":"8.0.4"},
+          {"id":"a\"2","status":"in\u0050rogress","snapshotType":"onDemand"},
+          {"id":"a3","createdAt":"yesterday"},
+          {"status":"failed"},
+          {"id":"a4","frequencyType":7}
+        ]}"#;
+        let owned = decode_page::<DedicatedSnapshot>(dedicated, 10).unwrap();
+        let borrowed = decode_page_borrowed::<DedicatedSnapshotRef<'_>>(dedicated, 10).unwrap();
+        assert_eq!(borrowed.skipped, owned.skipped);
+        assert_eq!(borrowed.has_next, owned.has_next);
+        let first = &borrowed.results[0];
+        assert!(matches!(first.id, Cow::Borrowed("a1")));
+        assert!(matches!(
+            first.snapshot_kind,
+            Some(Cow::Borrowed("replicaSet"))
+        ));
+        let regions = first.copy_regions.as_deref().unwrap();
+        assert!(matches!(regions[0], Cow::Borrowed("EU_WEST_1")));
+        assert!(matches!(&regions[1], Cow::Owned(r) if r == "US_WEST_2"));
+        let second = &borrowed.results[1];
+        assert!(matches!(&second.id, Cow::Owned(id) if id == "a\"2"));
+        assert_eq!(second.status.as_deref(), Some("inProgress"));
+        let copied: Vec<DedicatedSnapshot> = borrowed
+            .results
+            .into_iter()
+            .map(DedicatedSnapshotRef::into_owned)
+            .collect();
+        assert_eq!(copied, owned.results);
+
+        for body in [FLEX_PAGE, TENANT_V1_PAGE] {
+            let owned = decode::<TenantSnapshot>(body);
+            let borrowed =
+                decode_page_borrowed::<TenantSnapshotRef<'_>>(body.as_bytes(), 1000).unwrap();
+            assert!(matches!(borrowed.results[0].id, Cow::Borrowed(_)));
+            let copied: Vec<TenantSnapshot> = borrowed
+                .results
+                .into_iter()
+                .map(TenantSnapshotRef::into_owned)
+                .collect();
+            assert_eq!(copied, owned.results);
+        }
+    }
+
+    #[test]
+    fn the_items_of_a_page_are_reserved_at_once_within_the_page_size() {
+        let body = br#"{"results":[{"id":"a"},{"id":"b"}]}"#;
+        let page = decode_page::<TenantSnapshot>(body, 1000).unwrap();
+        assert!(page.results.capacity() <= 4, "a short body reserves little");
+        let body = dedicated_body_of(ITEMS_PER_PAGE);
+        let page = decode_page::<DedicatedSnapshot>(body.as_bytes(), 100_000).unwrap();
+        assert_eq!(page.results.len(), ITEMS_PER_PAGE);
+        assert_eq!(page.results.capacity(), ITEMS_PER_PAGE);
+    }
+
+    fn dedicated_body_of(items: usize) -> String {
+        let items: Vec<String> = (0..items)
+            .map(|i| {
+                format!(
+                    r#"{{"id":"{i:024x}","status":"completed","createdAt":"2026-11-22T06:01:12Z"}}"#
+                )
+            })
+            .collect();
+        format!(r#"{{"results":[{}]}}"#, items.join(","))
     }
 
     #[test]
