@@ -6,7 +6,7 @@
 //! and the ids seen, so a listing never has to sit in memory whole. The [`FailureLedger`] is the one piece of state that spans
 //! polls: the distinct FAILED snapshot ids this process has seen.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -69,7 +69,8 @@ pub struct ClusterSummary {
     pub latest_completed: Option<CompletedSnapshot>,
     /// When the oldest COMPLETED snapshot still listed finished: the restore window.
     pub oldest_completed_finished: Option<Timestamp>,
-    /// FAILED snapshots in this listing, with their ordering key.
+    /// FAILED snapshots in this listing, with their ordering key, for the [`FailureLedger`];
+    /// the poller empties it once its ledger has them, so a published summary holds none.
     pub failed: Vec<(String, OrderKey)>,
     /// The oldest ordering key in the listing, which bounds what can still reappear.
     pub oldest_key: Option<OrderKey>,
@@ -121,7 +122,7 @@ pub struct SummaryFold {
 /// A snapshot id as the fold remembers it: Atlas' 24 lowercase hex digits as the 12 bytes they
 /// spell, any other id as its text. Only lowercase digits are packed, so two different ids
 /// never share a key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum SeenId {
     Atlas([u8; 12]),
     Other(Box<str>),
@@ -304,34 +305,74 @@ impl PageSink for SummaryFold {
 /// Distinct FAILED snapshot ids seen by this process for one cluster.
 ///
 /// Ids that have left the listing and are older than everything still listed can never come
-/// back, so they are forgotten; the count keeps them. Memory stays bounded by the listing.
+/// back, so they are forgotten; the count keeps them. Memory stays bounded by the listing: the
+/// ids are kept sorted in a slice of their exact length, each as 12 bytes when it has Atlas'
+/// shape, with the part of its ordering key that the forgetting compares.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FailureLedger {
-    seen: HashMap<String, OrderKey>,
+    seen: Box<[(SeenId, LedgerKey)]>,
     total: u64,
+}
+
+/// The leading part of an [`OrderKey`]: whether the snapshot is undated, then its first time.
+/// It orders keys as the whole key does wherever they differ in it, and ties where the whole
+/// key would go on, so an id kept by comparing it is one the whole key would keep, and maybe
+/// more: never one forgotten that could come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct LedgerKey {
+    undated: bool,
+    primary: Option<Timestamp>,
+}
+
+impl LedgerKey {
+    fn of(key: &OrderKey) -> LedgerKey {
+        LedgerKey {
+            undated: key.undated.is_some(),
+            primary: key.primary,
+        }
+    }
 }
 
 impl FailureLedger {
     /// Counts the FAILED ids of a listing not seen before; returns the new total.
     pub fn record(&mut self, summary: &ClusterSummary) -> u64 {
-        for (id, key) in &summary.failed {
-            if !self.seen.contains_key(id) {
-                self.seen.insert(id.clone(), *key);
-                self.total += 1;
-            }
-        }
-        if let Some(oldest) = summary.oldest_key {
-            let listed: std::collections::HashSet<&str> =
-                summary.failed.iter().map(|(id, _)| id.as_str()).collect();
-            self.seen
-                .retain(|id, key| listed.contains(id.as_str()) || *key >= oldest);
-        }
+        let mut listed: Vec<(SeenId, LedgerKey)> = summary
+            .failed
+            .iter()
+            .map(|(id, key)| (SeenId::of(id), LedgerKey::of(key)))
+            .collect();
+        listed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        listed.dedup_by(|a, b| a.0 == b.0);
+        let known = |ids: &[(SeenId, LedgerKey)], id: &SeenId| {
+            ids.binary_search_by(|(seen, _)| seen.cmp(id)).is_ok()
+        };
+        let new = listed
+            .iter()
+            .filter(|(id, _)| !known(&self.seen, id))
+            .count();
+        self.total += new as u64;
+        let oldest = summary.oldest_key.as_ref().map(LedgerKey::of);
+        let kept = self
+            .seen
+            .iter()
+            .filter(|(id, key)| !known(&listed, id) && oldest.is_none_or(|oldest| *key >= oldest));
+        let mut seen: Vec<(SeenId, LedgerKey)> = kept.cloned().collect();
+        seen.extend(listed);
+        seen.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.seen = seen.into_boxed_slice();
         self.total
     }
 
     /// Distinct FAILED ids counted so far.
     pub fn total(&self) -> u64 {
         self.total
+    }
+
+    /// Whether `id` is remembered.
+    #[cfg(test)]
+    fn remembers(&self, id: &str) -> bool {
+        let id = SeenId::of(id);
+        self.seen.iter().any(|(seen, _)| *seen == id)
     }
 }
 
@@ -616,6 +657,6 @@ mod tests {
         );
         assert_eq!(ledger.record(&later), 2);
         assert_eq!(ledger.seen.len(), 1);
-        assert!(ledger.seen.contains_key("c"));
+        assert!(ledger.remembers("c"));
     }
 }

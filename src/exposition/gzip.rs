@@ -23,6 +23,9 @@ use super::{CACHED, Part, View, text};
 /// The one family compressed at scrape time, chunk by chunk.
 const AGE: Family = Family::PerCluster(PerCluster::LatestCompletedAge);
 
+/// The size of the parts a member is sent in.
+const PART_BYTES: usize = 64 * 1024;
+
 /// The gzip member header: magic, deflate, no flags, no time, fastest, unknown OS.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
 
@@ -59,6 +62,8 @@ impl Segment {
                 break;
             }
         }
+        // Kept until its chunk changes: only the bytes it holds, not the room it was given.
+        out.shrink_to_fit();
         let mut crc = crc32fast::Hasher::new();
         crc.update(data);
         Ok(Segment {
@@ -97,7 +102,18 @@ impl Joined {
         }
     }
 
+    /// Everything `other` holds, after what this one holds.
+    fn append(&mut self, other: Joined) {
+        self.parts.extend(other.parts);
+        match (&mut self.crc, other.crc) {
+            (Some(crc), Some(next)) => crc.combine(&next),
+            (None, next) => self.crc = next,
+            (Some(_), None) => {}
+        }
+    }
+
     /// One segment of everything pushed, copied together.
+    #[cfg(test)]
     fn into_segment(self) -> Segment {
         let deflate: Vec<u8> = self.parts.concat();
         let (crc, len) = self
@@ -120,10 +136,24 @@ impl Joined {
         trailer.extend_from_slice(&crc.to_le_bytes());
         // ISIZE is the length modulo 2^32.
         trailer.extend_from_slice(&(len as u32).to_le_bytes());
-        let mut out = VecDeque::with_capacity(self.parts.len() + 2);
+        let mut out = VecDeque::new();
         out.push_back(Bytes::from_static(&HEADER));
-        out.extend(self.parts);
-        out.push_back(trailer.into());
+        // Segments are small (a family's lines of one chunk): copied together into parts of
+        // about 64 KiB, so the connection writes a few large buffers, not thousands of small
+        // ones, while nothing but the cache holds them between scrapes.
+        let mut pending: Vec<u8> = Vec::new();
+        for part in self.parts {
+            if part.len() >= PART_BYTES && pending.is_empty() {
+                out.push_back(part);
+                continue;
+            }
+            pending.extend_from_slice(&part);
+            if pending.len() >= PART_BYTES {
+                out.push_back(std::mem::take(&mut pending).into());
+            }
+        }
+        pending.extend_from_slice(&trailer);
+        out.push_back(pending.into());
         out
     }
 }
@@ -144,8 +174,6 @@ struct Segments {
     lines: Vec<Vec<Segment>>,
     /// Per cached family: its HELP and TYPE lines.
     headers: Vec<Segment>,
-    /// Runs of cached families joined into one segment, until a chunk changes.
-    joined: Vec<(Vec<Family>, Segment)>,
     /// Per chunk, its lines of the age family, with the second they count to and the chunk's
     /// publication count they show: scrapes in the same second send the same ages, and a
     /// publication makes only its own chunk's ages stale.
@@ -160,7 +188,6 @@ impl Segments {
         self.order = Some(Arc::clone(order));
         self.seen = vec![None; chunks];
         self.lines = vec![vec![Segment::default(); chunks]; CACHED.len()];
-        self.joined.clear();
         self.ages = vec![None; chunks];
         if self.ages_header.is_empty() {
             let mut h = Vec::new();
@@ -193,16 +220,12 @@ impl Segments {
                 self.lines[index][chunk] = Segment::of(&plain)?;
             }
             self.seen[chunk] = Some(counts[chunk]);
-            self.joined.clear();
         }
         Ok(())
     }
 
-    /// A run of cached families as one segment: each family with lines, its header first.
-    fn joined(&mut self, run: &[Family]) -> Segment {
-        if let Some((_, segment)) = self.joined.iter().find(|(r, _)| r == run) {
-            return segment.clone();
-        }
+    /// A run of cached families: each family with lines, its header first.
+    fn joined(&self, run: &[Family]) -> Joined {
         let mut joined = Joined::default();
         for family in run {
             let Some(index) = CACHED.iter().position(|f| f == family) else {
@@ -217,16 +240,12 @@ impl Segments {
                 joined.push(segment);
             }
         }
-        let segment = joined.into_segment();
-        self.joined.push((run.to_vec(), segment.clone()));
-        segment
+        joined
     }
-}
 
-impl Segments {
     /// The age family of `view`: each chunk's lines compressed once per second and
     /// publication in it, joined after the family's header.
-    fn ages(&mut self, view: &View, counts: &[u64]) -> std::io::Result<Segment> {
+    fn ages(&mut self, view: &View, counts: &[u64]) -> std::io::Result<Joined> {
         let second = view.now as i64;
         let mut plain = Vec::new();
         let mut joined = Joined::default();
@@ -251,7 +270,7 @@ impl Segments {
             }
             joined.push(&segment);
         }
-        Ok(joined.into_segment())
+        Ok(joined)
     }
 }
 
@@ -279,7 +298,7 @@ impl Cache {
                 .collect();
             let view = View::load(state, now);
             segments.refresh(&view, &counts)?;
-            let cached: Vec<Option<Segment>> = parts
+            let cached: Vec<Option<Joined>> = parts
                 .iter()
                 .map(|part| match part {
                     Part::Cached(run) => Ok(Some(segments.joined(run))),
@@ -289,13 +308,13 @@ impl Cache {
                 .collect::<std::io::Result<_>>()?;
             cached
         };
+        // The scrape's own text is compressed outside the lock.
         let mut member = Joined::default();
         for (part, joined) in parts.iter().zip(cached.iter_mut()) {
-            let segment = match part {
-                Part::Cached(_) | Part::Age => joined.take().unwrap_or_default(),
-                Part::Text(t) => Segment::of(t)?,
-            };
-            member.push(&segment);
+            match part {
+                Part::Cached(_) | Part::Age => member.append(joined.take().unwrap_or_default()),
+                Part::Text(t) => member.push(&Segment::of(t)?),
+            }
         }
         Ok(member.into_member())
     }
@@ -429,6 +448,33 @@ mod tests {
             line(51),
             "a publication shows in the same second"
         );
+    }
+
+    /// Thousands of small segments (a family's lines per chunk) go out in a few large parts.
+    #[test]
+    fn small_segments_are_sent_in_few_parts() {
+        let texts: Vec<Vec<u8>> = (0..3_000)
+            .map(|i| format!("series{{chunk=\"{i}\"}} {}\n", i * 7).into_bytes())
+            .collect();
+        let mut joined = Joined::default();
+        let mut again = Joined::default();
+        for (i, t) in texts.iter().enumerate() {
+            let segment = Segment::of(t).unwrap();
+            if i < 1_000 {
+                joined.push(&segment);
+            } else {
+                again.push(&segment);
+            }
+        }
+        joined.append(again);
+        let member = joined.into_member();
+        let largest = member.iter().map(Bytes::len).max().unwrap();
+        assert!(
+            member.len() <= 2 + member.iter().map(Bytes::len).sum::<usize>() / PART_BYTES,
+            "{} parts, the largest {largest} bytes",
+            member.len()
+        );
+        assert_eq!(gunzip(member), texts.concat());
     }
 
     #[test]
