@@ -34,6 +34,10 @@ struct Inner {
     reload: Arc<ArcSwap<ReloadStatus>>,
     clock: Arc<dyn Clock>,
     exposition: Exposition,
+    /// Gzip scrapes compressing at once: one per core. They share one cache whose refresh
+    /// takes turns anyway; more at once would only hold more buffers (each blocking thread in
+    /// its own allocator arena) and take more of the cores the polls need.
+    compressing: tokio::sync::Semaphore,
 }
 
 impl Metrics {
@@ -59,6 +63,9 @@ impl Metrics {
                 reload,
                 clock,
                 exposition: Exposition::new(),
+                compressing: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(1, usize::from),
+                ),
             }),
         })
     }
@@ -113,8 +120,15 @@ impl Metrics {
     }
 
     /// The exposition gzip-compressed. It may compress for a while after a poll, so it runs
-    /// on tokio's blocking threads.
+    /// on tokio's blocking threads, as many at once as there are cores; the others wait
+    /// their turn without a thread.
     pub async fn gzip(&self) -> std::io::Result<Body> {
+        let _turn = self
+            .inner
+            .compressing
+            .acquire()
+            .await
+            .map_err(std::io::Error::other)?;
         let metrics = self.clone();
         tokio::task::spawn_blocking(move || metrics.gzip_blocking())
             .await

@@ -1032,6 +1032,63 @@ async fn every_status_is_always_present_and_absent_things_stay_absent() {
     );
 }
 
+/// More gzip scrapes at once than there are cores: they take turns compressing, and every one
+/// gets the whole answer.
+#[tokio::test]
+async fn many_gzip_scrapes_at_once_all_get_the_whole_answer() {
+    use std::io::Read;
+    let mut h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod")
+            .with_cluster(flex("c1", healthy(1, 8)))
+            .with_cluster(flex("c2", healthy(2, 8))),
+    ]))
+    .fixed_clock(fixed_now())
+    .start()
+    .await;
+    h.cycle().await;
+    let raw = reqwest::Client::builder().gzip(false).build().unwrap();
+    let url = format!("{}/metrics", h.url);
+    let scrapes = (0..16).map(|_| {
+        let request = raw.get(&url).header("accept-encoding", "gzip");
+        async move { request.send().await.unwrap().bytes().await.unwrap() }
+    });
+    let bodies = futures_join_all(scrapes).await;
+    let texts: Vec<String> = bodies
+        .iter()
+        .map(|b| {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(&b[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        })
+        .collect();
+    for text in &texts {
+        let m = common::exposition::parse(text).unwrap();
+        for c in ["c1", "c2"] {
+            assert_eq!(
+                m.get("atlas_snapshot_target_up", &cluster(P1, c)),
+                Some(1.0)
+            );
+        }
+    }
+}
+
+/// Runs the futures at once on this task's runtime, in order of their results.
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
 #[tokio::test]
 async fn scrapes_are_gzipped_only_for_clients_that_ask() {
     use std::io::Read;
