@@ -190,20 +190,22 @@ pub struct Nginx {
 
 impl Nginx {
     /// Saves `plain` and `gzipped` as `metrics` and `metrics.gz` under `dir`, writes an
-    /// nginx.conf (one worker, `daemon off`, pid, logs and temp paths in `dir`) and starts nginx
-    /// on a free loopback port; returns once it answers.
+    /// nginx.conf (one process serving, `master_process off` and `daemon off`, so that killing
+    /// the child stops it all and no worker outlives the run; pid, logs and temp paths in
+    /// `dir`) and starts nginx on a free loopback port; returns once it answers.
     pub async fn start(dir: &Path, plain: &[u8], gzipped: &[u8]) -> Nginx {
         let www = dir.join("www");
         std::fs::create_dir_all(&www).unwrap();
         std::fs::write(www.join("metrics"), plain).unwrap();
         std::fs::write(www.join("metrics.gz"), gzipped).unwrap();
-        // Started as root, nginx's worker runs as nobody: it must be able to read the files.
+        // Started as root, nginx would serve as nobody with a master process; without one it
+        // stays root, but the files are made readable either way.
         make_readable(dir);
         make_readable(&www);
         let port = free_port();
         let d = dir.display();
         let conf = format!(
-            "worker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+            "master_process off;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
              events {{ worker_connections 64; }}\n\
              http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
              client_body_temp_path {d}/client_body;\n  proxy_temp_path {d}/proxy;\n\
