@@ -903,13 +903,10 @@ impl Poller {
                 let Some(record) = self.records.get_mut(i) else {
                     return;
                 };
-                let failures_total = match &result {
-                    Ok(summary) => Some(record.jobs.restore_ledger.record(summary)),
-                    Err(_) => None,
-                };
                 let state = Arc::make_mut(&mut record.state);
                 state.sources_up.restores = Some(result.is_ok());
-                if let (Ok(summary), Some(failures_total)) = (result, failures_total) {
+                if let Ok(summary) = result {
+                    let failures_total = record.jobs.restore_ledger.record(&summary);
                     let jobs = Jobs {
                         summary,
                         failures_total,
@@ -922,13 +919,10 @@ impl Poller {
                 let Some(record) = self.records.get_mut(i) else {
                     return;
                 };
-                let failures_total = match &result {
-                    Ok(summary) => Some(record.jobs.export_ledger.record(summary)),
-                    Err(_) => None,
-                };
                 let state = Arc::make_mut(&mut record.state);
                 state.sources_up.exports = Some(result.is_ok());
-                if let (Ok(summary), Some(failures_total)) = (result, failures_total) {
+                if let Ok(summary) = result {
+                    let failures_total = record.jobs.export_ledger.record(&summary);
                     let jobs = Jobs {
                         summary,
                         failures_total,
