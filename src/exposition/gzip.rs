@@ -23,9 +23,6 @@ use super::{CACHED, Part, View, text};
 /// The one family compressed at scrape time, chunk by chunk.
 const AGE: Family = Family::PerCluster(PerCluster::LatestCompletedAge);
 
-/// The size of the parts a member is sent in.
-const PART_BYTES: usize = 64 * 1024;
-
 /// The gzip member header: magic, deflate, no flags, no time, fastest, unknown OS.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
 
@@ -138,22 +135,10 @@ impl Joined {
         trailer.extend_from_slice(&(len as u32).to_le_bytes());
         let mut out = VecDeque::new();
         out.push_back(Bytes::from_static(&HEADER));
-        // Segments are small (a family's lines of one chunk): copied together into parts of
-        // about 64 KiB, so the connection writes a few large buffers, not thousands of small
-        // ones, while nothing but the cache holds them between scrapes.
-        let mut pending: Vec<u8> = Vec::new();
-        for part in self.parts {
-            if part.len() >= PART_BYTES && pending.is_empty() {
-                out.push_back(part);
-                continue;
-            }
-            pending.extend_from_slice(&part);
-            if pending.len() >= PART_BYTES {
-                out.push_back(std::mem::take(&mut pending).into());
-            }
-        }
-        pending.extend_from_slice(&trailer);
-        out.push_back(pending.into());
+        // The cache's own segments, shared: the body copies small ones together as it sends
+        // them, so concurrent scrapes do not each hold a copy of the member.
+        out.extend(self.parts);
+        out.push_back(trailer.into());
         out
     }
 }
@@ -448,33 +433,6 @@ mod tests {
             line(51),
             "a publication shows in the same second"
         );
-    }
-
-    /// Thousands of small segments (a family's lines per chunk) go out in a few large parts.
-    #[test]
-    fn small_segments_are_sent_in_few_parts() {
-        let texts: Vec<Vec<u8>> = (0..3_000)
-            .map(|i| format!("series{{chunk=\"{i}\"}} {}\n", i * 7).into_bytes())
-            .collect();
-        let mut joined = Joined::default();
-        let mut again = Joined::default();
-        for (i, t) in texts.iter().enumerate() {
-            let segment = Segment::of(t).unwrap();
-            if i < 1_000 {
-                joined.push(&segment);
-            } else {
-                again.push(&segment);
-            }
-        }
-        joined.append(again);
-        let member = joined.into_member();
-        let largest = member.iter().map(Bytes::len).max().unwrap();
-        assert!(
-            member.len() <= 2 + member.iter().map(Bytes::len).sum::<usize>() / PART_BYTES,
-            "{} parts, the largest {largest} bytes",
-            member.len()
-        );
-        assert_eq!(gunzip(member), texts.concat());
     }
 
     #[test]
