@@ -113,7 +113,7 @@ fi
 step "container image: build context and run stage"
 # Docker's rules: patterns match a path or any of its parent directories, the last match wins,
 # '!' re-includes, '*' does not cross '/', '**' does.
-if "$py" - <<'PY'; then ok ".dockerignore sends Cargo.toml, Cargo.lock, build.rs and src/ only"; else fail ".dockerignore: see above"; fi
+if "$py" - <<'PY'; then ok ".dockerignore sends Cargo.toml, Cargo.lock, build.rs, .cargo/config.toml and src/ only"; else fail ".dockerignore: see above"; fi
 import re, sys
 pats = []
 for line in open(".dockerignore", encoding="utf-8"):
@@ -133,7 +133,7 @@ def excluded(path):
         if any(rx.match("/".join(parts[:i])) for i in range(1, len(parts) + 1)):
             out = not neg
     return out
-bad = [p for p in ("Cargo.toml", "Cargo.lock", "build.rs", "src/main.rs", "src/lib.rs", "src/atlas/client.rs") if excluded(p)]
+bad = [p for p in ("Cargo.toml", "Cargo.lock", "build.rs", ".cargo/config.toml", "src/main.rs", "src/lib.rs", "src/atlas/client.rs") if excluded(p)]
 leaked = [p for p in ("target/debug/x", ".git/HEAD", "deploy/docker/Dockerfile", "tests/cli.rs", "docs/configuration.md",
                        "README.md", "config.yaml", ".ci/run", ".env") if not excluded(p)]
 for p in bad:
