@@ -380,9 +380,11 @@ fn published_state(clusters: usize) -> ExporterState {
                 let body = tenant_like_body(i as u64, 8, true);
                 (BackupApi::Flex, Listing::Flex(decode(&body)))
             };
-            let summary = summarise(api, listing);
+            let mut summary = summarise(api, listing);
+            // As the poller publishes it: the ledger takes the listing's failures.
+            let failures = summary.failures.take().unwrap_or_default();
             t.backups = Some(Backups {
-                failures_total: summary.failed.len() as u64,
+                failures_total: failures.failed.len() as u64,
                 summary: Arc::new(summary),
             });
             t.last_poll = Some(PollOutcome {
@@ -408,8 +410,9 @@ fn published_state(clusters: usize) -> ExporterState {
                     restore_window: Some(Duration::from_secs(2 * 86_400)),
                     ..BackupPolicy::default()
                 }
+                .shared()
             } else {
-                BackupPolicy::flex()
+                BackupPolicy::flex().shared()
             });
             t.schedule_up = dedicated.then_some(true);
             t

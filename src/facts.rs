@@ -91,6 +91,17 @@ pub struct BackupPolicy {
 const DAY: Duration = Duration::from_secs(86_400);
 
 impl BackupPolicy {
+    /// This policy behind an `Arc`, as a target's state holds it: the flex policy, which every
+    /// flex cluster has alike, is one `Arc` for all of them.
+    pub fn shared(self) -> std::sync::Arc<BackupPolicy> {
+        static FLEX: std::sync::OnceLock<std::sync::Arc<BackupPolicy>> = std::sync::OnceLock::new();
+        if self == BackupPolicy::flex() {
+            std::sync::Arc::clone(FLEX.get_or_init(|| std::sync::Arc::new(BackupPolicy::flex())))
+        } else {
+            std::sync::Arc::new(self)
+        }
+    }
+
     /// The fixed policy of every flex cluster: one snapshot a day, each kept 8 days.
     pub fn flex() -> BackupPolicy {
         BackupPolicy {
@@ -107,6 +118,20 @@ impl BackupPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_flex_cluster_shares_one_policy_and_others_have_their_own() {
+        let a = BackupPolicy::flex().shared();
+        let b = BackupPolicy::flex().shared();
+        assert!(std::sync::Arc::ptr_eq(&a, &b));
+        let six_hourly = BackupPolicy {
+            interval: Some(Duration::from_secs(21_600)),
+            ..BackupPolicy::default()
+        };
+        let c = six_hourly.shared();
+        assert_eq!(*c, six_hourly);
+        assert!(!std::sync::Arc::ptr_eq(&a, &c));
+    }
 
     #[test]
     fn cluster_types_read_and_print_as_atlas_spells_them() {

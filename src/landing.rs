@@ -83,6 +83,7 @@ impl Verdict {
 /// or the 26-hour default without a policy.
 pub fn stale_after(t: &TargetState) -> Duration {
     t.policy
+        .as_deref()
         .and_then(|p| p.interval)
         .map_or(DEFAULT_STALE_AFTER, |i| i.mul_f64(1.5) + STALE_GRACE)
 }
@@ -119,7 +120,7 @@ fn failed_restores(t: &TargetState) -> u64 {
 /// (`Some(None)`: none listed) if that is longer ago than 1.5 export intervals plus an hour
 /// (the alerts' policy default); `None` when it is not.
 fn export_overdue(t: &TargetState, now: Timestamp) -> Option<Option<Timestamp>> {
-    let interval = t.policy.and_then(|p| p.export_interval)?;
+    let interval = t.policy.as_deref().and_then(|p| p.export_interval)?;
     let exports = t.exports.as_ref()?;
     let limit = interval.mul_f64(1.5) + STALE_GRACE;
     match exports.summary.last_success {
@@ -631,10 +632,10 @@ fn backups_cell(t: &TargetState) -> String {
     if facts.paused {
         cell.push_str(", paused");
     }
-    if let Some(interval) = t.policy.and_then(|p| p.interval) {
+    if let Some(interval) = t.policy.as_deref().and_then(|p| p.interval) {
         let _ = write!(cell, ", every {}", every(interval));
     }
-    if let Some(next) = t.policy.and_then(|p| p.next_snapshot) {
+    if let Some(next) = t.policy.as_deref().and_then(|p| p.next_snapshot) {
         let _ = write!(cell, ", next {}", escape(&next.to_string()));
     }
     cell
@@ -722,8 +723,7 @@ mod tests {
                     copy_regions: None,
                 }),
                 oldest_completed_finished: None,
-                failed: Vec::new(),
-                oldest_key: None,
+                failures: None,
             }),
             failures_total: 0,
         });
@@ -736,10 +736,10 @@ mod tests {
     }
 
     fn every_six_hours(mut t: TargetState) -> TargetState {
-        t.policy = Some(BackupPolicy {
+        t.policy = Some(std::sync::Arc::new(BackupPolicy {
             interval: Some(Duration::from_secs(21_600)),
             ..BackupPolicy::default()
-        });
+        }));
         t
     }
 
@@ -819,10 +819,10 @@ mod tests {
 
         let export = |last_days_ago: i64| {
             let mut t = polled("Export", 1, now);
-            t.policy = Some(BackupPolicy {
+            t.policy = Some(std::sync::Arc::new(BackupPolicy {
                 export_interval: Some(Duration::from_secs(7 * 86_400)),
                 ..BackupPolicy::default()
-            });
+            }));
             t.exports = Some(Arc::new(Jobs {
                 summary: JobsSummary::of([job(
                     "e",

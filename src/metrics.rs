@@ -309,8 +309,7 @@ mod tests {
                     copy_regions: Some(1),
                 }),
                 oldest_completed_finished: Some(now),
-                failed: Vec::new(),
-                oldest_key: None,
+                failures: None,
             }),
             failures_total: 1,
         });
@@ -325,14 +324,14 @@ mod tests {
             paused: false,
             backup_enabled: true,
         });
-        t.policy = Some(crate::facts::BackupPolicy {
+        t.policy = Some(std::sync::Arc::new(crate::facts::BackupPolicy {
             next_snapshot: Some(now),
             interval: Some(Duration::from_secs(21_600)),
             retention: Some(Duration::from_secs(7 * 86_400)),
             restore_window: Some(Duration::from_secs(2 * 86_400)),
             copy_regions: Some(2),
             export_interval: Some(Duration::from_secs(86_400)),
-        });
+        }));
         t.schedule_up = Some(true);
         use crate::atlas::jobs::{ExportState, Job, JobStatus, RestoreStatus};
         fn done<S>(id: &str, state: S, now: Timestamp) -> Job<S> {

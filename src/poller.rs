@@ -605,14 +605,11 @@ impl Poller {
         // than slots: a poll that waits for its project's rate-limit tokens gives its slot up,
         // and one of another project takes it.
         let window = (4 * self.atlas.max_concurrency).max(POLL_TASKS);
-        // A waiting poll holds its target, not its state: an alerts read publishes a new state
-        // of every target of its project, and the old ones would stay alive here.
-        let mut waiting: std::collections::VecDeque<(usize, Target, Option<BackupApi>)> = self
-            .records
-            .iter()
-            .enumerate()
-            .filter(|(index, _)| only.as_ref().is_none_or(|o| o.contains(index)))
-            .map(|(index, r)| (index, r.state.target.clone(), r.state.resolved))
+        // A waiting poll is its record's index: its target is cloned when it starts, and its
+        // state is not held (an alerts read publishes a new state of every target of its
+        // project, and the old ones would stay alive here).
+        let mut waiting: std::collections::VecDeque<usize> = (0..self.records.len())
+            .filter(|index| only.as_ref().is_none_or(|o| o.contains(index)))
             .collect();
         let mut tasks = JoinSet::new();
         let mut task_index = HashMap::new();
@@ -620,14 +617,21 @@ impl Poller {
             SourceQueue::new(Arc::clone(&self.client), Arc::clone(limit), deadline);
         let mut projects: Vec<Arc<str>> = waiting
             .iter()
-            .map(|(_, target, _)| Arc::clone(&target.project_id))
+            .filter_map(|index| self.records.get(*index))
+            .map(|r| Arc::clone(&r.state.target.project_id))
             .collect();
         let client = Arc::clone(&self.client);
         let mut start_next =
-            |tasks: &mut JoinSet<PollResult>, task_index: &mut HashMap<tokio::task::Id, usize>| {
-                let Some((index, target, known)) = waiting.pop_front() else {
+            |records: &[Record],
+             tasks: &mut JoinSet<PollResult>,
+             task_index: &mut HashMap<tokio::task::Id, usize>| {
+                let Some((index, record)) = waiting
+                    .pop_front()
+                    .and_then(|index| Some((index, records.get(index)?)))
+                else {
                     return;
                 };
+                let (target, known) = (record.state.target.clone(), record.state.resolved);
                 let client = Arc::clone(&client);
                 let limit = Arc::clone(limit);
                 let handle = tasks.spawn(async move {
@@ -639,7 +643,7 @@ impl Poller {
                 task_index.insert(handle.id(), index);
             };
         for _ in 0..window {
-            start_next(&mut tasks, &mut task_index);
+            start_next(&self.records, &mut tasks, &mut task_index);
         }
 
         if let Some(at) = sources {
@@ -657,12 +661,20 @@ impl Poller {
                 Discovery::new(DiscoveryConfig::default()),
             )
         });
-        let listed = self.listed.clone();
-        let known: HashMap<TargetKey, Option<BackupApi>> = self
-            .records
-            .iter()
-            .map(|r| (r.state.target.key(), r.state.resolved))
-            .collect();
+        // Only a refresh reads these: 10,000 targets are not copied for nothing every cycle.
+        let listed = if refresh {
+            self.listed.clone()
+        } else {
+            Vec::new()
+        };
+        let known: HashMap<TargetKey, Option<BackupApi>> = if refresh {
+            self.records
+                .iter()
+                .map(|r| (r.state.target.key(), r.state.resolved))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         let client = Arc::clone(&self.client);
         let now = self.clock.now();
         let mut learnt = None;
@@ -708,7 +720,7 @@ impl Poller {
                     polls_pending = false;
                     continue;
                 };
-                start_next(&mut tasks, &mut task_index);
+                start_next(&self.records, &mut tasks, &mut task_index);
                 let result = match joined {
                     Ok((_, result)) => result,
                     Err(e) => {
@@ -984,14 +996,13 @@ impl Poller {
                 record.warnings.succeeded();
                 note_kind_change(state, poll.api);
                 state.resolved = poll.api;
+                // The ledger takes the listing's failures; the published summary holds none.
                 // An empty ledger counts nothing in a listing without FAILED ids.
+                let failures = summary.failures.take().unwrap_or_default();
                 let failures_total = match &mut record.ledger {
-                    None if summary.failed.is_empty() => 0,
-                    ledger => ledger.get_or_insert_with(Box::default).record(&summary),
+                    None if failures.failed.is_empty() => 0,
+                    ledger => ledger.get_or_insert_with(Box::default).record(&failures),
                 };
-                // The ledger holds them now; the published summary needs none (at 10,000
-                // clusters with a few failures each, they were a fifth of the heap).
-                summary.failed = Vec::new();
                 state.backups = Some(Backups {
                     summary: Arc::new(summary),
                     failures_total,
@@ -1174,12 +1185,18 @@ fn apply_learnt(state: &mut Arc<TargetState>, learnt: &Learnt) {
     } else if learnt.facts.is_some_and(|f| !f.backup_enabled) {
         None
     } else {
-        state.policy
+        state.policy.as_deref().copied()
     };
-    if (facts, policy, learnt.schedule_up) != (state.facts, state.policy, state.schedule_up) {
+    if (facts, policy, learnt.schedule_up)
+        != (
+            state.facts,
+            state.policy.as_deref().copied(),
+            state.schedule_up,
+        )
+    {
         let state = Arc::make_mut(state);
         state.facts = facts;
-        state.policy = policy;
+        state.policy = policy.map(crate::facts::BackupPolicy::shared);
         state.schedule_up = learnt.schedule_up;
     }
 }

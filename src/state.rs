@@ -254,7 +254,7 @@ pub struct TargetState {
     pub facts: Option<ClusterFacts>,
     /// The backup policy the cluster is judged against; `None` until read, and for kinds
     /// without one.
-    pub policy: Option<BackupPolicy>,
+    pub policy: Option<Arc<BackupPolicy>>,
     /// Whether the last read of the backup schedule succeeded; `None` when none was tried.
     pub schedule_up: Option<bool>,
     /// The last good restore-job listing; `None` until one was read.
@@ -447,7 +447,8 @@ mod tests {
 
     #[test]
     fn a_target_state_stays_small_inline() {
+        // 10,000 of them are held, twice while a cycle replaces them: a policy is shared.
         let size = std::mem::size_of::<TargetState>();
-        assert!(size <= 288, "TargetState is {size} bytes");
+        assert!(size <= 200, "TargetState is {size} bytes");
     }
 }

@@ -366,8 +366,7 @@ mod tests {
                     copy_regions: None,
                 }),
                 oldest_completed_finished: Some(finished),
-                failed: Vec::new(),
-                oldest_key: None,
+                failures: None,
             }),
             failures_total: 0,
         });
