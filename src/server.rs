@@ -212,9 +212,6 @@ impl Drop for PeerSlot {
     }
 }
 
-/// The most a connection buffers: its request head, or what waits to be written.
-const MAX_CONNECTION_BUFFER: usize = 64 * 1024;
-
 async fn serve_connection<S>(
     stream: S,
     peer: SocketAddr,
@@ -231,10 +228,6 @@ async fn serve_connection<S>(
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
-        // hyper queues a body's chunks until this many bytes wait to be written (default
-        // ~400 KiB): 8 scrapes of a 41 MB body held 4 MiB in queues. At 64 KiB a connection
-        // holds one chunk beyond it, and a request head over about twice that gets a 431.
-        .max_buf_size(MAX_CONNECTION_BUFFER)
         .serve_connection(TokioIo::new(stream), service);
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
