@@ -10,8 +10,8 @@
 // after ten seconds by whichever thread allocates next. A poll frees megabytes of pages and
 // listings every second; with the defaults, at 10,000 clusters, 16 MiB stayed resident beyond
 // the 17 MiB the heap held. Returning them at once (`dirty_decay_ms:0`) saved 11 MiB more but
-// cost 60 % more CPU per cycle and made gzip scrapes 5 times slower. A build outside this
-// repository (`cargo install`) gets jemalloc's defaults; `_RJEM_MALLOC_CONF` overrides either.
+// cost 60 % more CPU per cycle and made gzip scrapes 5 times slower. A build that does not read
+// .cargo/config.toml gets jemalloc's defaults; `_RJEM_MALLOC_CONF` overrides either.
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
