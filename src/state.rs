@@ -48,6 +48,16 @@ pub struct ExporterState {
     pub discovery: Option<DiscoveryReport>,
     /// Which shard of how many the targets are, for `atlas_snapshot_exporter_shard_info`.
     pub shard: Shard,
+    /// Which state this is: each one built gets a new number (a clone keeps it), so a reader
+    /// can tell a state swapped in (a cycle's end) from the one it read before.
+    generation: u64,
+}
+
+/// The next [`ExporterState::generation`].
+static GENERATIONS: AtomicU64 = AtomicU64::new(0);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The outcome of discovery, for `atlas_snapshot_exporter_discovery_*`.
@@ -82,6 +92,7 @@ impl ExporterState {
             ready: false,
             discovery: None,
             shard: Shard::SINGLE,
+            generation: next_generation(),
         }
     }
 
@@ -89,6 +100,11 @@ impl ExporterState {
     /// deadline has passed.
     pub fn ready(&self) -> bool {
         self.ready || self.last_cycle.is_some()
+    }
+
+    /// Which state this is: another number for every state built, the same for its clones.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Every target's latest state, in config order, each loaded without a lock.
@@ -105,6 +121,7 @@ impl ExporterState {
             ready,
             discovery: self.discovery,
             shard: self.shard,
+            generation: next_generation(),
         }
     }
 
@@ -112,6 +129,7 @@ impl ExporterState {
     pub fn with_discovery(&self, discovery: Option<DiscoveryReport>) -> ExporterState {
         ExporterState {
             discovery,
+            generation: next_generation(),
             ..self.clone()
         }
     }
@@ -120,6 +138,7 @@ impl ExporterState {
     pub fn with_shard(&self, shard: Shard) -> ExporterState {
         ExporterState {
             shard,
+            generation: next_generation(),
             ..self.clone()
         }
     }

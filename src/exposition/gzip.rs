@@ -7,9 +7,18 @@
 //! The per-cluster families are kept as one segment per family and chunk of targets and
 //! recompressed only for chunks that published since; the ages, one segment per chunk, also
 //! when their second has passed; the exporter's own families (small) at every scrape.
+//!
+//! The per-cluster part is compressed at most once a second while a cycle publishes: the
+//! first gzip scrape of a second compresses what changed, and every other gzip scrape of that
+//! second sends the same part, so a poll publishing hundreds of targets a second costs one
+//! compression a second, not one per scrape. A new state (a cycle's end, a config applied)
+//! is compressed at once. A scrape that comes while another compresses sends the part before
+//! instead of waiting for it. So the per-cluster part of a gzip scrape may miss the targets
+//! published in the last second of a cycle under way (plus the time one compression takes),
+//! never those of a finished cycle.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 
 use flate2::{Compress, Compression, FlushCompress};
 use hyper::body::Bytes;
@@ -95,7 +104,7 @@ impl Segment {
 }
 
 /// Segments joined: their deflate data in order and the CRC-32 of the text they hold.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Joined {
     parts: Vec<Bytes>,
     crc: Option<crc32fast::Hasher>,
@@ -165,7 +174,44 @@ impl Joined {
 /// The segments kept between scrapes.
 #[derive(Default)]
 pub(super) struct Cache {
+    /// The segments, refreshed by one scrape at a time.
     inner: Mutex<Segments>,
+    /// The per-cluster part of the newest member: what the gzip scrapes of its second send.
+    latest: Mutex<Option<Arc<Compressed>>>,
+}
+
+/// The per-cluster part of a member, joined from the segments at one moment.
+struct Compressed {
+    /// The order the segments were written in.
+    order: Arc<Order>,
+    /// The Unix second the ages count to, and the first scrape of which compressed it.
+    second: i64,
+    /// The [`ExporterState::generation`] it was compressed from.
+    generation: u64,
+    /// Per cached family (by index in [`CACHED`]): its header and lines; empty when none.
+    families: Vec<Joined>,
+    /// The age family: its header and lines.
+    ages: Joined,
+}
+
+impl Compressed {
+    /// A run of cached families, in order.
+    fn run(&self, run: &[Family]) -> Joined {
+        let mut joined = Joined::default();
+        for family in run {
+            if let Some(index) = CACHED.iter().position(|f| f == family) {
+                joined.append(self.families[index].clone());
+            }
+        }
+        joined
+    }
+
+    /// Whether it is what a scrape of `state` in `second` sends.
+    fn shows(&self, state: &ExporterState, second: i64) -> bool {
+        Arc::ptr_eq(&self.order, state.order())
+            && self.generation == state.generation()
+            && self.second == second
+    }
 }
 
 #[derive(Default)]
@@ -231,21 +277,17 @@ impl Segments {
         Ok(())
     }
 
-    /// A run of cached families: each family with lines, its header first.
-    fn joined(&self, run: &[Family]) -> Joined {
+    /// One cached family (by index in [`CACHED`]): its header and lines, or nothing when it
+    /// has no lines.
+    fn family(&self, index: usize) -> Joined {
         let mut joined = Joined::default();
-        for family in run {
-            let Some(index) = CACHED.iter().position(|f| f == family) else {
-                continue;
-            };
-            let chunks = &self.lines[index];
-            if chunks.iter().all(Segment::is_empty) {
-                continue;
-            }
-            joined.push(&self.headers[index]);
-            for segment in chunks {
-                joined.push(segment);
-            }
+        let chunks = &self.lines[index];
+        if chunks.iter().all(Segment::is_empty) {
+            return joined;
+        }
+        joined.push(&self.headers[index]);
+        for segment in chunks {
+            joined.push(segment);
         }
         joined
     }
@@ -289,42 +331,77 @@ impl Cache {
         parts: &[Part],
         now: Timestamp,
     ) -> std::io::Result<VecDeque<Bytes>> {
-        let order = state.order();
-        let mut cached = {
-            let mut segments = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-            if !segments
-                .order
-                .as_ref()
-                .is_some_and(|o| Arc::ptr_eq(o, order))
-            {
-                segments.reset(order)?;
-            }
-            // Counts first, cells second: the cells show at least what the counts count.
-            let counts: Vec<u64> = (0..order.chunks().len())
-                .map(|c| order.changes(c))
-                .collect();
-            let view = View::load(state, now);
-            segments.refresh(&view, &counts)?;
-            let cached: Vec<Option<Joined>> = parts
-                .iter()
-                .map(|part| match part {
-                    Part::Cached(run) => Ok(Some(segments.joined(run))),
-                    Part::Age => segments.ages(&view, &counts).map(Some),
-                    Part::Text(_) => Ok(None),
-                })
-                .collect::<std::io::Result<_>>()?;
-            cached
-        };
-        // The scrape's own text is compressed outside the lock, on its own compressor.
+        let compressed = self.compressed(state, now)?;
+        // The scrape's own text is compressed outside the locks, on its own compressor.
         let mut compressor = Compressor::default();
         let mut member = Joined::default();
-        for (part, joined) in parts.iter().zip(cached.iter_mut()) {
+        for part in parts {
             match part {
-                Part::Cached(_) | Part::Age => member.append(joined.take().unwrap_or_default()),
+                Part::Cached(run) => member.append(compressed.run(run)),
+                Part::Age => member.append(compressed.ages.clone()),
                 Part::Text(t) => member.push(&compressor.segment(t)?),
             }
         }
         Ok(member.into_member())
+    }
+
+    /// The per-cluster part for a scrape at `now`: this second's, compressed by this scrape
+    /// when it is the second's first; the one before when another scrape is compressing.
+    fn compressed(
+        &self,
+        state: &ExporterState,
+        now: Timestamp,
+    ) -> std::io::Result<Arc<Compressed>> {
+        let order = state.order();
+        let second = View::second(now);
+        let latest = self.latest();
+        if let Some(c) = latest.as_ref().filter(|c| c.shows(state, second)) {
+            return Ok(Arc::clone(c));
+        }
+        let mut segments = match self.inner.try_lock() {
+            Ok(segments) => segments,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                if let Some(c) = latest.filter(|c| Arc::ptr_eq(&c.order, order)) {
+                    return Ok(c);
+                }
+                // Nothing of this target list yet: wait for the scrape compressing it.
+                self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+            }
+        };
+        // Another scrape may have compressed this second while this one waited.
+        if let Some(c) = self.latest().filter(|c| c.shows(state, second)) {
+            return Ok(c);
+        }
+        if !segments
+            .order
+            .as_ref()
+            .is_some_and(|o| Arc::ptr_eq(o, order))
+        {
+            segments.reset(order)?;
+        }
+        // Counts first, cells second: the cells show at least what the counts count.
+        let counts: Vec<u64> = (0..order.chunks().len())
+            .map(|c| order.changes(c))
+            .collect();
+        let view = View::load(state, now);
+        segments.refresh(&view, &counts)?;
+        let compressed = Arc::new(Compressed {
+            order: Arc::clone(order),
+            second,
+            generation: state.generation(),
+            families: (0..CACHED.len()).map(|i| segments.family(i)).collect(),
+            ages: segments.ages(&view, &counts)?,
+        });
+        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&compressed));
+        Ok(compressed)
+    }
+
+    fn latest(&self) -> Option<Arc<Compressed>> {
+        self.latest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -409,16 +486,14 @@ mod tests {
             .collect()
     }
 
-    /// Ages are counted to the scrape's whole second: scrapes within a second and between
-    /// publications send the same ages (compressed once); the next second or a publication
-    /// shows at once.
-    #[test]
-    fn ages_are_whole_seconds_and_new_with_each_second_and_each_publication() {
+    /// The age lines of a scrape's plain and gzip answers.
+    type AgeLines = (Vec<String>, Vec<String>);
+
+    /// A scrape of a state at `t0` plus some milliseconds, by one exposition.
+    fn scraper(t0: Timestamp) -> impl Fn(&ExporterState, i64) -> AgeLines {
         use super::super::{Exposition, ScrapeInputs};
-        let t0: Timestamp = "2026-11-30T00:00:00Z".parse().unwrap();
-        let state = ExporterState::new(vec![target_finished_at(t0)]);
         let exposition = Exposition::new();
-        let scrape = |after_ms: i64| {
+        move |state: &ExporterState, after_ms: i64| {
             let now = t0 + jiff::SignedDuration::from_millis(after_ms);
             let inputs = ScrapeInputs {
                 now,
@@ -430,33 +505,96 @@ mod tests {
                 rate_limits: Vec::new(),
                 registry: Vec::new(),
             };
-            let plain = String::from_utf8(exposition.plain(&state, &inputs).into_bytes()).unwrap();
-            let gzip = age_lines(exposition.gzip(&state, &inputs).unwrap());
+            let plain = String::from_utf8(exposition.plain(state, &inputs).into_bytes()).unwrap();
+            let gzip = age_lines(exposition.gzip(state, &inputs).unwrap());
             let plain: Vec<String> = plain
                 .lines()
                 .filter(|l| l.starts_with("atlas_snapshot_latest_completed_age_seconds{"))
                 .map(str::to_owned)
                 .collect();
-            assert_eq!(plain, gzip, "plain and gzip at +{after_ms} ms");
-            gzip
-        };
-        let line = |age: u32| {
-            vec![format!(
-                "atlas_snapshot_latest_completed_age_seconds{{project_id=\"5f3c9e2a1b4d6e7f80912a01\",cluster_name=\"Cluster0\"}} {age}"
-            )]
-        };
-        assert_eq!(scrape(100_200), line(100));
-        assert_eq!(scrape(100_999), line(100));
-        assert_eq!(scrape(101_000), line(101));
+            (plain, gzip)
+        }
+    }
+
+    fn age_line(age: u32) -> Vec<String> {
+        vec![format!(
+            "atlas_snapshot_latest_completed_age_seconds{{project_id=\"5f3c9e2a1b4d6e7f80912a01\",cluster_name=\"Cluster0\"}} {age}"
+        )]
+    }
+
+    /// Ages are counted to the scrape's whole second: scrapes within a second send the same
+    /// ages (compressed once), and the next second shows at once.
+    #[test]
+    fn ages_are_whole_seconds_and_new_with_each_second() {
+        let t0: Timestamp = "2026-11-30T00:00:00Z".parse().unwrap();
+        let (state, scrape) = (
+            ExporterState::new(vec![target_finished_at(t0)]),
+            scraper(t0),
+        );
+        for (after_ms, age) in [(100_200, 100), (100_999, 100), (101_000, 101)] {
+            let both = (age_line(age), age_line(age));
+            assert_eq!(scrape(&state, after_ms), both, "at +{after_ms} ms");
+        }
+    }
+
+    /// A publication shows in plain at once, and in gzip from the next second on or with the
+    /// next state (a cycle's end): a gzip scrape sends what the second's first gzip scrape
+    /// compressed of the same state.
+    #[test]
+    fn a_publication_shows_in_gzip_from_the_next_second() {
+        let t0: Timestamp = "2026-11-30T00:00:00Z".parse().unwrap();
+        let (state, scrape) = (
+            ExporterState::new(vec![target_finished_at(t0)]),
+            scraper(t0),
+        );
+        assert_eq!(scrape(&state, 101_000), (age_line(101), age_line(101)));
         state.publish_target(
             0,
             Arc::new(target_finished_at(t0 + jiff::SignedDuration::from_secs(50))),
         );
         assert_eq!(
-            scrape(101_500),
-            line(51),
-            "a publication shows in the same second"
+            scrape(&state, 101_500),
+            (age_line(51), age_line(101)),
+            "plain at once; gzip the second's first compression"
         );
+        assert_eq!(scrape(&state, 102_000), (age_line(52), age_line(52)));
+        state.publish_target(
+            0,
+            Arc::new(target_finished_at(t0 + jiff::SignedDuration::from_secs(60))),
+        );
+        let cycle_finished = state.with_cycle(None, true);
+        assert_eq!(
+            scrape(&cycle_finished, 102_500),
+            (age_line(42), age_line(42)),
+            "a new state shows at once"
+        );
+    }
+
+    /// While one scrape compresses, another sends the part compressed before rather than
+    /// wait: compression never queues scrapes behind it.
+    #[test]
+    fn a_scrape_while_another_compresses_sends_the_part_before() {
+        use super::super::{Exposition, ScrapeInputs};
+        let t0: Timestamp = "2026-11-30T00:00:00Z".parse().unwrap();
+        let state = ExporterState::new(vec![target_finished_at(t0)]);
+        let exposition = Exposition::new();
+        let inputs = |after_s: i64| ScrapeInputs {
+            now: t0 + jiff::SignedDuration::from_secs(after_s),
+            reload: crate::state::ReloadStatus {
+                successful: true,
+                last_success: t0,
+            },
+            sunsets: Vec::new(),
+            rate_limits: Vec::new(),
+            registry: Vec::new(),
+        };
+        let gzip = |after_s| age_lines(exposition.gzip(&state, &inputs(after_s)).unwrap());
+        assert_eq!(gzip(100), age_line(100));
+        // Another scrape holds the segments, compressing.
+        let busy = exposition.gzip.inner.lock().unwrap();
+        assert_eq!(gzip(107), age_line(100), "the part before, not a wait");
+        drop(busy);
+        assert_eq!(gzip(107), age_line(107));
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //! segment, compressed once and kept until a target of that chunk publishes again; a scrape
 //! compresses only its own small families, the chunks that changed since the last compressed
 //! scrape, and the ages (counted to the whole second) of those chunks, or of every chunk when
-//! its second is new. Between polls that is the ages once a second, whatever the scrapers.
+//! its second is new; at most once a second while a cycle publishes, by the second's first
+//! gzip scrape. Between polls that is the ages once a second, whatever the scrapers.
 //! (Concatenated gzip members would have been simpler, and RFC 1952 allows them, but reqwest's
 //! decoder refuses bytes after the first member, and other clients may stop there silently.)
 
@@ -132,8 +133,13 @@ impl View {
         View {
             order: Arc::clone(state.order()),
             targets: state.targets().collect(),
-            now: unix_seconds(now).floor(),
+            now: View::second(now) as f64,
         }
+    }
+
+    /// The whole Unix second of `now`: what the ages count to.
+    fn second(now: Timestamp) -> i64 {
+        unix_seconds(now).floor() as i64
     }
 
     fn at(&self, sorted_position: usize) -> &TargetState {
