@@ -12,10 +12,10 @@
 //! first gzip scrape of a second compresses what changed, and every other gzip scrape of that
 //! second sends the same part, so a poll publishing hundreds of targets a second costs one
 //! compression a second, not one per scrape. A new state (a cycle's end, a config applied)
-//! is compressed at once. A scrape that comes while another compresses sends the part before
-//! instead of waiting for it. So the per-cluster part of a gzip scrape may miss the targets
-//! published in the last second of a cycle under way (plus the time one compression takes),
-//! never those of a finished cycle.
+//! is compressed at once. A scrape that comes while another compresses the same state sends
+//! that state's part of an earlier second instead of waiting. So the per-cluster part of a
+//! gzip scrape may miss the targets published in the last second of a cycle under way (plus
+//! the time one compression takes), never those of a finished cycle.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError, TryLockError};
@@ -354,20 +354,16 @@ impl Cache {
     ) -> std::io::Result<Arc<Compressed>> {
         let order = state.order();
         let second = View::second(now);
-        let latest = self.latest();
-        if let Some(c) = latest.as_ref().filter(|c| c.shows(state, second)) {
-            return Ok(Arc::clone(c));
+        if let Some(c) = self.latest().filter(|c| c.shows(state, second)) {
+            return Ok(c);
         }
         let mut segments = match self.inner.try_lock() {
             Ok(segments) => segments,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => {
-                if let Some(c) = latest.filter(|c| Arc::ptr_eq(&c.order, order)) {
-                    return Ok(c);
-                }
-                // Nothing of this target list yet: wait for the scrape compressing it.
-                self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-            }
+            Err(TryLockError::WouldBlock) => match self.stand_in(state) {
+                Some(c) => return Ok(c),
+                None => self.inner.lock().unwrap_or_else(PoisonError::into_inner),
+            },
         };
         // Another scrape may have compressed this second while this one waited.
         if let Some(c) = self.latest().filter(|c| c.shows(state, second)) {
@@ -395,6 +391,14 @@ impl Cache {
         });
         *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&compressed));
         Ok(compressed)
+    }
+
+    /// What a scrape of `state` that finds another compressing sends instead of waiting: the
+    /// part of the same state, of an earlier second. None for a new state (a cycle's end, a
+    /// config applied): that one is waited for, so that no answer misses a finished cycle.
+    fn stand_in(&self, state: &ExporterState) -> Option<Arc<Compressed>> {
+        self.latest()
+            .filter(|c| Arc::ptr_eq(&c.order, state.order()) && c.generation == state.generation())
     }
 
     fn latest(&self) -> Option<Arc<Compressed>> {
@@ -570,8 +574,9 @@ mod tests {
         );
     }
 
-    /// While one scrape compresses, another sends the part compressed before rather than
-    /// wait: compression never queues scrapes behind it.
+    /// While one scrape compresses, another of the same state sends the part compressed
+    /// before rather than wait: compression queues no scrape behind it but the first of a new
+    /// state.
     #[test]
     fn a_scrape_while_another_compresses_sends_the_part_before() {
         use super::super::{Exposition, ScrapeInputs};
@@ -593,6 +598,10 @@ mod tests {
         // Another scrape holds the segments, compressing.
         let busy = exposition.gzip.inner.lock().unwrap();
         assert_eq!(gzip(107), age_line(100), "the part before, not a wait");
+        // A new state is waited for, not stood in for.
+        let cycle_finished = state.with_cycle(None, true);
+        assert!(exposition.gzip.stand_in(&cycle_finished).is_none());
+        assert!(exposition.gzip.stand_in(&state).is_some());
         drop(busy);
         assert_eq!(gzip(107), age_line(107));
     }
