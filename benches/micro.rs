@@ -433,11 +433,28 @@ fn published_state(clusters: usize) -> ExporterState {
 }
 
 fn metrics_for(state: Arc<ArcSwap<ExporterState>>, clusters: usize) -> Metrics {
+    metrics_on(state, clusters, Arc::new(FixedClock(now())))
+}
+
+/// A clock one second further on at every reading: each scrape is the first of its second.
+struct SecondByScrape(std::sync::atomic::AtomicI64);
+
+impl Clock for SecondByScrape {
+    fn now(&self) -> Timestamp {
+        let step = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        now() + SignedDuration::from_secs(step)
+    }
+}
+
+fn metrics_on(
+    state: Arc<ArcSwap<ExporterState>>,
+    clusters: usize,
+    clock: Arc<dyn Clock>,
+) -> Metrics {
     let reload = Arc::new(ArcSwap::from_pointee(ReloadStatus {
         successful: true,
         last_success: now(),
     }));
-    let clock: Arc<dyn Clock> = Arc::new(FixedClock(now()));
     let metrics = Metrics::new(state, reload, clock).unwrap();
     let observer = metrics.api_observer();
     for (op, n) in [
@@ -508,8 +525,16 @@ fn rendering(c: &mut Criterion) {
         group.bench_function(format!("{clusters} clusters/gzip floor: copy"), |b| {
             b.iter(|| black_box(&zipped[..]).to_vec())
         });
-        // During a poll: one target published since the last scrape, its chunk compressed.
+        // During a poll, the first scrape of a second: one target published since the last
+        // scrape, its chunk compressed, and every chunk's ages (the other scrapes of the
+        // second cost what *between polls* does).
         let mut next = 0;
+        let stepping = metrics_on(
+            Arc::clone(&state),
+            clusters,
+            Arc::new(SecondByScrape(0.into())),
+        );
+        stepping.gzip_blocking().unwrap();
         group.bench_function(
             format!("{clusters} clusters/gzip, one target published"),
             |b| {
@@ -519,7 +544,7 @@ fn rendering(c: &mut Criterion) {
                     if let Some(target) = published.target(next) {
                         published.publish_target(next, Arc::new((*target).clone()));
                     }
-                    metrics.gzip_blocking().unwrap()
+                    stepping.gzip_blocking().unwrap()
                 })
             },
         );
