@@ -493,22 +493,25 @@ mod tests {
     /// The age lines of a scrape's plain and gzip answers.
     type AgeLines = (Vec<String>, Vec<String>);
 
+    /// A scrape's inputs at `t0` plus `after_ms` milliseconds, with nothing but the state.
+    fn inputs_at(t0: Timestamp, after_ms: i64) -> super::super::ScrapeInputs {
+        super::super::ScrapeInputs {
+            now: t0 + jiff::SignedDuration::from_millis(after_ms),
+            reload: crate::state::ReloadStatus {
+                successful: true,
+                last_success: t0,
+            },
+            sunsets: Vec::new(),
+            rate_limits: Vec::new(),
+            registry: Vec::new(),
+        }
+    }
+
     /// A scrape of a state at `t0` plus some milliseconds, by one exposition.
     fn scraper(t0: Timestamp) -> impl Fn(&ExporterState, i64) -> AgeLines {
-        use super::super::{Exposition, ScrapeInputs};
-        let exposition = Exposition::new();
+        let exposition = super::super::Exposition::new();
         move |state: &ExporterState, after_ms: i64| {
-            let now = t0 + jiff::SignedDuration::from_millis(after_ms);
-            let inputs = ScrapeInputs {
-                now,
-                reload: crate::state::ReloadStatus {
-                    successful: true,
-                    last_success: t0,
-                },
-                sunsets: Vec::new(),
-                rate_limits: Vec::new(),
-                registry: Vec::new(),
-            };
+            let inputs = inputs_at(t0, after_ms);
             let plain = String::from_utf8(exposition.plain(state, &inputs).into_bytes()).unwrap();
             let gzip = age_lines(exposition.gzip(state, &inputs).unwrap());
             let plain: Vec<String> = plain
@@ -579,21 +582,16 @@ mod tests {
     /// state.
     #[test]
     fn a_scrape_while_another_compresses_sends_the_part_before() {
-        use super::super::{Exposition, ScrapeInputs};
         let t0: Timestamp = "2026-11-30T00:00:00Z".parse().unwrap();
         let state = ExporterState::new(vec![target_finished_at(t0)]);
-        let exposition = Exposition::new();
-        let inputs = |after_s: i64| ScrapeInputs {
-            now: t0 + jiff::SignedDuration::from_secs(after_s),
-            reload: crate::state::ReloadStatus {
-                successful: true,
-                last_success: t0,
-            },
-            sunsets: Vec::new(),
-            rate_limits: Vec::new(),
-            registry: Vec::new(),
+        let exposition = super::super::Exposition::new();
+        let gzip = |after_s: i64| {
+            age_lines(
+                exposition
+                    .gzip(&state, &inputs_at(t0, after_s * 1000))
+                    .unwrap(),
+            )
         };
-        let gzip = |after_s| age_lines(exposition.gzip(&state, &inputs(after_s)).unwrap());
         assert_eq!(gzip(100), age_line(100));
         // Another scrape holds the segments, compressing.
         let busy = exposition.gzip.inner.lock().unwrap();
