@@ -1,11 +1,12 @@
 //! The response body type of every endpoint: whole bytes, a list of ready parts (a compressed
 //! scrape), or a scrape written chunk by chunk as the connection takes it.
 //!
-//! Ready parts are shared, not owned: a compressed scrape is mostly the cache's segments, which
-//! every concurrent scrape sends from the same memory. Small ones are copied together only as
-//! the connection takes them, one piece of about [`PIECE_BYTES`] at a time, so the connection
-//! writes a few large buffers, not thousands of small ones, and a scrape holds one piece of its
-//! own however large its body.
+//! Ready parts are shared, not owned: a compressed scrape is mostly the cache's families, one
+//! buffer each, which every concurrent scrape sends from the same memory. Large parts go to the
+//! connection as they are; small ones (a short family, the scrape's own text) are copied
+//! together as the connection takes them, one piece of about [`PIECE_BYTES`] at a time, so the
+//! connection writes a few large buffers, and a scrape holds one piece of its own however large
+//! its body.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

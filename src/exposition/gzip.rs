@@ -6,7 +6,11 @@
 //!
 //! The per-cluster families are kept as one segment per family and chunk of targets and
 //! recompressed only for chunks that published since; the ages, one segment per chunk, also
-//! when their second has passed; the exporter's own families (small) at every scrape.
+//! when their second has passed; the exporter's own families (small) at every scrape. After a
+//! refresh each family's segments are copied into one buffer and re-pointed at their places in
+//! it, so a member is a few dozen large parts that the connection sends as they are, not
+//! thousands of small ones to copy together at every scrape, and the cache holds no copy of
+//! them beside the buffers.
 //!
 //! The per-cluster part is compressed at most once a second while a cycle publishes: the
 //! first gzip scrape of a second compresses what changed, and every other gzip scrape of that
@@ -111,10 +115,6 @@ struct Joined {
 }
 
 impl Joined {
-    fn is_empty(&self) -> bool {
-        self.crc.is_none()
-    }
-
     fn push(&mut self, segment: &Segment) {
         if segment.is_empty() {
             return;
@@ -169,6 +169,33 @@ impl Joined {
         out.push_back(trailer.into());
         out
     }
+}
+
+/// `header` and `segments` joined into one buffer, each segment then re-pointed at its place
+/// in it: the family is one part to send, and the segments hold no memory of their own.
+/// Nothing (no header either) when every segment is empty.
+fn compact(header: &Segment, segments: &mut [Segment]) -> Joined {
+    let mut joined = Joined::default();
+    if segments.iter().all(Segment::is_empty) {
+        return joined;
+    }
+    let total = segments.iter().map(|s| s.deflate.len()).sum::<usize>();
+    let mut buffer = Vec::with_capacity(header.deflate.len() + total);
+    joined.push(header);
+    buffer.extend_from_slice(&header.deflate);
+    let mut spans = Vec::with_capacity(segments.len());
+    for segment in segments.iter() {
+        joined.push(segment);
+        let start = buffer.len();
+        buffer.extend_from_slice(&segment.deflate);
+        spans.push(start..buffer.len());
+    }
+    let buffer = Bytes::from(buffer);
+    for (segment, span) in segments.iter_mut().zip(spans) {
+        segment.deflate = buffer.slice(span);
+    }
+    joined.parts = vec![buffer];
+    joined
 }
 
 /// The segments kept between scrapes.
@@ -226,12 +253,18 @@ struct Segments {
     lines: Vec<Vec<Segment>>,
     /// Per cached family: its HELP and TYPE lines.
     headers: Vec<Segment>,
-    /// Per chunk, its lines of the age family, with the second they count to and the chunk's
-    /// publication count they show: scrapes in the same second send the same ages, and a
-    /// publication makes only its own chunk's ages stale.
-    ages: Vec<Option<(i64, u64, Segment)>>,
+    /// Per cached family: its header and lines in one part, the buffer its segments point into.
+    families: Vec<Joined>,
+    /// Per chunk, its lines of the age family.
+    ages: Vec<Segment>,
+    /// Per chunk, the second its ages count to and the chunk's publication count they show:
+    /// scrapes in the same second send the same ages, and a publication makes only its own
+    /// chunk's ages stale. `None` before the first.
+    ages_shown: Vec<Option<(i64, u64)>>,
     /// The age family's HELP and TYPE lines.
     ages_header: Segment,
+    /// The age family: its header and lines in one part, the buffer the segments point into.
+    ages_joined: Joined,
 }
 
 impl Segments {
@@ -240,7 +273,10 @@ impl Segments {
         self.order = Some(Arc::clone(order));
         self.seen = vec![None; chunks];
         self.lines = vec![vec![Segment::default(); chunks]; CACHED.len()];
-        self.ages = vec![None; chunks];
+        self.families = vec![Joined::default(); CACHED.len()];
+        self.ages = vec![Segment::default(); chunks];
+        self.ages_shown = vec![None; chunks];
+        self.ages_joined = Joined::default();
         if self.ages_header.is_empty() {
             let mut h = Vec::new();
             text::header(&mut h, &AGE.spec());
@@ -260,9 +296,11 @@ impl Segments {
         Ok(())
     }
 
-    /// Recompresses the chunks that published since they were compressed.
+    /// Recompresses the chunks that published since they were compressed, and joins each
+    /// family again when any did.
     fn refresh(&mut self, view: &View, counts: &[u64]) -> std::io::Result<()> {
         let mut plain = Vec::new();
+        let mut changed = false;
         for (chunk, range) in view.order.chunks().iter().enumerate() {
             if self.seen[chunk] == Some(counts[chunk]) {
                 continue;
@@ -273,23 +311,14 @@ impl Segments {
                 self.lines[index][chunk] = self.compressor.segment(&plain)?;
             }
             self.seen[chunk] = Some(counts[chunk]);
+            changed = true;
+        }
+        if changed {
+            for (index, lines) in self.lines.iter_mut().enumerate() {
+                self.families[index] = compact(&self.headers[index], lines);
+            }
         }
         Ok(())
-    }
-
-    /// One cached family (by index in [`CACHED`]): its header and lines, or nothing when it
-    /// has no lines.
-    fn family(&self, index: usize) -> Joined {
-        let mut joined = Joined::default();
-        let chunks = &self.lines[index];
-        if chunks.iter().all(Segment::is_empty) {
-            return joined;
-        }
-        joined.push(&self.headers[index]);
-        for segment in chunks {
-            joined.push(segment);
-        }
-        joined
     }
 
     /// The age family of `view`: each chunk's lines compressed once per second and
@@ -297,29 +326,22 @@ impl Segments {
     fn ages(&mut self, view: &View, counts: &[u64]) -> std::io::Result<Joined> {
         let second = view.now as i64;
         let mut plain = Vec::new();
-        let mut joined = Joined::default();
+        let mut changed = false;
         for (chunk, range) in view.order.chunks().iter().enumerate() {
-            let key = (second, counts[chunk]);
-            let current = self.ages[chunk]
-                .as_ref()
-                .filter(|(s, c, _)| (*s, *c) == key)
-                .map(|(_, _, segment)| segment.clone());
-            let segment = match current {
-                Some(segment) => segment,
-                None => {
-                    plain.clear();
-                    view.lines(&mut plain, AGE, range.clone());
-                    let segment = self.compressor.segment(&plain)?;
-                    self.ages[chunk] = Some((key.0, key.1, segment.clone()));
-                    segment
-                }
-            };
-            if joined.is_empty() && !segment.is_empty() {
-                joined.push(&self.ages_header);
+            let key = Some((second, counts[chunk]));
+            if self.ages_shown[chunk] == key {
+                continue;
             }
-            joined.push(&segment);
+            plain.clear();
+            view.lines(&mut plain, AGE, range.clone());
+            self.ages[chunk] = self.compressor.segment(&plain)?;
+            self.ages_shown[chunk] = key;
+            changed = true;
         }
-        Ok(joined)
+        if changed {
+            self.ages_joined = compact(&self.ages_header, &mut self.ages);
+        }
+        Ok(self.ages_joined.clone())
     }
 }
 
@@ -386,7 +408,7 @@ impl Cache {
             order: Arc::clone(order),
             second,
             generation: state.generation(),
-            families: (0..CACHED.len()).map(|i| segments.family(i)).collect(),
+            families: segments.families.clone(),
             ages: segments.ages(&view, &counts)?,
         });
         *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&compressed));
@@ -449,10 +471,16 @@ mod tests {
 
     /// One flex target whose newest COMPLETED snapshot finished at `finished`.
     fn target_finished_at(finished: Timestamp) -> crate::state::TargetState {
+        target_in("5f3c9e2a1b4d6e7f80912a01", finished)
+    }
+
+    /// One flex target of project `project_id`, its newest COMPLETED snapshot finished at
+    /// `finished`.
+    fn target_in(project_id: &str, finished: Timestamp) -> crate::state::TargetState {
         use crate::atlas::BackupApi;
         use crate::summary::{ClusterSummary, CompletedSnapshot};
         let mut t = crate::state::TargetState::new(crate::target::Target {
-            project_id: "5f3c9e2a1b4d6e7f80912a01".into(),
+            project_id: project_id.into(),
             project_name: None,
             cluster_name: "Cluster0".into(),
             cluster_id: None,
@@ -602,6 +630,74 @@ mod tests {
         assert!(exposition.gzip.stand_in(&state).is_some());
         drop(busy);
         assert_eq!(gzip(107), age_line(107));
+    }
+
+    /// The text of a body, gunzipped when `gzip`.
+    fn text_of(body: super::super::Body, gzip: bool) -> String {
+        let bytes = body.into_bytes();
+        if !gzip {
+            return String::from_utf8(bytes).unwrap();
+        }
+        String::from_utf8(gunzip(VecDeque::from([Bytes::from(bytes)]))).unwrap()
+    }
+
+    /// However many chunks the targets make, a member is one part per family (not one per
+    /// family and chunk, which the connection would have to copy together at every scrape),
+    /// the cache's segments point into those parts instead of holding a copy beside them, and
+    /// a chunk that publishes again is joined in its place.
+    #[test]
+    fn a_member_is_one_part_per_family_whatever_the_chunks() {
+        let t0: Timestamp = "2026-11-30T00:00:00Z".parse().unwrap();
+        let projects = |n: usize| -> Vec<crate::state::TargetState> {
+            (0..n)
+                .map(|i| target_in(&format!("{i:024x}"), t0))
+                .collect()
+        };
+        let member_parts =
+            |state: &ExporterState, exposition: &super::super::Exposition| match exposition
+                .gzip(state, &inputs_at(t0, 100_000))
+                .unwrap()
+            {
+                super::super::Body::Parts(parts) => parts.len(),
+                _ => unreachable!("a member is parts"),
+            };
+        let one = ExporterState::new(projects(1));
+        let many = ExporterState::new(projects(600));
+        assert!(
+            many.order().chunks().len() >= 4,
+            "the test needs several chunks"
+        );
+        let exposition = super::super::Exposition::new();
+        assert_eq!(
+            member_parts(&many, &exposition),
+            member_parts(&one, &super::super::Exposition::new())
+        );
+
+        let segments = exposition.gzip.inner.lock().unwrap();
+        for (lines, family) in segments.lines.iter().zip(&segments.families) {
+            for segment in lines.iter().filter(|s| !s.is_empty()) {
+                let buffer = family.parts[0].as_ptr_range();
+                assert!(
+                    buffer.contains(&segment.deflate.as_ptr()),
+                    "a segment holds a copy of its own"
+                );
+            }
+        }
+        drop(segments);
+
+        // One target in the third chunk publishes; the next second's member shows it.
+        let order = many.order();
+        let third = order.sorted()[order.chunks()[2].start] as usize;
+        let later = t0 + jiff::SignedDuration::from_secs(30);
+        many.publish_target(third, Arc::new(target_in(&format!("{third:024x}"), later)));
+        let inputs = inputs_at(t0, 101_000);
+        let gzip = text_of(exposition.gzip(&many, &inputs).unwrap(), true);
+        assert_eq!(gzip, text_of(exposition.plain(&many, &inputs), false));
+        let new_ages = gzip
+            .lines()
+            .filter(|l| l.starts_with("atlas_snapshot_latest_completed_age_seconds{"))
+            .filter(|l| l.ends_with("} 71"));
+        assert_eq!(new_ages.count(), 1, "the new age, once");
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //! compresses only its own small families, the chunks that changed since the last compressed
 //! scrape, and the ages (counted to the whole second) of those chunks, or of every chunk when
 //! its second is new; at most once a second while a cycle publishes, by the second's first
-//! gzip scrape. Between polls that is the ages once a second, whatever the scrapers.
+//! gzip scrape. Between polls that is the ages once a second, whatever the scrapers. Each
+//! family's segments are then held in one buffer, so a member is a few dozen parts to send.
 //! (Concatenated gzip members would have been simpler, and RFC 1952 allows them, but reqwest's
 //! decoder refuses bytes after the first member, and other clients may stop there silently.)
 
