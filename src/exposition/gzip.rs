@@ -31,7 +31,7 @@ use jiff::Timestamp;
 use crate::state::{ExporterState, Order};
 
 use super::families::{Family, PerCluster};
-use super::{CACHED, Part, View, text};
+use super::{CACHED, LabelCache, Part, View, text};
 
 /// The one family compressed at scrape time, chunk by chunk.
 const AGE: Family = Family::PerCluster(PerCluster::LatestCompletedAge);
@@ -352,8 +352,9 @@ impl Cache {
         state: &ExporterState,
         parts: &[Part],
         now: Timestamp,
+        labels: &LabelCache,
     ) -> std::io::Result<VecDeque<Bytes>> {
-        let compressed = self.compressed(state, now)?;
+        let compressed = self.compressed(state, now, labels)?;
         // The scrape's own text is compressed outside the locks, on its own compressor.
         let mut compressor = Compressor::default();
         let mut member = Joined::default();
@@ -373,6 +374,7 @@ impl Cache {
         &self,
         state: &ExporterState,
         now: Timestamp,
+        labels: &LabelCache,
     ) -> std::io::Result<Arc<Compressed>> {
         let order = state.order();
         let second = View::second(now);
@@ -402,7 +404,7 @@ impl Cache {
         let counts: Vec<u64> = (0..order.chunks().len())
             .map(|c| order.changes(c))
             .collect();
-        let view = View::load(state, now);
+        let view = View::load(state, now, labels);
         segments.refresh(&view, &counts)?;
         let compressed = Arc::new(Compressed {
             order: Arc::clone(order),

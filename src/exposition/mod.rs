@@ -25,6 +25,7 @@
 pub mod body;
 pub(crate) mod families;
 mod gzip;
+mod labels;
 pub(crate) mod text;
 
 use std::sync::{Arc, LazyLock};
@@ -42,6 +43,7 @@ use families::PerCluster;
 use families::{
     AlertOpen, ApiSunset, BuildInfo, Family, RateLimitRemaining, ShardInfo, SourceUp, Unlabelled,
 };
+use labels::{ClusterLabels, LabelCache};
 
 /// Plain text is written in chunks of about this many bytes.
 const CHUNK_BYTES: usize = 128 * 1024;
@@ -123,6 +125,8 @@ struct View {
     order: Arc<Order>,
     /// Every target's state, by cell index.
     targets: Vec<Arc<TargetState>>,
+    /// Every target's labels, by sorted position.
+    labels: Arc<ClusterLabels>,
     /// Unix seconds, whole: the ages are counted to the scrape's second, so scrapes within
     /// one second (and between publications) send the same ages, and the gzip form compresses
     /// them once.
@@ -130,10 +134,12 @@ struct View {
 }
 
 impl View {
-    fn load(state: &ExporterState, now: Timestamp) -> View {
+    fn load(state: &ExporterState, now: Timestamp, labels: &LabelCache) -> View {
+        let targets: Vec<Arc<TargetState>> = state.targets().collect();
         View {
             order: Arc::clone(state.order()),
-            targets: state.targets().collect(),
+            labels: labels.get(state, &targets),
+            targets,
             now: View::second(now) as f64,
         }
     }
@@ -155,7 +161,8 @@ impl View {
             _ => {}
         }
         for position in range {
-            text::target_lines(out, family, self.at(position), self.now);
+            let labels = self.labels.at(position);
+            text::target_lines(out, family, self.at(position), labels, self.now);
         }
     }
 
@@ -444,6 +451,7 @@ impl Chunks for Plain {
 /// The scrape path: plain and compressed exposition of the published state.
 pub struct Exposition {
     gzip: gzip::Cache,
+    labels: LabelCache,
 }
 
 impl Default for Exposition {
@@ -457,6 +465,7 @@ impl Exposition {
     pub fn new() -> Exposition {
         Exposition {
             gzip: gzip::Cache::default(),
+            labels: LabelCache::default(),
         }
     }
 
@@ -464,7 +473,7 @@ impl Exposition {
     pub fn plain(&self, state: &ExporterState, inputs: &ScrapeInputs) -> Body {
         let parts = parts(state, inputs);
         Body::Streamed(Box::new(Plain {
-            view: View::load(state, inputs.now),
+            view: View::load(state, inputs.now, &self.labels),
             parts,
             part: 0,
             family: 0,
@@ -477,6 +486,8 @@ impl Exposition {
     /// compressed scrape: call it off the async threads (it may take a while after a poll).
     pub fn gzip(&self, state: &ExporterState, inputs: &ScrapeInputs) -> std::io::Result<Body> {
         let parts = parts(state, inputs);
-        self.gzip.scrape(state, &parts, inputs.now).map(Body::Parts)
+        self.gzip
+            .scrape(state, &parts, inputs.now, &self.labels)
+            .map(Body::Parts)
     }
 }

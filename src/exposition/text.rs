@@ -13,6 +13,7 @@ use crate::snapshot::Status;
 use crate::state::TargetState;
 
 use super::families::{Family, FamilySpec, Labels, PerCluster, PerStatus};
+use super::labels::Escaped;
 
 /// The statuses in the order their series are written: by label value, as the prometheus
 /// crate's registry sorts series.
@@ -121,25 +122,27 @@ pub(crate) fn series<const N: usize, F: Labels<N>>(
     out.push(b'\n');
 }
 
-/// One series of a per-cluster family: `name{project_id,cluster_name[,extra]} v`.
+/// One series of a per-cluster family: `name{project_id,cluster_name[,extra]} v`. The extra
+/// label's value is one of the exporter's own (a status, a reason), which need no escaping (a
+/// test checks every one).
 fn cluster_series(
     out: &mut Vec<u8>,
     name: &str,
-    t: &TargetState,
-    extra: Option<(&str, &str)>,
+    labels: Escaped,
+    extra: Option<(&str, &'static str)>,
     v: f64,
 ) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"{project_id=\"");
-    escape(out, &t.target.project_id);
+    out.extend_from_slice(labels.project_id);
     out.extend_from_slice(b"\",cluster_name=\"");
-    escape(out, &t.target.cluster_name);
+    out.extend_from_slice(labels.cluster_name);
     out.push(b'"');
     if let Some((label, value)) = extra {
         out.push(b',');
         out.extend_from_slice(label.as_bytes());
         out.extend_from_slice(b"=\"");
-        escape(out, value);
+        out.extend_from_slice(value.as_bytes());
         out.push(b'"');
     }
     out.extend_from_slice(b"} ");
@@ -151,13 +154,19 @@ fn flag(b: bool) -> f64 {
     f64::from(u8::from(b))
 }
 
-/// Writes the series `family` holds for target `t` (none, one, or one per status or reason).
-/// `now` (Unix seconds) is read by the age family only.
-pub(crate) fn target_lines(out: &mut Vec<u8>, family: Family, t: &TargetState, now: f64) {
+/// Writes the series `family` holds for target `t` (none, one, or one per status or reason),
+/// `labels` its label values. `now` (Unix seconds) is read by the age family only.
+pub(crate) fn target_lines(
+    out: &mut Vec<u8>,
+    family: Family,
+    t: &TargetState,
+    labels: Escaped,
+    now: f64,
+) {
     let name = family.spec().name;
     let one = |out: &mut Vec<u8>, v: Option<f64>| {
         if let Some(v) = v {
-            cluster_series(out, name, t, None, v);
+            cluster_series(out, name, labels, None, v);
         }
     };
     let backups = t.backups.as_ref();
@@ -168,11 +177,11 @@ pub(crate) fn target_lines(out: &mut Vec<u8>, family: Family, t: &TargetState, n
         Family::ClusterInfo => {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b"{project_id=\"");
-            escape(out, &t.target.project_id);
+            out.extend_from_slice(labels.project_id);
             out.extend_from_slice(b"\",project_name=\"");
             escape(out, t.target.project_name.as_deref().unwrap_or(""));
             out.extend_from_slice(b"\",cluster_name=\"");
-            escape(out, &t.target.cluster_name);
+            out.extend_from_slice(labels.cluster_name);
             out.extend_from_slice(b"\",kind=\"");
             escape(out, t.kind().as_str());
             out.extend_from_slice(b"\",cluster_type=\"");
@@ -186,7 +195,7 @@ pub(crate) fn target_lines(out: &mut Vec<u8>, family: Family, t: &TargetState, n
             if let Some(s) = summary {
                 for status in *STATUSES {
                     let v = s.count(status) as f64;
-                    cluster_series(out, name, t, Some(("status", status.as_str())), v);
+                    cluster_series(out, name, labels, Some(("status", status.as_str())), v);
                 }
             }
         }
@@ -194,7 +203,7 @@ pub(crate) fn target_lines(out: &mut Vec<u8>, family: Family, t: &TargetState, n
             if let Some(latest) = summary.and_then(|s| s.latest.as_ref()) {
                 for status in *STATUSES {
                     let v = flag(latest.status == Some(status));
-                    cluster_series(out, name, t, Some(("status", status.as_str())), v);
+                    cluster_series(out, name, labels, Some(("status", status.as_str())), v);
                 }
             }
         }
@@ -202,7 +211,7 @@ pub(crate) fn target_lines(out: &mut Vec<u8>, family: Family, t: &TargetState, n
             if let Some(jobs) = &t.restores {
                 for status in *RESTORE_STATUSES {
                     let v = jobs.summary.count(status) as f64;
-                    cluster_series(out, name, t, Some(("status", status.as_str())), v);
+                    cluster_series(out, name, labels, Some(("status", status.as_str())), v);
                 }
             }
         }
@@ -210,14 +219,14 @@ pub(crate) fn target_lines(out: &mut Vec<u8>, family: Family, t: &TargetState, n
             if let Some(jobs) = &t.exports {
                 for state in *EXPORT_STATES {
                     let v = jobs.summary.count(state) as f64;
-                    cluster_series(out, name, t, Some(("state", state.as_str())), v);
+                    cluster_series(out, name, labels, Some(("state", state.as_str())), v);
                 }
             }
         }
         Family::TargetErrors => {
             for reason in *REASONS {
                 let v = t.errors(reason) as f64;
-                cluster_series(out, name, t, Some(("reason", reason.as_str())), v);
+                cluster_series(out, name, labels, Some(("reason", reason.as_str())), v);
             }
         }
         Family::PerCluster(family) => {
@@ -321,6 +330,22 @@ mod tests {
         let mut out = Vec::new();
         escape(&mut out, "a\\b\"c\nd");
         assert_eq!(out, b"a\\\\b\\\"c\\nd");
+    }
+
+    /// The extra label values a per-cluster series is written with unescaped.
+    #[test]
+    fn statuses_reasons_and_states_need_no_escaping() {
+        let values = STATUSES
+            .iter()
+            .map(|s| s.as_str())
+            .chain(REASONS.iter().map(|r| r.as_str()))
+            .chain(RESTORE_STATUSES.iter().map(|s| s.as_str()))
+            .chain(EXPORT_STATES.iter().map(|s| s.as_str()));
+        for value in values {
+            let mut escaped = Vec::new();
+            escape(&mut escaped, value);
+            assert_eq!(escaped, value.as_bytes(), "{value:?}");
+        }
     }
 
     #[test]
