@@ -44,6 +44,13 @@ use arc_swap::ArcSwap;
 /// The exposition format's content type.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// The most one connection buffers: the response bytes queued for the socket, and a request's
+/// head (a longer one is answered 431). hyper's default, about 400 KiB, queues up to three of a
+/// plain scrape's 128 KiB chunks behind the one being sent; with 64 KiB a connection holds the
+/// chunk being sent and at most one more, so eight concurrent scrapes of 10,000 clusters hold
+/// about 2 MiB less at the process's peak, and the socket's own buffer keeps the link busy.
+const CONNECTION_BUFFER_BYTES: usize = 64 * 1024;
+
 /// What the request handler needs.
 pub struct App {
     /// The metric registry.
@@ -228,6 +235,7 @@ async fn serve_connection<S>(
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(CONNECTION_BUFFER_BYTES)
         .serve_connection(TokioIo::new(stream), service);
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -1169,6 +1169,26 @@ async fn malformed_requests_get_a_4xx_and_the_server_keeps_serving() {
     assert_eq!(h.get("/-/healthy").await.status(), 200);
 }
 
+/// The server buffers at most 64 KiB a connection: a request head of 40 KiB (a browser's
+/// cookies, a proxy's headers) is still served, one of 100 KiB is refused with 431.
+#[tokio::test]
+async fn a_long_request_head_is_served_up_to_the_connection_buffer() {
+    let h = Setup::new(scenario(vec![
+        SimProject::new(P1, "prod").with_cluster(flex("c1", healthy(1, 8))),
+    ]))
+    .start()
+    .await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/metrics", h.url);
+    let with_header = |kib: usize| {
+        let value = "a".repeat(kib * 1024);
+        client.get(&url).header("x-long", value).send()
+    };
+    assert_eq!(with_header(40).await.unwrap().status(), 200);
+    assert_eq!(with_header(100).await.unwrap().status(), 431);
+    assert_eq!(h.get("/-/healthy").await.status(), 200);
+}
+
 /// The `atlas.timeout` for which [`refusing_factory`] cannot build a client.
 const REFUSED_TIMEOUT: Duration = Duration::from_secs(7);
 
