@@ -205,6 +205,39 @@ pub(super) struct Cache {
     inner: Mutex<Segments>,
     /// The per-cluster part of the newest member: what the gzip scrapes of its second send.
     latest: Mutex<Option<Arc<Compressed>>>,
+    /// Compressors for the scrapes' own families, kept between scrapes.
+    spare: Spares,
+}
+
+/// Compressors kept for the next scrapes: a new one allocates and clears about 300 KB, which
+/// was most of what a gzip scrape allocated. At most one per core is kept, as many as compress
+/// at once (the scrape path lets one gzip scrape per core compress).
+struct Spares {
+    kept: Mutex<Vec<Compressor>>,
+    most: usize,
+}
+
+impl Default for Spares {
+    fn default() -> Self {
+        Spares {
+            kept: Mutex::new(Vec::new()),
+            most: std::thread::available_parallelism().map_or(1, usize::from),
+        }
+    }
+}
+
+impl Spares {
+    fn take(&self) -> Compressor {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.pop().unwrap_or_default()
+    }
+
+    fn give_back(&self, compressor: Compressor) {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() < self.most {
+            kept.push(compressor);
+        }
+    }
 }
 
 /// The per-cluster part of a member, joined from the segments at one moment.
@@ -355,8 +388,8 @@ impl Cache {
         labels: &LabelCache,
     ) -> std::io::Result<VecDeque<Bytes>> {
         let compressed = self.compressed(state, now, labels)?;
-        // The scrape's own text is compressed outside the locks, on its own compressor.
-        let mut compressor = Compressor::default();
+        // The scrape's own text is compressed outside the locks, on a compressor of its own.
+        let mut compressor = self.spare.take();
         let mut member = Joined::default();
         for part in parts {
             match part {
@@ -365,6 +398,7 @@ impl Cache {
                 Part::Text(t) => member.push(&compressor.segment(t)?),
             }
         }
+        self.spare.give_back(compressor);
         Ok(member.into_member())
     }
 
@@ -700,6 +734,27 @@ mod tests {
             .filter(|l| l.starts_with("atlas_snapshot_latest_completed_age_seconds{"))
             .filter(|l| l.ends_with("} 71"));
         assert_eq!(new_ages.count(), 1, "the new age, once");
+    }
+
+    /// A scrape's compressor is kept for the next one (allocating one is most of what a gzip
+    /// scrape allocated), and no more are kept than compress at once.
+    #[test]
+    fn scrapes_reuse_their_compressors_and_keep_at_most_one_per_core() {
+        let t0: Timestamp = "2026-11-30T00:00:00Z".parse().unwrap();
+        let state = ExporterState::new(vec![target_finished_at(t0)]);
+        let exposition = super::super::Exposition::new();
+        let kept = || exposition.gzip.spare.kept.lock().unwrap().len();
+        for after_s in [100, 100, 101] {
+            let inputs = inputs_at(t0, after_s * 1000);
+            let gzip = text_of(exposition.gzip(&state, &inputs).unwrap(), true);
+            assert_eq!(gzip, text_of(exposition.plain(&state, &inputs), false));
+            assert_eq!(kept(), 1);
+        }
+        let spare = &exposition.gzip.spare;
+        for _ in 0..spare.most + 3 {
+            spare.give_back(Compressor::default());
+        }
+        assert_eq!(kept(), spare.most);
     }
 
     #[test]
